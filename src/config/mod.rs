@@ -1,0 +1,222 @@
+//! doorward's one TOML file: the typed schema with its defaults.
+//!
+//! Loading (with file:line errors) lives in [`load`], the checks that go past
+//! types in [`validate`]. Nothing here touches the network or writes anything,
+//! so `doorward check` and `doorward serve` share the same path.
+
+pub mod load;
+pub mod units;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+pub use load::{load_file, parse_str, ConfigError};
+use units::{ByteSize, HumanDuration};
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub headers: HeaderNames,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[server]`: the listener and how it treats clients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// The URL users reach doorward at; later used to build callback URLs.
+    pub public_url: Option<String>,
+    /// Peers whose X-Forwarded-* headers are believed. Empty: nobody's.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Where doorward's own endpoints live (health, metrics, login, ...).
+    pub internal_prefix: String,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: HumanDuration,
+    /// Runtime worker threads; 0 means one per CPU core.
+    pub worker_threads: usize,
+    /// Accept HTTP/2 (h2 over TLS via ALPN, h2c with prior knowledge).
+    pub http2: bool,
+    /// Time a client has to send a complete request head.
+    pub header_read_timeout: HumanDuration,
+    /// A client connection with no request in flight and no bytes moving is
+    /// closed after this; also bounds a stalled upload or an unread download.
+    pub idle_timeout: HumanDuration,
+    /// Largest request body accepted; none by default.
+    pub max_request_body: Option<ByteSize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4180)),
+            tls: None,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            internal_prefix: "/_doorward".into(),
+            shutdown_grace: HumanDuration::secs(20),
+            worker_threads: 0,
+            http2: true,
+            header_read_timeout: HumanDuration::secs(10),
+            idle_timeout: HumanDuration::secs(60),
+            max_request_body: None,
+        }
+    }
+}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[log]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter: "info", or "info,doorward=debug".
+    pub level: String,
+    /// One line per request at info level.
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `[upstream]`: defaults for every route's upstream connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    pub connect_timeout: HumanDuration,
+    /// Time the upstream has to send response headers (504 after).
+    pub timeout: HumanDuration,
+    /// Idle pooled connections are closed after this.
+    pub pool_idle_timeout: HumanDuration,
+    /// Idle connections kept per upstream.
+    pub pool_max_idle: usize,
+    /// Extra CA certificates (PEM) trusted for https upstreams, on top of
+    /// the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: HumanDuration::secs(5),
+            timeout: HumanDuration::secs(60),
+            pool_idle_timeout: HumanDuration::secs(90),
+            pool_max_idle: 128,
+            ca_file: None,
+        }
+    }
+}
+
+/// `[headers]`: the names identity travels under. Whatever the names, every
+/// incoming copy of each is removed before doorward sets its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderNames {
+    pub user: String,
+    pub email: String,
+    pub preferred_username: String,
+    pub groups: String,
+    pub roles: String,
+    pub orgs: String,
+    pub assertion: String,
+    /// More names to strip from every request (e.g. a legacy `Remote-User`).
+    pub strip: Vec<String>,
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        Self {
+            user: "X-Forwarded-User".into(),
+            email: "X-Forwarded-Email".into(),
+            preferred_username: "X-Forwarded-Preferred-Username".into(),
+            groups: "X-Forwarded-Groups".into(),
+            roles: "X-Forwarded-Roles".into(),
+            orgs: "X-Forwarded-Orgs".into(),
+            assertion: "X-Doorward-Assertion".into(),
+            strip: Vec::new(),
+        }
+    }
+}
+
+impl HeaderNames {
+    /// Every name doorward owns, configured ones first.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.user,
+            &self.email,
+            &self.preferred_username,
+            &self.groups,
+            &self.roles,
+            &self.orgs,
+            &self.assertion,
+        ]
+        .into_iter()
+        .chain(self.strip.iter())
+        .map(String::as_str)
+    }
+}
+
+/// `[[route]]`: which requests go where, and which paths need no login.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Exact host (`app.example.com`) or one-level wildcard
+    /// (`*.example.com`); absent matches any host.
+    pub host: Option<String>,
+    #[serde(default = "default_path_prefix")]
+    pub path_prefix: String,
+    pub upstream: String,
+    /// Paths that skip authentication: `/x/` (ending in a slash) is a prefix,
+    /// anything else an exact path. Matched on the normalised path only.
+    #[serde(default)]
+    pub public: Vec<String>,
+    /// Send the client's Host to the upstream (true) or the upstream's own.
+    #[serde(default = "default_true")]
+    pub preserve_host: bool,
+    /// Overrides `[upstream].timeout` for this route.
+    pub timeout: Option<HumanDuration>,
+}
+
+fn default_path_prefix() -> String {
+    "/".into()
+}
+
+fn default_true() -> bool {
+    true
+}

@@ -1,0 +1,281 @@
+//! Checks past what the types say: each returns a key path and a message a
+//! user can act on. Validation only reads (a TLS or CA file's existence), so
+//! `doorward check` is safe to run anywhere.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use http::{HeaderName, Uri};
+
+use super::Config;
+use crate::proxy::path::{normalize, EscapedSlashes};
+
+/// Where in the file a problem is, as keys and array indexes.
+#[derive(Debug, Clone)]
+pub struct KeyPath(pub Vec<Seg>);
+
+#[derive(Debug, Clone, Copy)]
+pub enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+impl KeyPath {
+    fn of(segs: &[Seg]) -> Self {
+        Self(segs.to_vec())
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Seg::Key(key) if i == 0 => f.write_str(key)?,
+                Seg::Key(key) => write!(f, ".{key}")?,
+                Seg::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+type Issues = Vec<(KeyPath, String)>;
+
+use Seg::{Index, Key};
+
+/// Every problem in the config, in file order where possible.
+pub fn validate(config: &Config) -> Issues {
+    let mut issues = Issues::new();
+    check_server(config, &mut issues);
+    check_log(config, &mut issues);
+    check_headers(config, &mut issues);
+    check_routes(config, &mut issues);
+    issues
+}
+
+fn check_server(config: &Config, issues: &mut Issues) {
+    let server = &config.server;
+    let prefix = &server.internal_prefix;
+    if !prefix.starts_with('/') || prefix.len() < 2 || prefix.ends_with('/') {
+        issues.push((
+            KeyPath::of(&[Key("server"), Key("internal_prefix")]),
+            format!("`{prefix}` must start with `/`, have a name, and not end with `/` (e.g. \"/_doorward\")"),
+        ));
+    } else if normalize(prefix, EscapedSlashes::Reject).as_deref() != Ok(prefix.as_str()) {
+        issues.push((
+            KeyPath::of(&[Key("server"), Key("internal_prefix")]),
+            format!("`{prefix}` is not a normalised path"),
+        ));
+    }
+    if let Some(url) = &server.public_url {
+        if let Err(why) = absolute_http_url(url) {
+            issues.push((KeyPath::of(&[Key("server"), Key("public_url")]), why));
+        }
+    }
+    if let Some(tls) = &server.tls {
+        for (key, path) in [("cert", &tls.cert), ("key", &tls.key)] {
+            if let Err(e) = std::fs::metadata(path) {
+                issues.push((
+                    KeyPath::of(&[Key("server"), Key("tls"), Key(key)]),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    if server.header_read_timeout.0.is_zero() || server.idle_timeout.0.is_zero() {
+        issues.push((
+            KeyPath::of(&[Key("server")]),
+            "header_read_timeout and idle_timeout must be greater than zero".into(),
+        ));
+    }
+    if let Some(path) = &config.upstream.ca_file {
+        if let Err(e) = std::fs::metadata(path) {
+            issues.push((
+                KeyPath::of(&[Key("upstream"), Key("ca_file")]),
+                format!("cannot read {}: {e}", path.display()),
+            ));
+        }
+    }
+    if config.upstream.connect_timeout.0.is_zero() || config.upstream.timeout.0.is_zero() {
+        issues.push((
+            KeyPath::of(&[Key("upstream")]),
+            "connect_timeout and timeout must be greater than zero".into(),
+        ));
+    }
+}
+
+fn check_log(config: &Config, issues: &mut Issues) {
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&config.log.level) {
+        issues.push((
+            KeyPath::of(&[Key("log"), Key("level")]),
+            format!(
+                "`{}` is not a log filter ({e}); use e.g. \"info\" or \"info,doorward=debug\"",
+                config.log.level
+            ),
+        ));
+    }
+}
+
+/// Names doorward must never strip or set as identity: the request would
+/// break or a client's credentials would be lost.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "cookie",
+    "authorization",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "x-request-id",
+];
+
+fn check_headers(config: &Config, issues: &mut Issues) {
+    let h = &config.headers;
+    let named: [(&'static str, &String); 7] = [
+        ("user", &h.user),
+        ("email", &h.email),
+        ("preferred_username", &h.preferred_username),
+        ("groups", &h.groups),
+        ("roles", &h.roles),
+        ("orgs", &h.orgs),
+        ("assertion", &h.assertion),
+    ];
+    let mut seen = HashSet::new();
+    let all = named
+        .iter()
+        .map(|(key, name)| (KeyPath::of(&[Key("headers"), Key(key)]), *name))
+        .chain(
+            h.strip
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (KeyPath::of(&[Key("headers"), Key("strip"), Index(i)]), name)),
+        );
+    for (path, name) in all {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            issues.push((path, format!("`{name}` is not a valid header name")));
+            continue;
+        }
+        let folded = name.to_ascii_lowercase().replace('_', "-");
+        if RESERVED_HEADERS.contains(&folded.as_str()) {
+            issues.push((
+                path,
+                format!("`{name}` is a protocol header doorward cannot own; pick another name"),
+            ));
+        } else if !seen.insert(folded) {
+            issues.push((
+                path,
+                format!("`{name}` is used twice (names compare ignoring case and `_`/`-`)"),
+            ));
+        }
+    }
+}
+
+fn check_routes(config: &Config, issues: &mut Issues) {
+    if config.routes.is_empty() {
+        issues.push((
+            KeyPath::of(&[Key("route")]),
+            "no [[route]] is configured: add one with `name`, `path_prefix` and `upstream`".into(),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut places = HashSet::new();
+    let internal = &config.server.internal_prefix;
+    for (i, route) in config.routes.iter().enumerate() {
+        let at = |key: &'static str| KeyPath::of(&[Key("route"), Index(i), Key(key)]);
+        if route.name.trim().is_empty() {
+            issues.push((at("name"), "a route needs a name".into()));
+        } else if !names.insert(route.name.as_str()) {
+            issues.push((
+                at("name"),
+                format!("route name `{}` is used twice", route.name),
+            ));
+        }
+        if let Err(why) = upstream_url(&route.upstream) {
+            issues.push((at("upstream"), why));
+        }
+        if let Some(host) = &route.host {
+            let bare = host.strip_prefix("*.").unwrap_or(host);
+            if bare.is_empty()
+                || bare.contains('*')
+                || host.parse::<http::uri::Authority>().is_err()
+                || host.contains(':')
+            {
+                issues.push((at("host"), format!("`{host}` is not a host name (write `app.example.com` or `*.example.com`, without port)")));
+            }
+        }
+        match check_path(&route.path_prefix) {
+            Err(why) => issues.push((at("path_prefix"), why)),
+            Ok(()) if under_internal(&route.path_prefix, internal) => issues.push((
+                at("path_prefix"),
+                format!(
+                    "`{}` is inside doorward's own prefix `{internal}`",
+                    route.path_prefix
+                ),
+            )),
+            Ok(()) => {}
+        }
+        let place = (
+            route.host.as_deref().map(str::to_ascii_lowercase),
+            route.path_prefix.to_ascii_lowercase(),
+        );
+        if !places.insert(place) {
+            issues.push((
+                at("path_prefix"),
+                "another route already has this host and path_prefix".into(),
+            ));
+        }
+        for (j, public) in route.public.iter().enumerate() {
+            if let Err(why) = check_path(public) {
+                issues.push((
+                    KeyPath::of(&[Key("route"), Index(i), Key("public"), Index(j)]),
+                    why,
+                ));
+            }
+        }
+    }
+}
+
+fn under_internal(path: &str, internal: &str) -> bool {
+    let (path, internal) = (path.to_ascii_lowercase(), internal.to_ascii_lowercase());
+    path == internal || path.starts_with(&format!("{internal}/"))
+}
+
+/// A configured path must already be in the normal form requests are
+/// matched in, or it could never match (or match more than meant).
+fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    match normalize(path, EscapedSlashes::Reject) {
+        Ok(normal) if normal == path => Ok(()),
+        Ok(normal) => Err(format!("`{path}` is not in normal form; write `{normal}`")),
+        Err(e) => Err(format!("`{path}` is not a valid path: {e}")),
+    }
+}
+
+fn absolute_http_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(uri),
+        _ => Err(format!(
+            "`{url}` must be an absolute http:// or https:// URL"
+        )),
+    }
+}
+
+fn upstream_url(url: &str) -> Result<(), String> {
+    let uri = absolute_http_url(url)?;
+    if uri.query().is_some() {
+        return Err(format!("`{url}`: an upstream URL cannot have a query"));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "`{url}`: credentials in the upstream URL are not supported"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! doorward: an identity-aware reverse proxy.
+//!
+//! The binary (`src/main.rs`) is a thin CLI over this library; integration
+//! tests start [`server::Server`] in-process on port 0.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod metrics;
+pub mod probe;
+pub mod proxy;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,135 @@
+//! The `doorward` command: serve, check a config, or probe health.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use doorward::config::{self, Config};
+use doorward::server::{shutdown_signal, Server};
+
+#[derive(Parser)]
+#[command(name = "doorward", version, about = "An identity-aware reverse proxy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file, for `serve` when no command is given.
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "/etc/doorward/doorward.toml"
+    )]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Serve,
+    /// Validate the config file: exit 0 if it is usable, 1 with every problem.
+    Check,
+    /// Probe /_doorward/healthz on the configured listener (for container
+    /// health checks): exit 0 if healthy.
+    Healthcheck,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config),
+        Command::Check => check(&cli.config),
+        Command::Healthcheck => healthcheck(&cli.config),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    config::load_file(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} route{})",
+                path.display(),
+                config.routes.len(),
+                if config.routes.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(e) = doorward::telemetry::init(&config.log) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.server.worker_threads > 0 {
+        runtime.worker_threads(config.server.worker_threads);
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        let server = match Server::bind(&config).await {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        match server.local_addr() {
+            Ok(addr) => tracing::info!(%addr, routes = config.routes.len(), tls = config.server.tls.is_some(), "doorward listening"),
+            Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
+        }
+        server.run(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    });
+    // Upgraded tunnels still open after the grace period end here.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+fn healthcheck(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let mut addr = config.server.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let result = doorward::probe::healthz(
+        addr,
+        &config.server.internal_prefix,
+        config.server.tls.is_some(),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Prometheus metrics. Per-route handles are made once at start, so the
+//! request path never looks a label set up in a shared map.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    route: String,
+    kind: &'static str,
+}
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const UPSTREAM_ERROR_KINDS: [&str; 5] = ["connect", "connect_timeout", "tls", "request", "timeout"];
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms .. ~8 s
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// The process's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    in_flight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("doorward");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head, by route",
+            duration.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures (connect, connect_timeout, tls, request, timeout), by route",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "requests_in_flight",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            in_flight,
+        }
+    }
+
+    /// Handles for one route (or a pseudo-route such as `_internal`).
+    pub fn for_route(&self, route: &str) -> RouteMetrics {
+        let class = |status: &'static str| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    route: route.to_string(),
+                    status,
+                })
+                .clone()
+        };
+        let kind = |kind: &'static str| {
+            self.upstream_errors
+                .get_or_create(&UpstreamErrorLabels {
+                    route: route.to_string(),
+                    kind,
+                })
+                .clone()
+        };
+        RouteMetrics {
+            by_class: STATUS_CLASSES.map(class),
+            upstream_errors: UPSTREAM_ERROR_KINDS.map(kind),
+            duration: self
+                .duration
+                .get_or_create(&RouteLabel {
+                    route: route.to_string(),
+                })
+                .clone(),
+        }
+    }
+
+    pub fn in_flight(&self) -> &Gauge {
+        &self.in_flight
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// One route's counters, ready to bump.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    by_class: [Counter; 5],
+    upstream_errors: [Counter; 5],
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    pub fn observe(&self, status: StatusCode, elapsed: Duration) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.by_class[class].inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn upstream_error(&self, kind: &str) {
+        if let Some(i) = UPSTREAM_ERROR_KINDS.iter().position(|k| *k == kind) {
+            self.upstream_errors[i].inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_handles_feed_the_exposition() {
+        let metrics = Metrics::new();
+        let route = metrics.for_route("grafana");
+        route.observe(StatusCode::OK, Duration::from_millis(3));
+        route.observe(StatusCode::BAD_GATEWAY, Duration::from_millis(1));
+        route.upstream_error("connect");
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"doorward_requests_total{route="grafana",status="2xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"doorward_requests_total{route="grafana",status="5xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"doorward_upstream_errors_total{route="grafana",kind="connect"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("doorward_request_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Body types on both sides of the proxy. Both stream: nothing here buffers
+//! a whole body, so a 1 GiB upload or download passes in bounded memory.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use super::upstream::Lease;
+
+/// Why a client's request body could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than the configured limit")]
+    TooLarge,
+    #[error("client sent no body data for {0:?}")]
+    Stalled(Duration),
+    #[error("reading the request body failed: {0}")]
+    Client(#[source] hyper::Error),
+}
+
+/// The client-side failure behind an upstream request error, kept as a
+/// plain value so the error page can say 413/408/400 instead of 502.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFailure {
+    TooLarge,
+    Stalled,
+    Broken,
+}
+
+impl BodyError {
+    pub fn failure(&self) -> BodyFailure {
+        match self {
+            Self::TooLarge => BodyFailure::TooLarge,
+            Self::Stalled(_) => BodyFailure::Stalled,
+            Self::Client(_) => BodyFailure::Broken,
+        }
+    }
+}
+
+/// Finds a [`BodyError`] in an error's source chain: hyper reports a failed
+/// request body as a failed request.
+pub fn body_failure_in(error: &(dyn std::error::Error + 'static)) -> Option<BodyFailure> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(body) = e.downcast_ref::<BodyError>() {
+            return Some(body.failure());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The client's request body on its way upstream, with an optional size
+/// limit and an idle timeout between chunks (a stalled upload must not hold
+/// an upstream connection forever).
+pub struct RequestBody {
+    inner: Incoming,
+    remaining: Option<u64>,
+    idle: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_armed: bool,
+}
+
+impl RequestBody {
+    pub fn new(inner: Incoming, limit: Option<u64>, idle: Duration) -> Self {
+        Self {
+            inner,
+            remaining: limit,
+            idle,
+            timer: None,
+            timer_armed: false,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.timer_armed = false;
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
+                    let len = data.len() as u64;
+                    if len > *remaining {
+                        return Poll::Ready(Some(Err(BodyError::TooLarge)));
+                    }
+                    *remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Client(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                if !this.timer_armed {
+                    let deadline = Instant::now() + this.idle;
+                    match this.timer.as_mut() {
+                        Some(timer) => timer.as_mut().reset(deadline),
+                        None => this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    this.timer_armed = true;
+                }
+                if let Some(timer) = this.timer.as_mut() {
+                    ready!(timer.as_mut().poll(cx));
+                }
+                Poll::Ready(Some(Err(BodyError::Stalled(this.idle))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body from a pooled upstream connection. When it has been read
+/// to the end, the connection goes back to the pool; dropped early, the
+/// connection is closed (its state is unknown).
+pub struct PooledBody {
+    inner: Incoming,
+    lease: Option<Lease>,
+}
+
+impl PooledBody {
+    pub fn new(inner: Incoming, lease: Option<Lease>) -> Self {
+        let mut body = Self { inner, lease };
+        body.release_if_done();
+        body
+    }
+
+    fn release_if_done(&mut self) {
+        if self.inner.is_end_stream() {
+            if let Some(lease) = self.lease.take() {
+                lease.release();
+            }
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(lease) = this.lease.take() {
+                    lease.release();
+                }
+            }
+            Poll::Ready(Some(Ok(_))) => this.release_if_done(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// What doorward answers with: a streamed upstream body or its own small
+/// page.
+pub enum ResponseBody {
+    Upstream(PooledBody),
+    Full(Option<Bytes>),
+}
+
+impl ResponseBody {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self::Full(Some(bytes.into()))
+    }
+
+    pub fn empty() -> Self {
+        Self::Full(None)
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Upstream(body) => body.is_end_stream(),
+            Self::Full(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Upstream(body) => body.size_hint(),
+            Self::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Self::Full(None) => SizeHint::with_exact(0),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Header rules for a hop: hop-by-hop removal (RFC 9110 §7.6.1) and the
+//! X-Forwarded-* family, believed only from trusted proxies.
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, HOST, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+use super::identity_headers::FoldedNames;
+
+/// Always hop-by-hop, whatever `Connection` lists.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers. With `upgrade` set (a WebSocket or other
+/// HTTP/1.1 upgrade being proxied), `Upgrade` is kept and `Connection`
+/// becomes exactly `upgrade`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    let kept_upgrade = if upgrade {
+        headers.get(UPGRADE).cloned()
+    } else {
+        None
+    };
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    if let Some(protocol) = kept_upgrade {
+        headers.insert(UPGRADE, protocol);
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Is this request asking to switch protocols (HTTP/1.1 upgrade)?
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE)
+        && headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Who may tell doorward the original client address, scheme and host.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    trusted: Vec<IpNet>,
+    /// X-Forwarded-* and friends, in every spelling, dropped from anyone
+    /// untrusted.
+    client_claims: FoldedNames,
+}
+
+const FORWARDED_NAMES: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-uri",
+    "x-forwarded-prefix",
+    "x-forwarded-method",
+    "x-forwarded-ssl",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-real-ip",
+    "forwarded",
+];
+
+impl Forwarding {
+    pub fn new(trusted: Vec<IpNet>) -> Self {
+        Self {
+            trusted,
+            client_claims: FoldedNames::new(FORWARDED_NAMES.iter().copied()),
+        }
+    }
+
+    pub fn is_trusted(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&peer))
+    }
+
+    /// Sets X-Forwarded-For/-Proto/-Host for the upstream. From an untrusted
+    /// peer every client-supplied forwarding header is dropped first; from a
+    /// trusted one the chain is extended and its proto/host kept.
+    pub fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        peer: IpAddr,
+        tls: bool,
+        host: Option<&HeaderValue>,
+    ) {
+        let peer = peer.to_canonical();
+        let trusted = self.is_trusted(peer);
+        if !trusted {
+            self.client_claims.strip(headers);
+        }
+        let peer_text = peer.to_string();
+        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) if trusted && !prior.trim().is_empty() => format!("{prior}, {peer_text}"),
+            _ => peer_text,
+        };
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            headers.insert("x-forwarded-for", value);
+        }
+        if !trusted || !headers.contains_key("x-forwarded-proto") {
+            let proto = if tls { "https" } else { "http" };
+            headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+        }
+        if !trusted || !headers.contains_key("x-forwarded-host") {
+            if let Some(host) = host.or_else(|| headers.get(HOST)).cloned() {
+                headers.insert("x-forwarded-host", host);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_go() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("proxy-authorization", "Basic x"),
+            ("accept", "*/*"),
+        ]);
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
+    }
+
+    #[test]
+    fn upgrades_keep_upgrade_header() {
+        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        assert!(wants_upgrade(&h));
+        remove_hop_by_hop(&mut h, true);
+        assert_eq!(
+            h.get("upgrade").map(|v| v.as_bytes()),
+            Some(&b"websocket"[..])
+        );
+        assert_eq!(
+            h.get("connection").map(|v| v.as_bytes()),
+            Some(&b"upgrade"[..])
+        );
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_claim_forwarding() {
+        let fwd = Forwarding::new(vec![]);
+        let mut h = map(&[
+            ("host", "app.example.com"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x_forwarded_host", "evil.com"),
+            ("x-forwarded-proto", "https"),
+            ("x-real-ip", "1.2.3.4"),
+        ]);
+        fwd.apply(&mut h, "10.1.1.1".parse().expect("ip"), false, None);
+        assert_eq!(
+            h.get("x-forwarded-for").map(|v| v.as_bytes()),
+            Some(&b"10.1.1.1"[..])
+        );
+        assert_eq!(
+            h.get("x-forwarded-proto").map(|v| v.as_bytes()),
+            Some(&b"http"[..])
+        );
+        assert_eq!(
+            h.get("x-forwarded-host").map(|v| v.as_bytes()),
+            Some(&b"app.example.com"[..])
+        );
+        assert!(!h.contains_key("x_forwarded_host") && !h.contains_key("x-real-ip"));
+    }
+
+    #[test]
+    fn trusted_peers_extend_the_chain() {
+        let fwd = Forwarding::new(vec!["10.0.0.0/8".parse().expect("net")]);
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        fwd.apply(&mut h, "::ffff:10.1.1.1".parse().expect("ip"), false, None);
+        assert_eq!(
+            h.get("x-forwarded-for").map(|v| v.as_bytes()),
+            Some(&b"1.2.3.4, 10.1.1.1"[..])
+        );
+        assert_eq!(
+            h.get("x-forwarded-proto").map(|v| v.as_bytes()),
+            Some(&b"https"[..])
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The one module that owns identity headers: it removes every incoming
+//! copy of them and (later) sets the computed ones. Nothing else touches
+//! these names.
+//!
+//! A client must never be able to pass its own `X-Forwarded-User` through:
+//! every letter case, every duplicate and the underscore spelling
+//! (`X_Forwarded_User`, which some stacks read as the dashed name) are
+//! removed, on every route, method and path, before anything else runs.
+
+use http::{HeaderMap, HeaderName};
+
+/// A set of header names compared the way a lenient upstream would read
+/// them: ignoring ASCII case and treating `_` as `-`.
+#[derive(Debug, Clone, Default)]
+pub struct FoldedNames {
+    folded: Vec<Box<[u8]>>,
+}
+
+impl FoldedNames {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut folded: Vec<Box<[u8]>> = names
+            .into_iter()
+            .map(|n| n.bytes().map(fold).collect::<Vec<u8>>().into_boxed_slice())
+            .collect();
+        folded.sort();
+        folded.dedup();
+        Self { folded }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        let name = name.as_bytes();
+        self.folded
+            .iter()
+            .any(|f| f.len() == name.len() && f.iter().zip(name).all(|(a, b)| *a == fold(*b)))
+    }
+
+    /// Removes every header in `headers` whose name is in the set. Header
+    /// maps store names lower-cased, so case variants share one entry and
+    /// `remove` takes every duplicate at once.
+    pub fn strip(&self, headers: &mut HeaderMap) {
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| self.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for name in doomed {
+            headers.remove(&name);
+        }
+    }
+}
+
+fn fold(b: u8) -> u8 {
+    match b {
+        b'_' => b'-',
+        b => b.to_ascii_lowercase(),
+    }
+}
+
+/// The identity header names of this deployment.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    names: FoldedNames,
+}
+
+impl IdentityHeaders {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            names: FoldedNames::new(names),
+        }
+    }
+
+    /// Step 3 of the request path: no incoming identity survives.
+    pub fn strip_incoming(&self, headers: &mut HeaderMap) {
+        self.names.strip(headers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_every_spelling_and_duplicate() {
+        let ids = IdentityHeaders::new(["X-Forwarded-User", "X-Forwarded-Groups"]);
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-forwarded-user",
+            "X-FORWARDED-USER",
+            "x_forwarded_user",
+            "X_Forwarded_Groups",
+            "accept",
+        ] {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("valid name");
+            headers.append(name, HeaderValue::from_static("mallory"));
+        }
+        ids.strip_incoming(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key("accept"));
+    }
+
+    #[test]
+    fn near_names_are_kept() {
+        let ids = IdentityHeaders::new(["X-Forwarded-User"]);
+        assert!(!ids.names.contains("x-forwarded-users"));
+        assert!(!ids.names.contains("x-forwarded-use"));
+        assert!(ids.names.contains("x_forwarded-user"));
+    }
+}

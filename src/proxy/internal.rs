@@ -1,0 +1,82 @@
+//! doorward's own endpoints under the internal prefix (default
+//! `/_doorward`): liveness, readiness and metrics. Later features (login,
+//! callbacks, JWKS) add theirs here.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Method, Response, StatusCode};
+
+use super::body::ResponseBody;
+use super::errors::ProxyError;
+use super::Gateway;
+
+/// Whether doorward can serve: set once the listener is up (and, as
+/// features arrive, the store is open and IdP metadata fetched).
+#[derive(Debug, Default)]
+pub struct Readiness {
+    listening: AtomicBool,
+}
+
+impl Readiness {
+    pub fn set_listening(&self) {
+        self.listening.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+}
+
+/// Answers `rest`, the path after the internal prefix (`""` or `/name...`).
+pub fn respond(
+    gateway: &Gateway,
+    method: &Method,
+    rest: &str,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let endpoint = match rest {
+        "/healthz" => Endpoint::Health,
+        "/readyz" => Endpoint::Ready,
+        "/metrics" => Endpoint::Metrics,
+        _ => return Err(ProxyError::NotFound),
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ProxyError::MethodNotAllowed);
+    }
+    Ok(match endpoint {
+        Endpoint::Health => text(StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
+        Endpoint::Ready if gateway.readiness.is_ready() => text(
+            StatusCode::OK,
+            "ready\n".into(),
+            "text/plain; charset=utf-8",
+        ),
+        Endpoint::Ready => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready\n".into(),
+            "text/plain; charset=utf-8",
+        ),
+        Endpoint::Metrics => text(
+            StatusCode::OK,
+            gateway.metrics().encode(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    })
+}
+
+enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+}
+
+fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

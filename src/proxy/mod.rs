@@ -1,0 +1,375 @@
+//! The request path. [`Gateway::handle`] follows DESIGN.md's steps in
+//! order: strip identity headers, normalise the path, doorward's own
+//! endpoints, route, authorize, forward. Each step either continues or
+//! returns an error that [`errors`] turns into the one response.
+
+pub mod body;
+pub mod conn_io;
+pub mod errors;
+pub mod forwarding;
+pub mod identity_headers;
+mod internal;
+pub mod path;
+pub mod policy;
+pub mod request_id;
+pub mod route;
+mod upgrade;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{CONTENT_LENGTH, HOST};
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::metrics::{Metrics, RouteMetrics};
+use body::{body_failure_in, RequestBody, ResponseBody};
+use conn_io::ConnActivity;
+use errors::{wants_json, ProxyError};
+use forwarding::{remove_hop_by_hop, wants_upgrade, Forwarding};
+use identity_headers::IdentityHeaders;
+pub use internal::Readiness;
+use path::{normalize, route_prefix_matches, EscapedSlashes};
+use policy::{Permit, Refusal};
+use route::{request_host, HostMatch, Route, RouteTable};
+use upstream::{PoolSettings, Upstream};
+
+/// What a client connection tells the request path.
+#[derive(Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub activity: Arc<ConnActivity>,
+}
+
+/// Everything the request path needs, built once from the config.
+pub struct Gateway {
+    routes: RouteTable,
+    identity_headers: IdentityHeaders,
+    forwarding: Forwarding,
+    internal_prefix: String,
+    escaped_slashes: EscapedSlashes,
+    max_request_body: Option<u64>,
+    body_idle: Duration,
+    access_log: bool,
+    metrics: Arc<Metrics>,
+    internal_metrics: RouteMetrics,
+    unrouted_metrics: RouteMetrics,
+    pub readiness: Arc<Readiness>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("route `{route}`: {reason}")]
+    Upstream { route: String, reason: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+impl Gateway {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, BuildError> {
+        let needs_tls = config
+            .routes
+            .iter()
+            .any(|r| r.upstream.starts_with("https:"));
+        let tls = if needs_tls {
+            let client = crate::tls::client_config(config.upstream.ca_file.as_deref())?;
+            Some(tokio_rustls::TlsConnector::from(client))
+        } else {
+            None
+        };
+        let pool = PoolSettings {
+            connect_timeout: config.upstream.connect_timeout.0,
+            idle_timeout: config.upstream.pool_idle_timeout.0,
+            max_idle: config.upstream.pool_max_idle,
+            tls,
+        };
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for r in &config.routes {
+            let upstream = Upstream::new(&r.upstream, pool.clone()).map_err(|reason| {
+                BuildError::Upstream {
+                    route: r.name.clone(),
+                    reason,
+                }
+            })?;
+            routes.push(Route {
+                name: r.name.clone(),
+                host: HostMatch::parse(r.host.as_deref()),
+                prefix: r.path_prefix.clone(),
+                public: r.public.clone(),
+                upstream: Arc::new(upstream),
+                preserve_host: r.preserve_host,
+                timeout: r.timeout.unwrap_or(config.upstream.timeout).0,
+                metrics: metrics.for_route(&r.name),
+            });
+        }
+        Ok(Self {
+            routes: RouteTable::new(routes),
+            identity_headers: IdentityHeaders::new(config.headers.all()),
+            forwarding: Forwarding::new(config.server.trusted_proxies.clone()),
+            internal_prefix: config.server.internal_prefix.clone(),
+            escaped_slashes: EscapedSlashes::Reject,
+            max_request_body: config.server.max_request_body.map(|b| b.0),
+            body_idle: config.server.idle_timeout.0,
+            access_log: config.log.access_log,
+            internal_metrics: metrics.for_route("_internal"),
+            unrouted_metrics: metrics.for_route("_unrouted"),
+            metrics,
+            readiness: Arc::new(Readiness::default()),
+        })
+    }
+
+    /// Handles one request end to end; never fails, since every error
+    /// becomes a response here.
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        conn: &ConnInfo,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let _busy = conn.activity.busy();
+        let _in_flight = InFlight::enter(&self.metrics);
+
+        // Before anything else, on every path and method: no client-supplied
+        // identity survives, whatever route or endpoint comes next.
+        self.identity_headers.strip_incoming(req.headers_mut());
+
+        let request_id = request_id::take_or_make(req.headers());
+        let id = request_id.to_str().unwrap_or("-");
+        let json = wants_json(req.headers());
+        let method = req.method().clone();
+        let span = tracing::info_span!("request", id);
+        let mut seen = Seen::default();
+        let result = self
+            .process(req, conn, &request_id, &mut seen)
+            .instrument(span)
+            .await;
+
+        let mut response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                let status = error.status();
+                if let (Some(kind), Some(route)) = (error.upstream_kind(), seen.route.as_ref()) {
+                    route.metrics.upstream_error(kind);
+                }
+                if status.is_server_error() {
+                    tracing::warn!(request_id = id, %error, "request failed");
+                } else {
+                    tracing::debug!(request_id = id, %error, "request refused");
+                }
+                error.to_response(id, json)
+            }
+        };
+        let elapsed = started.elapsed();
+        let metrics = match (&seen.route, seen.internal) {
+            (_, true) => &self.internal_metrics,
+            (Some(route), _) => &route.metrics,
+            (None, _) => &self.unrouted_metrics,
+        };
+        metrics.observe(response.status(), elapsed);
+        if self.access_log {
+            tracing::info!(
+                target: "doorward::access",
+                request_id = id,
+                peer = %conn.peer.ip(),
+                %method,
+                path = seen.path.as_deref().unwrap_or("-"),
+                route = seen.route.as_ref().map_or("-", |r| r.name.as_str()),
+                status = response.status().as_u16(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+            );
+        }
+        response
+            .headers_mut()
+            .insert(request_id::HEADER, request_id);
+        response
+    }
+
+    async fn process(
+        &self,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        request_id: &HeaderValue,
+        seen: &mut Seen,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let (parts, body) = req.into_parts();
+        // Normalise once: routing, public rules and the upstream all use this
+        // path, so they cannot disagree about what was asked for.
+        let path = normalize(parts.uri.path(), self.escaped_slashes)?;
+        if self.access_log {
+            seen.path = Some(path.to_string());
+        }
+
+        if route_prefix_matches(&path, &self.internal_prefix) {
+            seen.internal = true;
+            let rest = &path[self.internal_prefix.len()..];
+            return internal::respond(self, &parts.method, rest);
+        }
+
+        let host = request_host(&parts.uri, &parts.headers);
+        let route = Arc::clone(self.routes.find(host, &path).ok_or(ProxyError::NoRoute)?);
+        seen.route = Some(Arc::clone(&route));
+
+        let permit = policy::authorize(&route, &path).map_err(|refusal| match refusal {
+            Refusal::Unauthenticated => ProxyError::Unauthenticated,
+        })?;
+
+        let uri = upstream_uri(&route.upstream.base_path, &path, parts.uri.query())?;
+        self.forward(parts, body, uri, &route, permit, conn, request_id)
+            .await
+    }
+
+    /// Sends the request upstream and streams the answer back. Takes a
+    /// [`Permit`], which only the policy check can make.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &self,
+        mut parts: Parts,
+        body: Incoming,
+        uri: Uri,
+        route: &Route,
+        _permit: Permit,
+        conn: &ConnInfo,
+        request_id: &HeaderValue,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        if let (Some(limit), Some(declared)) = (self.max_request_body, content_length(&parts)) {
+            if declared > limit {
+                return Err(ProxyError::BodyTooLarge);
+            }
+        }
+        let upgrade = parts.version == Version::HTTP_11 && wants_upgrade(&parts.headers);
+        let client_upgrade = if upgrade {
+            parts.extensions.remove::<OnUpgrade>()
+        } else {
+            None
+        };
+        parts.extensions = http::Extensions::new();
+
+        // HTTP/2 requests carry the host in the URI, not a Host header.
+        let client_host = parts.headers.get(HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        remove_hop_by_hop(&mut parts.headers, upgrade);
+        self.forwarding.apply(
+            &mut parts.headers,
+            conn.peer.ip(),
+            conn.tls,
+            client_host.as_ref(),
+        );
+        parts.headers.insert(request_id::HEADER, request_id.clone());
+        let host = match client_host {
+            Some(host) if route.preserve_host => host,
+            _ => route.upstream.authority.clone(),
+        };
+        parts.headers.insert(HOST, host);
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+
+        let body = RequestBody::new(body, self.max_request_body, self.body_idle);
+        let request = Request::from_parts(parts, body);
+        let sent = tokio::time::timeout(route.timeout, route.upstream.send(request, true)).await;
+        let response = match sent {
+            Err(_) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
+            Ok(Err(upstream::UpstreamError::Request(e))) => {
+                return Err(match body_failure_in(&e) {
+                    Some(failure) => ProxyError::ClientBody(failure),
+                    None => ProxyError::Upstream(upstream::UpstreamError::Request(e)),
+                })
+            }
+            Ok(result) => result?,
+        };
+
+        let (mut head, body) = response.into_parts();
+        let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
+        match (
+            switching,
+            client_upgrade,
+            head.extensions.remove::<OnUpgrade>(),
+        ) {
+            (false, _, _) => remove_hop_by_hop(&mut head.headers, false),
+            (true, Some(client), Some(upstream)) => {
+                remove_hop_by_hop(&mut head.headers, true);
+                let id = request_id.to_str().unwrap_or("-").to_string();
+                upgrade::spawn_tunnel(client, upstream, conn.activity.busy(), id);
+            }
+            (true, _, _) => {
+                return Err(ProxyError::BadRequest(
+                    "upstream switched protocols unasked",
+                ))
+            }
+        }
+        head.extensions = http::Extensions::new();
+        // The upstream's HTTP version is its own business; the client keeps
+        // the version it spoke.
+        head.version = Version::default();
+        Ok(Response::from_parts(head, ResponseBody::Upstream(body)))
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+}
+
+/// What the request path learned, for the access log and metrics.
+#[derive(Default)]
+struct Seen {
+    path: Option<String>,
+    route: Option<Arc<Route>>,
+    internal: bool,
+}
+
+/// Keeps the in-flight gauge right even when a client disconnects and the
+/// handler future is dropped midway.
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(metrics: &'a Metrics) -> Self {
+        metrics.in_flight().inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
+    }
+}
+
+fn content_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The origin-form URI the upstream receives: its base path, then exactly
+/// the normalised path doorward matched, then the query untouched.
+fn upstream_uri(base: &str, path: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
+    let mut target =
+        String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+    target.push_str(base);
+    target.push_str(path);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(query);
+    }
+    Uri::try_from(target)
+        .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
+}

@@ -1,0 +1,115 @@
+//! Secret values: redacted in `Debug`, compared in constant time, and loaded
+//! from the environment or a file so they need not sit in the config.
+
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+
+use crate::config::units::SecretSource;
+
+/// A secret string. It never prints and compares in constant time, so it can
+/// be logged by accident without harm and checked without a timing oracle.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time comparison against a presented value.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        self.0.as_bytes().ct_eq(presented).into()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable `{0}` is not set or not valid UTF-8")]
+    MissingEnv(String),
+    #[error("cannot read secret file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the secret from {0} is empty")]
+    Empty(String),
+}
+
+impl SecretSource {
+    /// Reads the secret. File contents lose one trailing newline, as editors
+    /// and `echo` add one.
+    pub fn resolve(&self) -> Result<SecretString, SecretError> {
+        let (value, origin) = match self {
+            Self::Inline(value) => (value.clone(), "the config file".to_string()),
+            Self::Env { env } => (
+                std::env::var(env).map_err(|_| SecretError::MissingEnv(env.clone()))?,
+                format!("environment variable `{env}`"),
+            ),
+            Self::File { file } => {
+                let mut text =
+                    std::fs::read_to_string(file).map_err(|source| SecretError::File {
+                        path: file.display().to_string(),
+                        source,
+                    })?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                (text, format!("file {}", file.display()))
+            }
+        };
+        if value.is_empty() {
+            return Err(SecretError::Empty(origin));
+        }
+        Ok(SecretString(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_by_value_and_never_print() {
+        let secret = SecretString::new("s3cret".into());
+        assert!(secret.matches(b"s3cret"));
+        assert!(!secret.matches(b"s3cre"));
+        assert!(!secret.matches(b"s3cret!"));
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn file_secrets_lose_one_trailing_newline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, "abc\n").expect("write");
+        let secret = SecretSource::File { file: path }
+            .resolve()
+            .expect("resolves");
+        assert_eq!(secret.expose(), "abc");
+    }
+
+    #[test]
+    fn missing_env_secret_names_the_variable() {
+        let err = SecretSource::Env {
+            env: "DOORWARD_TEST_SURELY_UNSET".into(),
+        }
+        .resolve()
+        .expect_err("unset");
+        assert!(err.to_string().contains("DOORWARD_TEST_SURELY_UNSET"));
+    }
+}
