@@ -161,7 +161,7 @@ mod tests {
     fn unknown_key_names_line_and_key() {
         let p = problems("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].line, p[0].key.as_str()), (3, "server"), "{p:?}");
+        assert_eq!((p[0].line, p[0].key.as_str()), (3, "server.lisen"), "{p:?}");
         assert!(p[0].message.contains("unknown field `lisen`"), "{p:?}");
     }
 

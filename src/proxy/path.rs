@@ -101,6 +101,9 @@ fn decode_unreserved(raw: &str, slashes: EscapedSlashes) -> Result<String, PathE
                         EscapedSlashes::Reject => return Err(PathError::EscapedSlash),
                         EscapedSlashes::Decode => out.push('/'),
                     },
+                    // An escaped `;` is a parameter separator to some
+                    // servers: treat it as one so `..%3B` is `..;` is `..`.
+                    b';' => out.push(';'),
                     v if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => {
                         out.push(char::from(v))
                     }
@@ -206,6 +209,7 @@ mod tests {
             ("/public/..;/admin", "/admin"),
             ("/public;jsessionid=1/../admin", "/admin"),
             ("/admin;x=1", "/admin"),
+            ("/public/..%3B/admin", "/admin"),
             ("/%61dmin", "/admin"),
             ("/a%20b", "/a%20b"),
             ("/a%3fb", "/a%3Fb"),

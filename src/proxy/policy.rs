@@ -6,8 +6,14 @@ use super::route::Route;
 /// Proof that this request may reach the upstream.
 #[derive(Debug)]
 pub struct Permit {
-    _private: (),
-    pub reason: PermitReason,
+    // Private: no code outside this module can make one.
+    reason: PermitReason,
+}
+
+impl Permit {
+    pub fn reason(&self) -> PermitReason {
+        self.reason
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +34,6 @@ pub enum Refusal {
 pub fn authorize(route: &Route, path: &str) -> Result<Permit, Refusal> {
     if route.is_public(path) {
         return Ok(Permit {
-            _private: (),
             reason: PermitReason::PublicPath,
         });
     }

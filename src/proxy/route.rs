@@ -79,8 +79,7 @@ pub struct RouteTable {
 
 impl RouteTable {
     pub fn new(mut routes: Vec<Route>) -> Self {
-        routes
-            .sort_by(|a, b| (b.host.rank(), b.prefix.len()).cmp(&(a.host.rank(), a.prefix.len())));
+        routes.sort_by_key(|r| std::cmp::Reverse((r.host.rank(), r.prefix.len())));
         Self {
             routes: routes.into_iter().map(Arc::new).collect(),
         }

@@ -1,0 +1,9 @@
+//! End-to-end tests: doorward on real sockets in front of a real upstream
+//! HTTP server, all on 127.0.0.1 port 0.
+
+mod support;
+
+mod hygiene;
+mod lifecycle;
+mod paths;
+mod proxying;

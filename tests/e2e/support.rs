@@ -1,0 +1,401 @@
+//! Test scenario pieces: a real upstream HTTP server, doorward itself, and
+//! small clients, all on 127.0.0.1 port 0. Everything started here stops
+//! when its handle drops.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What the upstream received, as it received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The doorward-side address of the connection this came on.
+    pub peer: SocketAddr,
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header whose name folds (case, `_` as `-`) to `name`.
+    pub fn headers_folding_to(&self, name: &str) -> Vec<&(String, String)> {
+        let fold = |s: &str| s.to_ascii_lowercase().replace('_', "-");
+        self.headers
+            .iter()
+            .filter(|(n, _)| fold(n) == fold(name))
+            .collect()
+    }
+}
+
+/// A real HTTP/1.1 + h2c server standing in for the app behind doorward.
+///
+/// - `/slow/{ms}`: answers after a delay
+/// - `/download/{bytes}`: streams that many bytes
+/// - `/upload`: reads the whole body, answers with its length
+/// - `/hop`: answers with hop-by-hop headers that must not reach the client
+/// - anything else: 200 with the request echoed as JSON
+pub struct Upstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |req| upstream_answer(req, peer, Arc::clone(&log)));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, seen, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("seen lock").clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.requests()
+            .pop()
+            .expect("the upstream received a request")
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn upstream_answer(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    log: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<TestBody>, Infallible> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.to_string());
+    let seen = Seen {
+        peer,
+        method: req.method().to_string(),
+        target: target.clone(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    log.lock().expect("seen lock").push(seen.clone());
+    let path = req.uri().path().to_string();
+    if let Some(ms) = path.strip_prefix("/slow/") {
+        let ms: u64 = ms.parse().unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        return Ok(text(StatusCode::OK, "slow done"));
+    }
+    if let Some(n) = path.strip_prefix("/download/") {
+        let n: u64 = n.parse().unwrap_or(0);
+        return Ok(Response::new(Repeat::new(n).boxed()));
+    }
+    if path == "/upload" {
+        let mut body = req.into_body();
+        let mut total: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => total += frame.data_ref().map_or(0, |d| d.len() as u64),
+                Err(_) => return Ok(text(StatusCode::BAD_REQUEST, "broken body")),
+            }
+        }
+        return Ok(text(StatusCode::OK, &total.to_string()));
+    }
+    if path == "/hop" {
+        let mut response = text(StatusCode::OK, "hop");
+        let h = response.headers_mut();
+        h.insert("connection", "x-hop-secret".parse().expect("value"));
+        h.insert("x-hop-secret", "1".parse().expect("value"));
+        h.insert("keep-alive", "timeout=5".parse().expect("value"));
+        h.insert("x-end-to-end", "kept".parse().expect("value"));
+        return Ok(response);
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let echo = serde_json::json!({
+        "method": seen.method,
+        "target": target,
+        "headers": seen.headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    let mut response = text(StatusCode::OK, &echo.to_string());
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("value"));
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: &str) -> Response<TestBody> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() = status;
+    response
+}
+
+/// A body of `n` bytes made on the fly in 64 KiB chunks: big transfers
+/// without big buffers on the test side.
+pub struct Repeat {
+    remaining: u64,
+    chunk: Bytes,
+}
+
+impl Repeat {
+    pub fn new(n: u64) -> Self {
+        Self {
+            remaining: n,
+            chunk: Bytes::from(vec![b'x'; 64 * 1024]),
+        }
+    }
+}
+
+impl Body for Repeat {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.remaining.min(self.chunk.len() as u64);
+        self.remaining -= n;
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n as usize)))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A WebSocket echo server (tokio-tungstenite), the app side of an upgrade.
+pub struct WsEcho {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl WsEcho {
+    pub async fn start() -> Self {
+        use futures_util::{SinkExt, StreamExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind ws");
+        let addr = listener.local_addr().expect("ws addr");
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for WsEcho {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// doorward running in this process, on a port of its own choosing.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts doorward with `config` (TOML). `[server] listen` is forced to
+    /// 127.0.0.1:0 unless the text sets it.
+    pub async fn start(config: &str) -> Self {
+        let text = if config.contains("listen") {
+            config.to_string()
+        } else if config.contains("[server]") {
+            config.replacen("[server]", "[server]\nlisten = \"127.0.0.1:0\"", 1)
+        } else {
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}")
+        };
+        let config = doorward::config::parse_str(&text, "test.toml")
+            .unwrap_or_else(|e| panic!("test config: {e}"));
+        let server = doorward::server::Server::bind(&config)
+            .await
+            .expect("doorward binds");
+        let addr = server.local_addr().expect("doorward addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A route config fronting `upstream`, with `extra` lines appended.
+    pub fn route(upstream: &str, extra: &str) -> String {
+        format!("[[route]]\nname = \"app\"\nupstream = \"{upstream}\"\n{extra}\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Begins a graceful shutdown; the returned handle resolves when the
+    /// drain is over.
+    pub fn shutdown(&mut self) -> JoinHandle<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().expect("running")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A response read by the raw client.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// Sends bytes exactly as given (no client library tidying them up) and
+/// reads until the server closes. Requests should say `Connection: close`.
+pub async fn raw(addr: SocketAddr, request: &str) -> RawResponse {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
+    read.expect("response within 10s").expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    RawResponse {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// A plain HTTP/1.1 GET through a fresh connection.
+pub async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Bytes) {
+    send(addr, "GET", path, headers, Bytes::new()).await
+}
+
+/// One HTTP/1.1 request through a fresh connection (hyper client).
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "app.test");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req.body(Full::new(body)).expect("request");
+    let response = sender.send_request(req).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+pub fn echo_json(body: &Bytes) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not the echo JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
