@@ -65,16 +65,37 @@ pub struct RequestBody {
     idle: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     timer_armed: bool,
+    /// Told when the whole body has been read: the upstream's response
+    /// timeout starts then, not while the client is still uploading.
+    done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl RequestBody {
-    pub fn new(inner: Incoming, limit: Option<u64>, idle: Duration) -> Self {
-        Self {
+    /// The body, and a receiver that resolves once it has been sent whole
+    /// (or errs if it never will be).
+    pub fn new(
+        inner: Incoming,
+        limit: Option<u64>,
+        idle: Duration,
+    ) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (done, sent) = tokio::sync::oneshot::channel();
+        let mut body = Self {
             inner,
             remaining: limit,
             idle,
             timer: None,
             timer_armed: false,
+            done: Some(done),
+        };
+        body.signal_if_done();
+        (body, sent)
+    }
+
+    fn signal_if_done(&mut self) {
+        if self.inner.is_end_stream() {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -98,10 +119,16 @@ impl Body for RequestBody {
                     }
                     *remaining -= len;
                 }
+                this.signal_if_done();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Client(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                if let Some(done) = this.done.take() {
+                    let _ = done.send(());
+                }
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 if !this.timer_armed {
                     let deadline = Instant::now() + this.idle;

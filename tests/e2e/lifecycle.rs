@@ -1,11 +1,10 @@
 //! Starting, stopping and configuring: graceful drain, SIGTERM on the real
 //! binary, and config errors that name file, line and key.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{get, Proxy, Upstream};
+use crate::support::{get, listening_addr, write_config, Proxy, Upstream};
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
@@ -58,15 +57,6 @@ async fn the_grace_period_bounds_the_drain() {
 
 fn doorward() -> Command {
     Command::new(env!("CARGO_BIN_EXE_doorward"))
-}
-
-fn write_config(text: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new()
-        .suffix(".toml")
-        .tempfile()
-        .expect("temp config");
-    file.write_all(text.as_bytes()).expect("write config");
-    file
 }
 
 #[test]
@@ -157,22 +147,6 @@ fn serve_refuses_a_bad_config_without_starting() {
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `bogus`"));
-}
-
-/// Reads the binary's log until it says where it listens.
-fn listening_addr(stdout: &mut impl std::io::BufRead) -> std::net::SocketAddr {
-    let mut line = String::new();
-    for _ in 0..50 {
-        line.clear();
-        if stdout.read_line(&mut line).expect("read log") == 0 {
-            break;
-        }
-        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(addr) = parsed["addr"].as_str() {
-            return addr.parse().expect("addr");
-        }
-    }
-    panic!("doorward never said where it listens (last line: {line})");
 }
 
 #[tokio::test]

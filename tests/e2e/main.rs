@@ -4,6 +4,8 @@
 mod support;
 
 mod hygiene;
+mod large_bodies;
 mod lifecycle;
 mod paths;
 mod proxying;
+mod tls;

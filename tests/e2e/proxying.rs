@@ -353,3 +353,31 @@ async fn connections_to_the_upstream_are_reused() {
     );
     assert_eq!(upstream.requests().len(), 20);
 }
+
+#[tokio::test]
+async fn a_slow_steady_upload_is_not_cut_off_by_the_response_timeout() {
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(&Proxy::route(
+        &upstream.url(),
+        "public = [\"/\"]\ntimeout = \"1s\"",
+    ))
+    .await;
+    let mut tcp = TcpStream::connect(proxy.addr).await.expect("connect");
+    tcp.write_all(b"POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: 200\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("head");
+    // 2 s of upload in 100 ms steps: longer than the 1 s response timeout,
+    // but never idle.
+    for _ in 0..20 {
+        tcp.write_all(&[b'u'; 10]).await.expect("chunk");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut response))
+        .await
+        .expect("answered")
+        .expect("read");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("200"), "{text}");
+}

@@ -399,3 +399,83 @@ pub fn echo_json(body: &Bytes) -> serde_json::Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not the echo JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
+
+/// A config file for the real binary; deleted when dropped.
+pub fn write_config(text: &str) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("temp config");
+    file.write_all(text.as_bytes()).expect("write config");
+    file
+}
+
+/// Reads the binary's JSON log until it says where it listens.
+pub fn listening_addr(stdout: &mut impl std::io::BufRead) -> SocketAddr {
+    let mut line = String::new();
+    for _ in 0..50 {
+        line.clear();
+        if stdout.read_line(&mut line).expect("read log") == 0 {
+            break;
+        }
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(addr) = parsed["addr"].as_str() {
+            return addr.parse().expect("addr");
+        }
+    }
+    panic!("doorward never said where it listens (last line: {line})");
+}
+
+/// The real `doorward serve` binary as a child process. Its config must
+/// set `[log] format = "json"`. Killed and reaped on drop, panics included.
+pub struct ChildDoorward {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl ChildDoorward {
+    pub fn serve(config: &std::path::Path) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
+            .args(["serve", "-c"])
+            .arg(config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start doorward");
+        // Guard first, so a doorward that never starts listening is still
+        // killed when the panic below unwinds.
+        let mut this = Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            child,
+        };
+        let mut stdout = std::io::BufReader::new(this.child.stdout.take().expect("stdout"));
+        this.addr = listening_addr(&mut stdout);
+        // Keep draining the log: a full pipe would block doorward's writes.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        this
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `/proc/PID/status` figure in KiB, e.g. `VmHWM` (peak RSS).
+    pub fn proc_status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status:\n{status}"))
+    }
+}
+
+impl Drop for ChildDoorward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
