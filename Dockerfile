@@ -16,8 +16,10 @@ RUN mkdir src \
  && cargo build --release --locked \
  && rm -rf src
 
-# The real sources. COPY keeps the files' original mtimes, which can be older
-# than the dummy build; touch them so cargo really rebuilds the doorward crate.
+# The real sources (migrations are embedded at compile time by sqlx::migrate!).
+# COPY keeps the files' original mtimes, which can be older than the dummy
+# build; touch them so cargo really rebuilds the doorward crate.
+COPY migrations ./migrations
 COPY src ./src
 RUN find src -type f -exec touch {} + \
  && cargo build --release --locked \
@@ -33,8 +35,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # Fixed uid/gid so volume ownership is predictable across rebuilds.
-RUN groupadd --system --gid 10001 doorward \
- && useradd --system --uid 10001 --gid doorward --no-create-home \
+RUN groupadd --gid 10001 doorward \
+ && useradd --uid 10001 --gid doorward --no-create-home --no-log-init \
       --home-dir /var/lib/doorward --shell /usr/sbin/nologin doorward \
  && mkdir -p /etc/doorward /var/lib/doorward \
  && chown doorward:doorward /var/lib/doorward

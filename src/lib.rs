@@ -4,11 +4,16 @@
 //! tests start [`server::Server`] in-process on port 0.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
+pub mod identity;
 pub mod metrics;
+pub mod oidc;
 pub mod probe;
 pub mod proxy;
 pub mod secret;
 pub mod server;
+pub mod session;
+pub mod store;
 pub mod telemetry;
 pub mod tls;

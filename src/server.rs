@@ -32,6 +32,8 @@ pub enum StartError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("login setup: {0}")]
+    Auth(#[from] crate::auth::AuthSetupError),
 }
 
 /// Per-connection protocol settings.
@@ -63,7 +65,11 @@ impl Server {
     /// Builds the gateway and binds the configured address (port 0 picks a
     /// free port; see [`Server::local_addr`]).
     pub async fn bind(config: &Config) -> Result<Self, StartError> {
-        let gateway = Arc::new(Gateway::new(config, Arc::new(Metrics::new()))?);
+        let auth = crate::auth::Auth::from_config(config).await?.map(Arc::new);
+        if let Some(auth) = &auth {
+            auth.warm_up();
+        }
+        let gateway = Arc::new(Gateway::new(config, Arc::new(Metrics::new()), auth)?);
         let tls = match &config.server.tls {
             Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
                 &files.cert,

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use load::{load_file, parse_str, ConfigError};
-use units::{ByteSize, HumanDuration};
+use units::{ByteSize, HumanDuration, SecretSource};
 
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
@@ -29,8 +29,168 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     #[serde(default)]
     pub headers: HeaderNames,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default, rename = "provider")]
+    pub providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    pub login: LoginConfig,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[store]`: where sessions (and later the SCIM directory) live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (created if missing).
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://doorward.db".into(),
+        }
+    }
+}
+
+/// `[session]`: the session cookie and how long a login lasts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Base cookie name; `__Host-` is prefixed when the cookie is Secure
+    /// and has no Domain.
+    pub cookie_name: String,
+    /// Share the cookie with subdomains (e.g. "example.com"). Unset: host-only.
+    pub cookie_domain: Option<String>,
+    /// Mark cookies Secure. Unset: on when TLS is served or public_url is https.
+    pub cookie_secure: Option<bool>,
+    /// Secrets of at least 32 bytes: the first seals new cookies and
+    /// encrypts tokens, all of them open (rotation: prepend a new key).
+    pub keys: Vec<SecretSource>,
+    /// A session unused this long ends.
+    pub idle_timeout: HumanDuration,
+    /// A session ends this long after login, however active.
+    pub absolute_timeout: HumanDuration,
+    /// Refresh tokens this long before the access token expires.
+    pub refresh_before: HumanDuration,
+    /// Sessions kept in memory (each about 1 KiB); the rest load from the store.
+    pub cache_capacity: u64,
+    /// How long a started login may take before its state expires.
+    pub login_timeout: HumanDuration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: "doorward".into(),
+            cookie_domain: None,
+            cookie_secure: None,
+            keys: Vec::new(),
+            idle_timeout: HumanDuration::secs(8 * 3600),
+            absolute_timeout: HumanDuration::secs(7 * 24 * 3600),
+            refresh_before: HumanDuration::secs(60),
+            cache_capacity: 100_000,
+            login_timeout: HumanDuration::secs(600),
+        }
+    }
+}
+
+/// `[login]`: who may log in and where they may be sent afterwards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Only addresses in these domains may log in (empty: any).
+    pub allowed_email_domains: Vec<String>,
+    /// Hosts (besides doorward's own) a return-to URL may point at;
+    /// `.example.com` allows every subdomain.
+    pub allowed_redirect_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Oidc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimsSource {
+    IdToken,
+    Userinfo,
+    Merged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// `[[provider]]`: an identity provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Shown on the chooser page when there are several providers.
+    pub display_name: Option<String>,
+    /// Issuer URL; metadata comes from `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<SecretSource>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_claims_source")]
+    pub claims_source: ClaimsSource,
+    /// Extra authorization request parameters (`prompt`, `acr_values`,
+    /// `resource`, ...).
+    #[serde(default)]
+    pub auth_params: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_client_auth")]
+    pub client_auth: ClientAuth,
+    /// ID token signature algorithms accepted. HMAC (HS*) only if listed.
+    #[serde(default = "default_algs")]
+    pub allowed_algs: Vec<String>,
+    /// Clock difference tolerated on exp/iat.
+    #[serde(default = "default_skew")]
+    pub clock_skew: HumanDuration,
+    /// Refuse logins whose `email_verified` is not true.
+    #[serde(default)]
+    pub require_email_verified: bool,
+    /// Audiences accepted for bearer tokens (default: the client id).
+    #[serde(default)]
+    pub bearer_audiences: Vec<String>,
+    /// Extra CA (PEM) for an IdP with a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+
+fn default_claims_source() -> ClaimsSource {
+    ClaimsSource::Merged
+}
+
+fn default_client_auth() -> ClientAuth {
+    ClientAuth::ClientSecretBasic
+}
+
+fn default_algs() -> Vec<String> {
+    [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn default_skew() -> HumanDuration {
+    HumanDuration::secs(60)
 }
 
 /// `[server]`: the listener and how it treats clients.
@@ -211,6 +371,11 @@ pub struct RouteConfig {
     pub preserve_host: bool,
     /// Overrides `[upstream].timeout` for this route.
     pub timeout: Option<HumanDuration>,
+    /// Log in with this provider (by name) instead of offering a choice.
+    pub provider: Option<String>,
+    /// Accept `Authorization: Bearer <JWT>` from the IdP as a login.
+    #[serde(default = "default_true")]
+    pub bearer: bool,
 }
 
 fn default_path_prefix() -> String {

@@ -50,7 +50,156 @@ pub fn validate(config: &Config) -> Issues {
     check_log(config, &mut issues);
     check_headers(config, &mut issues);
     check_routes(config, &mut issues);
+    check_login(config, &mut issues);
     issues
+}
+
+/// Signature algorithms openidconnect can verify; `none` is never one.
+const KNOWN_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "HS256", "HS384", "HS512",
+];
+
+fn check_login(config: &Config, issues: &mut Issues) {
+    let mut names = HashSet::new();
+    for (i, provider) in config.providers.iter().enumerate() {
+        let at = |key: &'static str| KeyPath::of(&[Key("provider"), Index(i), Key(key)]);
+        if provider.name.trim().is_empty()
+            || !provider
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            issues.push((
+                at("name"),
+                format!(
+                    "`{}`: a provider name is letters, digits, `-` and `_`",
+                    provider.name
+                ),
+            ));
+        } else if !names.insert(provider.name.as_str()) {
+            issues.push((
+                at("name"),
+                format!("provider name `{}` is used twice", provider.name),
+            ));
+        }
+        match absolute_http_url(&provider.issuer) {
+            Err(why) => issues.push((at("issuer"), why)),
+            Ok(uri) if uri.scheme_str() == Some("http") && !is_loopback(uri.host().unwrap_or_default()) => issues.push((
+                at("issuer"),
+                format!("`{}`: an issuer must use https (plain http is only accepted on loopback, for tests)", provider.issuer),
+            )),
+            Ok(_) => {}
+        }
+        if provider.client_id.trim().is_empty() {
+            issues.push((at("client_id"), "a client_id is required".into()));
+        }
+        if let Some(secret) = &provider.client_secret {
+            if let Err(e) = secret.resolve() {
+                issues.push((at("client_secret"), e.to_string()));
+            }
+        }
+        if !provider.scopes.iter().any(|s| s == "openid") {
+            issues.push((at("scopes"), "scopes must include \"openid\"".into()));
+        }
+        for (j, alg) in provider.allowed_algs.iter().enumerate() {
+            if !KNOWN_ALGS.contains(&alg.as_str()) {
+                issues.push((
+                    KeyPath::of(&[Key("provider"), Index(i), Key("allowed_algs"), Index(j)]),
+                    format!(
+                        "`{alg}` is not a supported signature algorithm ({})",
+                        KNOWN_ALGS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if provider.allowed_algs.is_empty() {
+            issues.push((
+                at("allowed_algs"),
+                "at least one signature algorithm is needed".into(),
+            ));
+        }
+        if let Some(path) = &provider.ca_file {
+            if let Err(e) = std::fs::metadata(path) {
+                issues.push((
+                    at("ca_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    if !config.providers.is_empty() {
+        if config.server.public_url.is_none() {
+            issues.push((
+                KeyPath::of(&[Key("server"), Key("public_url")]),
+                "public_url is required when a [[provider]] is configured (login callbacks are built from it)".into(),
+            ));
+        }
+        if config.session.keys.is_empty() {
+            issues.push((
+                KeyPath::of(&[Key("session"), Key("keys")]),
+                "session keys are required when a [[provider]] is configured (make one with `doorward keygen`)".into(),
+            ));
+        }
+    }
+    for (i, key) in config.session.keys.iter().enumerate() {
+        let at = KeyPath::of(&[Key("session"), Key("keys"), Index(i)]);
+        match key.resolve() {
+            Err(e) => issues.push((at, e.to_string())),
+            Ok(secret) if secret.expose().len() < crate::session::keys::MIN_SECRET_LEN => issues.push((
+                at,
+                format!(
+                    "a session key needs at least {} bytes, this one has {} (make one with `doorward keygen`)",
+                    crate::session::keys::MIN_SECRET_LEN,
+                    secret.expose().len()
+                ),
+            )),
+            Ok(_) => {}
+        }
+    }
+    if config.session.cookie_name.is_empty()
+        || !config
+            .session
+            .cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        issues.push((
+            KeyPath::of(&[Key("session"), Key("cookie_name")]),
+            format!(
+                "`{}` is not a usable cookie name (letters, digits, `-`, `_`)",
+                config.session.cookie_name
+            ),
+        ));
+    }
+    if !config.store.url.starts_with("sqlite:") {
+        issues.push((
+            KeyPath::of(&[Key("store"), Key("url")]),
+            format!(
+                "`{}`: only sqlite://PATH is supported so far",
+                config.store.url
+            ),
+        ));
+    }
+    for (i, route) in config.routes.iter().enumerate() {
+        if let Some(name) = &route.provider {
+            if !config.providers.iter().any(|p| &p.name == name) {
+                issues.push((
+                    KeyPath::of(&[Key("route"), Index(i), Key("provider")]),
+                    format!("no [[provider]] is named `{name}`"),
+                ));
+            }
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_server(config: &Config, issues: &mut Issues) {

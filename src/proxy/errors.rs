@@ -34,12 +34,27 @@ pub enum ProxyError {
     UpstreamTimeout(Duration),
     #[error("the request is malformed: {0}")]
     BadRequest(&'static str),
+    #[error("sign-in failed: {0}")]
+    LoginFailed(String),
+    #[error("sign-in refused by policy: {0}")]
+    LoginDenied(String),
+    #[error("sign-in is unavailable: {0}")]
+    LoginUnavailable(String),
+    #[error("back-channel logout refused: {0}")]
+    BadLogoutToken(String),
+    #[error("the form's CSRF check failed")]
+    Csrf,
 }
 
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadPath(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadPath(_) | Self::BadRequest(_) | Self::BadLogoutToken(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::LoginFailed(_) => StatusCode::UNAUTHORIZED,
+            Self::LoginDenied(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::LoginUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoRoute | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BodyTooLarge | Self::ClientBody(BodyFailure::TooLarge) => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -74,7 +89,10 @@ impl ProxyError {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::PAYLOAD_TOO_LARGE => "Request too large",
             StatusCode::REQUEST_TIMEOUT => "Request timed out",
+            StatusCode::UNAUTHORIZED if matches!(self, Self::LoginFailed(_)) => "Sign-in failed",
             StatusCode::UNAUTHORIZED => "Sign-in required",
+            StatusCode::FORBIDDEN => "Access denied",
+            StatusCode::SERVICE_UNAVAILABLE => "Sign-in is temporarily unavailable",
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
             StatusCode::BAD_GATEWAY => "The application is unavailable",
             StatusCode::GATEWAY_TIMEOUT => "The application did not answer in time",
@@ -85,7 +103,14 @@ impl ProxyError {
     /// The response for this error; `request_id` lets a user quote it and
     /// an operator find the log line with the cause.
     pub fn to_response(&self, request_id: &str, json: bool) -> Response<ResponseBody> {
-        error_response(self.status(), self.title(), request_id, json)
+        let mut response = error_response(self.status(), self.title(), request_id, json);
+        if matches!(self, Self::Unauthenticated) {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"doorward\""),
+            );
+        }
+        response
     }
 }
 
@@ -132,7 +157,7 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
     })
 }
 
-fn html_escape(text: &str) -> String {
+pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

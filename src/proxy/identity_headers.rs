@@ -7,7 +7,12 @@
 //! (`X_Forwarded_User`, which some stacks read as the dashed name) are
 //! removed, on every route, method and path, before anything else runs.
 
-use http::{HeaderMap, HeaderName};
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::HeaderNames;
+use crate::identity::{header_list, Identity};
 
 /// A set of header names compared the way a lenient upstream would read
 /// them: ignoring ASCII case and treating `_` as `-`.
@@ -56,22 +61,82 @@ fn fold(b: u8) -> u8 {
     }
 }
 
+/// Encoded identity headers, ready to copy onto a request. Made once per
+/// session (or bearer token), not per request.
+pub type EncodedIdentity = Arc<Vec<(HeaderName, HeaderValue)>>;
+
 /// The identity header names of this deployment.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
     names: FoldedNames,
+    user: Option<HeaderName>,
+    email: Option<HeaderName>,
+    preferred_username: Option<HeaderName>,
+    groups: Option<HeaderName>,
+    roles: Option<HeaderName>,
+    orgs: Option<HeaderName>,
 }
 
 impl IdentityHeaders {
+    /// Names only: strips them, sets nothing (tests and tools).
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         Self {
             names: FoldedNames::new(names),
+            user: None,
+            email: None,
+            preferred_username: None,
+            groups: None,
+            roles: None,
+            orgs: None,
+        }
+    }
+
+    pub fn from_config(config: &HeaderNames) -> Self {
+        let parse = |name: &str| HeaderName::from_bytes(name.as_bytes()).ok();
+        Self {
+            names: FoldedNames::new(config.all()),
+            user: parse(&config.user),
+            email: parse(&config.email),
+            preferred_username: parse(&config.preferred_username),
+            groups: parse(&config.groups),
+            roles: parse(&config.roles),
+            orgs: parse(&config.orgs),
         }
     }
 
     /// Step 3 of the request path: no incoming identity survives.
     pub fn strip_incoming(&self, headers: &mut HeaderMap) {
         self.names.strip(headers);
+    }
+
+    /// Encodes an identity for the upstream. Lists use the
+    /// [`header_list`] encoding, so no value can break the header.
+    pub fn encode(&self, identity: &Identity) -> EncodedIdentity {
+        let mut out = Vec::with_capacity(6);
+        let mut push = |name: &Option<HeaderName>, value: String| {
+            if let (Some(name), Ok(value)) = (name, HeaderValue::from_str(&value)) {
+                out.push((name.clone(), value));
+            }
+        };
+        push(&self.user, header_list::encode_item(&identity.user));
+        if let Some(email) = &identity.email {
+            push(&self.email, header_list::encode_item(email));
+        }
+        if let Some(username) = &identity.preferred_username {
+            push(&self.preferred_username, header_list::encode_item(username));
+        }
+        push(&self.groups, header_list::encode(&identity.groups));
+        push(&self.roles, header_list::encode(&identity.roles));
+        push(&self.orgs, header_list::encode(&identity.orgs));
+        Arc::new(out)
+    }
+
+    /// Sets the computed identity (after [`IdentityHeaders::strip_incoming`]
+    /// has run on the same map).
+    pub fn set(&self, headers: &mut HeaderMap, encoded: &EncodedIdentity) {
+        for (name, value) in encoded.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
     }
 }
 

@@ -28,6 +28,8 @@ use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::auth::endpoints::Endpoint;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::metrics::{Metrics, RouteMetrics};
 use body::{body_failure_in, RequestBody, ResponseBody};
@@ -37,7 +39,7 @@ use forwarding::{remove_hop_by_hop, wants_upgrade, Forwarding};
 use identity_headers::IdentityHeaders;
 pub use internal::Readiness;
 use path::{normalize, route_prefix_matches, EscapedSlashes};
-use policy::{Permit, Refusal};
+use policy::{Authenticated, Permit, Refusal};
 use route::{request_host, HostMatch, Route, RouteTable};
 use upstream::{PoolSettings, Upstream};
 
@@ -63,6 +65,9 @@ pub struct Gateway {
     internal_metrics: RouteMetrics,
     unrouted_metrics: RouteMetrics,
     pub readiness: Arc<Readiness>,
+    /// Login machinery; None when no provider is configured (then only
+    /// public paths pass).
+    auth: Option<Arc<Auth>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +79,11 @@ pub enum BuildError {
 }
 
 impl Gateway {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, BuildError> {
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        auth: Option<Arc<Auth>>,
+    ) -> Result<Self, BuildError> {
         let needs_tls = config
             .routes
             .iter()
@@ -107,12 +116,14 @@ impl Gateway {
                 upstream: Arc::new(upstream),
                 preserve_host: r.preserve_host,
                 timeout: r.timeout.unwrap_or(config.upstream.timeout).0,
+                provider: r.provider.clone(),
+                bearer: r.bearer,
                 metrics: metrics.for_route(&r.name),
             });
         }
         Ok(Self {
             routes: RouteTable::new(routes),
-            identity_headers: IdentityHeaders::new(config.headers.all()),
+            identity_headers: IdentityHeaders::from_config(&config.headers),
             forwarding: Forwarding::new(config.server.trusted_proxies.clone()),
             internal_prefix: config.server.internal_prefix.clone(),
             escaped_slashes: EscapedSlashes::Reject,
@@ -123,6 +134,7 @@ impl Gateway {
             unrouted_metrics: metrics.for_route("_unrouted"),
             metrics,
             readiness: Arc::new(Readiness::default()),
+            auth,
         })
     }
 
@@ -210,6 +222,16 @@ impl Gateway {
         if route_prefix_matches(&path, &self.internal_prefix) {
             seen.internal = true;
             let rest = &path[self.internal_prefix.len()..];
+            if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
+                return crate::auth::endpoints::handle(
+                    auth,
+                    endpoint,
+                    &parts,
+                    body,
+                    &self.internal_prefix,
+                )
+                .await;
+            }
             return internal::respond(self, &parts.method, rest);
         }
 
@@ -217,9 +239,22 @@ impl Gateway {
         let route = Arc::clone(self.routes.find(host, &path).ok_or(ProxyError::NoRoute)?);
         seen.route = Some(Arc::clone(&route));
 
-        let permit = policy::authorize(&route, &path).map_err(|refusal| match refusal {
-            Refusal::Unauthenticated => ProxyError::Unauthenticated,
-        })?;
+        let caller = match &self.auth {
+            Some(auth) => {
+                let bearer = route.bearer && !route.is_public(&path);
+                auth.authenticate(&parts.headers, bearer, route.provider.as_deref())
+                    .await
+                    .map(|caller| Authenticated {
+                        identity: Arc::clone(caller.identity()),
+                        encoded: auth.encoded(&caller),
+                    })
+            }
+            None => None,
+        };
+        let permit = match policy::authorize(&route, &path, caller) {
+            Ok(permit) => permit,
+            Err(Refusal::Unauthenticated) => return self.unauthenticated(&parts, &path, &route),
+        };
 
         let uri = upstream_uri(&route.upstream.base_path, &path, parts.uri.query())?;
         self.forward(parts, body, uri, &route, permit, conn, request_id)
@@ -235,7 +270,7 @@ impl Gateway {
         body: Incoming,
         uri: Uri,
         route: &Route,
-        _permit: Permit,
+        permit: Permit,
         conn: &ConnInfo,
         request_id: &HeaderValue,
     ) -> Result<Response<ResponseBody>, ProxyError> {
@@ -267,6 +302,9 @@ impl Gateway {
             client_host.as_ref(),
         );
         parts.headers.insert(request_id::HEADER, request_id.clone());
+        if let Some(identity) = permit.identity() {
+            self.identity_headers.set(&mut parts.headers, identity);
+        }
         let host = match client_host {
             Some(host) if route.preserve_host => host,
             _ => route.upstream.authority.clone(),
@@ -275,9 +313,16 @@ impl Gateway {
         parts.uri = uri;
         parts.version = Version::HTTP_11;
 
-        let body = RequestBody::new(body, self.max_request_body, self.body_idle);
+        let (body, body_sent) = RequestBody::new(body, self.max_request_body, self.body_idle);
         let request = Request::from_parts(parts, body);
-        let sent = tokio::time::timeout(route.timeout, route.upstream.send(request, true)).await;
+        let exchange = route.upstream.send(request, true);
+        tokio::pin!(exchange);
+        // The response timeout runs from the end of the upload: a slow but
+        // steady upload is bounded by the idle timeout, not this one.
+        let sent = tokio::select! {
+            response = &mut exchange => Ok(response),
+            _ = body_sent => tokio::time::timeout(route.timeout, &mut exchange).await,
+        };
         let response = match sent {
             Err(_) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
             Ok(Err(upstream::UpstreamError::Request(e))) => {
@@ -313,6 +358,48 @@ impl Gateway {
         // the version it spoke.
         head.version = Version::default();
         Ok(Response::from_parts(head, ResponseBody::Upstream(body)))
+    }
+
+    /// No caller on a protected path: browsers are sent to log in (and
+    /// come back here), API clients get 401 JSON.
+    fn unauthenticated(
+        &self,
+        parts: &Parts,
+        path: &str,
+        route: &Route,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let api_client = wants_json(&parts.headers)
+            || parts.headers.contains_key(http::header::AUTHORIZATION)
+            || parts
+                .headers
+                .get("x-requested-with")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+        if self.auth.is_none() || api_client {
+            return Err(ProxyError::Unauthenticated);
+        }
+        let mut return_to = path.to_string();
+        if let Some(query) = parts.uri.query() {
+            return_to.push('?');
+            return_to.push_str(query);
+        }
+        let mut location = format!("{}/login?rd=", self.internal_prefix);
+        location.extend(form_urlencoded::byte_serialize(return_to.as_bytes()));
+        if let Some(provider) = &route.provider {
+            location.push_str("&provider=");
+            location.extend(form_urlencoded::byte_serialize(provider.as_bytes()));
+        }
+        let location = HeaderValue::from_str(&location)
+            .map_err(|_| ProxyError::BadRequest("unusable return path"))?;
+        let mut response = Response::new(ResponseBody::empty());
+        *response.status_mut() = StatusCode::FOUND;
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
     }
 
     pub fn metrics(&self) -> &Metrics {

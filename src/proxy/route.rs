@@ -60,6 +60,10 @@ pub struct Route {
     pub upstream: Arc<Upstream>,
     pub preserve_host: bool,
     pub timeout: Duration,
+    /// Log in with this provider only.
+    pub provider: Option<String>,
+    /// Accept bearer tokens on this route.
+    pub bearer: bool,
     pub metrics: RouteMetrics,
 }
 

@@ -1,0 +1,143 @@
+//! The HTTP client doorward uses to talk to identity providers (discovery,
+//! JWKS, token, userinfo). Not on the request path: one connection per
+//! call, no redirects followed (an IdP response must not steer doorward to
+//! another host), bounded time and response size.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Largest IdP response read (metadata, JWKS, tokens, userinfo).
+const MAX_RESPONSE: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdpHttpError {
+    #[error("bad IdP URL: {0}")]
+    Url(String),
+    #[error("cannot reach the IdP at {host}: {source}")]
+    Connect {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("the IdP did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("HTTP error talking to the IdP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("the IdP response was too large or broken: {0}")]
+    Body(String),
+}
+
+#[derive(Clone)]
+pub struct IdpHttp {
+    tls: TlsConnector,
+    timeout: Duration,
+}
+
+impl IdpHttp {
+    pub fn new(tls: Arc<rustls::ClientConfig>, timeout: Duration) -> Self {
+        Self {
+            tls: TlsConnector::from(tls),
+            timeout,
+        }
+    }
+
+    /// Sends one request and reads the whole (bounded) response.
+    pub async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
+        tokio::time::timeout(self.timeout, self.send_inner(request))
+            .await
+            .map_err(|_| IdpHttpError::Timeout(self.timeout))?
+    }
+
+    async fn send_inner(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
+        let uri = request.uri().clone();
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(IdpHttpError::Url(uri.to_string())),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| IdpHttpError::Url(uri.to_string()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| host.clone());
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|source| IdpHttpError::Connect {
+                host: host.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+
+        let (mut parts, body) = request.into_parts();
+        parts.uri = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|_| IdpHttpError::Url(uri.to_string()))?;
+        parts.headers.insert(
+            http::header::HOST,
+            http::HeaderValue::from_str(&authority)
+                .map_err(|_| IdpHttpError::Url(uri.to_string()))?,
+        );
+        parts
+            .headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(http::HeaderValue::from_static(concat!(
+                "doorward/",
+                env!("CARGO_PKG_VERSION")
+            )));
+        let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+
+        if https {
+            let name = ServerName::try_from(host.clone())
+                .map_err(|_| IdpHttpError::Url(uri.to_string()))?;
+            let tls = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|source| IdpHttpError::Connect { host, source })?;
+            exchange(tls, request).await
+        } else {
+            exchange(tcp, request).await
+        }
+    }
+}
+
+async fn exchange<T>(
+    io: T,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<Vec<u8>>, IdpHttpError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    let driver = tokio::spawn(conn);
+    let response = sender.send_request(request).await?;
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_RESPONSE)
+        .collect()
+        .await
+        .map_err(|e| IdpHttpError::Body(e.to_string()))?
+        .to_bytes();
+    driver.abort();
+    Ok(http::Response::from_parts(parts, body.to_vec()))
+}

@@ -1,0 +1,392 @@
+//! Verifying JWTs that are not ID tokens (back-channel logout tokens and
+//! bearer access tokens) against the provider's JWKS. The signature check
+//! is openidconnect's; the claim checks each token type needs are here.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JsonWebKeySet};
+use serde::Deserialize;
+
+use crate::identity::Claims;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("not a compact JWS")]
+    Malformed,
+    #[error("signature algorithm `{0}` is not allowed")]
+    AlgorithmNotAllowed(String),
+    #[error("no key in the provider's JWKS matches the token's key id")]
+    NoMatchingKey,
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("claim `{0}` is missing or malformed")]
+    MissingClaim(&'static str),
+    #[error("issuer `{0}` is not the provider's")]
+    WrongIssuer(String),
+    #[error("the token is not meant for this audience")]
+    WrongAudience,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet or was issued in the future")]
+    NotYetValid,
+    #[error("this is not a back-channel logout token: {0}")]
+    NotALogoutToken(&'static str),
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// A token whose signature has been verified; its claims still need the
+/// checks of its kind.
+#[derive(Debug)]
+pub struct Verified {
+    pub typ: Option<String>,
+    pub claims: Claims,
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwtError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
+}
+
+/// Decodes a JWT's payload without verifying it. Only for tokens that were
+/// verified already (the ID token, after openidconnect checked it).
+pub fn payload_unverified(token: &str) -> Result<Claims, JwtError> {
+    let mut parts = token.split('.');
+    let (_, Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    decode_json(payload)
+}
+
+/// Checks the signature with a key of `jwks`, using only `allowed`
+/// algorithms (HMAC is never accepted here: these tokens are signed by the
+/// IdP's private key).
+pub fn verify_signature(
+    token: &str,
+    jwks: &JsonWebKeySet<CoreJsonWebKey>,
+    allowed: &[CoreJwsSigningAlgorithm],
+) -> Result<Verified, JwtError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let head: Header = decode_json(header)?;
+    let alg: CoreJwsSigningAlgorithm =
+        serde_json::from_value(serde_json::Value::String(head.alg.clone()))
+            .map_err(|_| JwtError::AlgorithmNotAllowed(head.alg.clone()))?;
+    let symmetric = matches!(
+        alg,
+        CoreJwsSigningAlgorithm::HmacSha256
+            | CoreJwsSigningAlgorithm::HmacSha384
+            | CoreJwsSigningAlgorithm::HmacSha512
+    );
+    if symmetric || !allowed.contains(&alg) {
+        return Err(JwtError::AlgorithmNotAllowed(head.alg));
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| JwtError::Malformed)?;
+    let message = &token.as_bytes()[..header.len() + 1 + payload.len()];
+    let candidates: Vec<&CoreJsonWebKey> = jwks
+        .keys()
+        .iter()
+        .filter(|key| match (&head.kid, key.key_id()) {
+            (Some(kid), Some(key_id)) => kid == key_id.as_str(),
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(JwtError::NoMatchingKey);
+    }
+    if !candidates
+        .iter()
+        .any(|key| key.verify_signature(&alg, message, &signature).is_ok())
+    {
+        return Err(JwtError::BadSignature);
+    }
+    Ok(Verified {
+        typ: head.typ,
+        claims: decode_json(payload)?,
+    })
+}
+
+/// Time and audience rules shared by every token kind.
+pub struct Expectations<'a> {
+    pub issuer: &'a str,
+    pub audiences: &'a [String],
+    pub now: i64,
+    pub skew: i64,
+    /// Whether `exp` must be present.
+    pub require_exp: bool,
+}
+
+fn int_claim(claims: &Claims, name: &'static str) -> Result<Option<i64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().map(|f| f as i64))
+            .map(Some)
+            .ok_or(JwtError::MissingClaim(name)),
+    }
+}
+
+/// iss, aud, exp, nbf and iat, with bounded clock skew.
+pub fn check_common(claims: &Claims, want: &Expectations<'_>) -> Result<(), JwtError> {
+    let iss = claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .ok_or(JwtError::MissingClaim("iss"))?;
+    if iss != want.issuer {
+        return Err(JwtError::WrongIssuer(iss.to_string()));
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => want.audiences.iter().any(|a| a == aud),
+        Some(serde_json::Value::Array(auds)) => auds
+            .iter()
+            .filter_map(|a| a.as_str())
+            .any(|aud| want.audiences.iter().any(|a| a == aud)),
+        _ => return Err(JwtError::MissingClaim("aud")),
+    };
+    if !audience_ok {
+        return Err(JwtError::WrongAudience);
+    }
+    match int_claim(claims, "exp")? {
+        Some(exp) if want.now - want.skew >= exp => return Err(JwtError::Expired),
+        None if want.require_exp => return Err(JwtError::MissingClaim("exp")),
+        _ => {}
+    }
+    if let Some(nbf) = int_claim(claims, "nbf")? {
+        if nbf > want.now + want.skew {
+            return Err(JwtError::NotYetValid);
+        }
+    }
+    let iat = int_claim(claims, "iat")?.ok_or(JwtError::MissingClaim("iat"))?;
+    if iat > want.now + want.skew {
+        return Err(JwtError::NotYetValid);
+    }
+    Ok(())
+}
+
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// What a valid logout token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutClaims {
+    pub jti: String,
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+    /// Until when the jti must be remembered.
+    pub expires_at: i64,
+}
+
+/// OpenID Connect Back-Channel Logout 1.0 §2.6: everything a logout token
+/// must and must not carry.
+pub fn check_logout_token(
+    verified: &Verified,
+    want: &Expectations<'_>,
+) -> Result<LogoutClaims, JwtError> {
+    if let Some(typ) = &verified.typ {
+        if !typ.eq_ignore_ascii_case("logout+jwt") && !typ.eq_ignore_ascii_case("jwt") {
+            return Err(JwtError::NotALogoutToken("wrong typ"));
+        }
+    }
+    let claims = &verified.claims;
+    check_common(claims, want)?;
+    let jti = claims
+        .get("jti")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or(JwtError::MissingClaim("jti"))?;
+    let event_ok = claims
+        .get("events")
+        .and_then(|e| e.as_object())
+        .and_then(|events| events.get(BACKCHANNEL_EVENT))
+        .is_some_and(|v| v.is_object());
+    if !event_ok {
+        return Err(JwtError::NotALogoutToken("no back-channel logout event"));
+    }
+    if claims.contains_key("nonce") {
+        return Err(JwtError::NotALogoutToken(
+            "a logout token must not carry a nonce",
+        ));
+    }
+    let string = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let (sub, sid) = (string("sub"), string("sid"));
+    if sub.is_none() && sid.is_none() {
+        return Err(JwtError::MissingClaim("sub or sid"));
+    }
+    let exp = int_claim(claims, "exp")?.unwrap_or(want.now + 600);
+    Ok(LogoutClaims {
+        jti: jti.to_string(),
+        sub,
+        sid,
+        expires_at: exp.max(want.now) + want.skew,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: serde_json::Value) -> Claims {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn want(audiences: &[String]) -> Expectations<'_> {
+        Expectations {
+            issuer: "https://idp.test",
+            audiences,
+            now: 1_000_000,
+            skew: 60,
+            require_exp: true,
+        }
+    }
+
+    fn logout(v: serde_json::Value) -> Verified {
+        Verified {
+            typ: Some("logout+jwt".into()),
+            claims: claims(v),
+        }
+    }
+
+    fn good() -> serde_json::Value {
+        json!({
+            "iss": "https://idp.test", "aud": "doorward", "iat": 1_000_000, "exp": 1_000_120,
+            "jti": "j1", "sid": "s1", "sub": "alice",
+            "events": {BACKCHANNEL_EVENT: {}}
+        })
+    }
+
+    #[test]
+    fn a_valid_logout_token_passes() {
+        let aud = ["doorward".to_string()];
+        let out = check_logout_token(&logout(good()), &want(&aud)).expect("valid");
+        assert_eq!(out.sid.as_deref(), Some("s1"));
+        assert_eq!(out.jti, "j1");
+    }
+
+    #[test]
+    fn logout_token_attacks_are_refused_with_their_reason() {
+        let aud = ["doorward".to_string()];
+        let cases: Vec<(&str, serde_json::Value, JwtError)> = vec![
+            (
+                "iss",
+                json!("https://evil.test"),
+                JwtError::WrongIssuer("https://evil.test".into()),
+            ),
+            ("aud", json!("someone-else"), JwtError::WrongAudience),
+            ("exp", json!(999_000), JwtError::Expired),
+            ("iat", json!(1_000_500), JwtError::NotYetValid),
+            (
+                "nonce",
+                json!("n"),
+                JwtError::NotALogoutToken("a logout token must not carry a nonce"),
+            ),
+            (
+                "events",
+                json!({"other": {}}),
+                JwtError::NotALogoutToken("no back-channel logout event"),
+            ),
+        ];
+        for (claim, value, expected) in cases {
+            let mut token = good();
+            token[claim] = value;
+            assert_eq!(
+                check_logout_token(&logout(token), &want(&aud)),
+                Err(expected),
+                "{claim}"
+            );
+        }
+        for claim in ["jti", "iat", "iss", "aud"] {
+            let mut token = good();
+            token.as_object_mut().map(|o| o.remove(claim));
+            assert!(
+                check_logout_token(&logout(token), &want(&aud)).is_err(),
+                "{claim} missing"
+            );
+        }
+        let mut token = good();
+        token.as_object_mut().map(|o| {
+            o.remove("sid");
+            o.remove("sub")
+        });
+        assert_eq!(
+            check_logout_token(&logout(token), &want(&aud)),
+            Err(JwtError::MissingClaim("sub or sid"))
+        );
+        let wrong_typ = Verified {
+            typ: Some("JWT+id".into()),
+            claims: claims(good()),
+        };
+        assert!(check_logout_token(&wrong_typ, &want(&aud)).is_err());
+    }
+
+    #[test]
+    fn skew_is_bounded() {
+        let aud = ["doorward".to_string()];
+        let mut token = good();
+        token["exp"] = json!(1_000_000 - 30);
+        assert!(
+            check_logout_token(&logout(token.clone()), &want(&aud)).is_ok(),
+            "within skew"
+        );
+        token["exp"] = json!(1_000_000 - 61);
+        assert_eq!(
+            check_logout_token(&logout(token), &want(&aud)),
+            Err(JwtError::Expired)
+        );
+    }
+
+    #[test]
+    fn signatures_need_an_allowed_asymmetric_algorithm() {
+        let jwks = JsonWebKeySet::<CoreJsonWebKey>::new(vec![]);
+        let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+        let body = URL_SAFE_NO_PAD.encode(br#"{}"#);
+        let token = format!("{head}.{body}.c2ln");
+        let all = [
+            CoreJwsSigningAlgorithm::HmacSha256,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        ];
+        assert_eq!(
+            verify_signature(&token, &jwks, &all).err(),
+            Some(JwtError::AlgorithmNotAllowed("HS256".into()))
+        );
+        let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+        let token = format!("{head}.{body}.");
+        assert!(matches!(
+            verify_signature(&token, &jwks, &all),
+            Err(JwtError::AlgorithmNotAllowed(_))
+        ));
+        let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let token = format!("{head}.{body}.c2ln");
+        assert_eq!(
+            verify_signature(&token, &jwks, &all).err(),
+            Some(JwtError::NoMatchingKey)
+        );
+        assert_eq!(
+            verify_signature("a.b", &jwks, &all).err(),
+            Some(JwtError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! The session key ring: cookie sealing keys (first seals, all open) and
+//! the keys that encrypt tokens at rest, derived from the configured
+//! secrets.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::secret::SecretString;
+
+/// Shortest secret accepted: 32 bytes, as `cookie::Key::derive_from` needs.
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("session key {index} is {len} bytes; at least {MIN_SECRET_LEN} are needed (make one with `doorward keygen`)")]
+    TooShort { index: usize, len: usize },
+    #[error("no session keys are configured")]
+    Empty,
+}
+
+/// One configured secret, expanded for each use.
+struct KeySet {
+    cookie: cookie::Key,
+    tokens: Aes256Gcm,
+    mac: [u8; 32],
+}
+
+pub struct KeyRing {
+    sets: Vec<KeySet>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyRing({} keys, [redacted])", self.sets.len())
+    }
+}
+
+fn derive(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+    // HMAC as a PRF: independent keys per purpose from one secret.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
+}
+
+impl KeyRing {
+    pub fn new(secrets: &[SecretString]) -> Result<Self, KeyError> {
+        if secrets.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        let mut sets = Vec::with_capacity(secrets.len());
+        for (index, secret) in secrets.iter().enumerate() {
+            let bytes = secret.expose().as_bytes();
+            if bytes.len() < MIN_SECRET_LEN {
+                return Err(KeyError::TooShort {
+                    index,
+                    len: bytes.len(),
+                });
+            }
+            let cookie = cookie::Key::derive_from(&derive(bytes, b"doorward cookie key v1"));
+            let tokens = Aes256Gcm::new(&derive(bytes, b"doorward token key v1").into());
+            let mac = derive(bytes, b"doorward form mac v1");
+            sets.push(KeySet {
+                cookie,
+                tokens,
+                mac,
+            });
+        }
+        Ok(Self { sets })
+    }
+
+    /// Seals `value` as cookie `name` with the first key. The name is bound
+    /// into the seal, so a value moved to another cookie does not open.
+    pub fn seal_cookie(&self, name: &str, value: &str) -> String {
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(&self.sets[0].cookie)
+            .add(cookie::Cookie::new(name.to_string(), value.to_string()));
+        jar.get(name)
+            .map(|c| c.value().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Opens a sealed cookie value with any key; None if it does not open.
+    pub fn open_cookie(&self, name: &str, sealed: &str) -> Option<String> {
+        let jar = cookie::CookieJar::new();
+        self.sets.iter().find_map(|set| {
+            jar.private(&set.cookie)
+                .decrypt(cookie::Cookie::new(name.to_string(), sealed.to_string()))
+                .map(|c| c.value().to_string())
+        })
+    }
+
+    /// A keyed MAC (for CSRF tokens bound to a session).
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        derive(&self.sets[0].mac, data)
+    }
+
+    /// Encrypts bytes at rest: key index, 96-bit nonce, AES-256-GCM output.
+    pub fn encrypt(&self, plain: &[u8], context: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 12] = rand::random();
+        let payload = aes_gcm::aead::Payload {
+            msg: plain,
+            aad: context,
+        };
+        let sealed = self.sets[0]
+            .tokens
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + nonce.len() + sealed.len());
+        out.push(0);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Decrypts what [`KeyRing::encrypt`] made, with any key of the ring.
+    pub fn decrypt(&self, sealed: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+        let (&version, rest) = sealed.split_first()?;
+        if version != 0 || rest.len() < 12 {
+            return None;
+        }
+        let (nonce, body) = rest.split_at(12);
+        self.sets.iter().find_map(|set| {
+            let payload = aes_gcm::aead::Payload {
+                msg: body,
+                aad: context,
+            };
+            set.tokens.decrypt(Nonce::from_slice(nonce), payload).ok()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(secrets: &[&str]) -> KeyRing {
+        let secrets: Vec<_> = secrets
+            .iter()
+            .map(|s| SecretString::new(s.to_string()))
+            .collect();
+        KeyRing::new(&secrets).expect("ring")
+    }
+
+    const A: &str = "0123456789abcdef0123456789abcdef-a";
+    const B: &str = "0123456789abcdef0123456789abcdef-b";
+
+    #[test]
+    fn cookies_open_with_any_key_of_the_ring_and_only_under_their_name() {
+        let old = ring(&[A]);
+        let sealed = old.seal_cookie("doorward", "session-id");
+        assert_eq!(
+            old.open_cookie("doorward", &sealed).as_deref(),
+            Some("session-id")
+        );
+        let rotated = ring(&[B, A]);
+        assert_eq!(
+            rotated.open_cookie("doorward", &sealed).as_deref(),
+            Some("session-id")
+        );
+        assert_eq!(rotated.open_cookie("other-name", &sealed), None);
+        assert_eq!(
+            ring(&[B]).open_cookie("doorward", &sealed),
+            None,
+            "another deployment's key"
+        );
+        let mut tampered = sealed.clone().into_bytes();
+        tampered[10] ^= 1;
+        assert_eq!(
+            old.open_cookie("doorward", &String::from_utf8_lossy(&tampered)),
+            None
+        );
+        assert_eq!(
+            old.open_cookie("doorward", &sealed[..sealed.len() - 3]),
+            None,
+            "truncated"
+        );
+        assert_eq!(old.open_cookie("doorward", ""), None);
+    }
+
+    #[test]
+    fn tokens_round_trip_and_are_bound_to_their_context() {
+        let ring = ring(&[A]);
+        let sealed = ring.encrypt(b"refresh-token", b"session-1");
+        assert_eq!(
+            ring.decrypt(&sealed, b"session-1").as_deref(),
+            Some(&b"refresh-token"[..])
+        );
+        assert_eq!(ring.decrypt(&sealed, b"session-2"), None);
+        assert_eq!(ring.decrypt(&sealed[..5], b"session-1"), None);
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let err = KeyRing::new(&[SecretString::new("short".into())]).expect_err("too short");
+        assert!(err.to_string().contains("at least 32"));
+    }
+}

@@ -1,0 +1,204 @@
+//! The embedded SQLite store: a file, WAL mode, versioned migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::{SessionKey, SessionRecord, SessionStore, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH`,
+    /// `sqlite::memory:`) and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        // An in-memory database lives per connection: keep exactly one.
+        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn record_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    let key: Vec<u8> = row.try_get("key")?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))?;
+    Ok(SessionRecord {
+        key: SessionKey(key),
+        provider: row.try_get("provider")?,
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        sid: row.try_get("sid")?,
+        identity: row.try_get("identity")?,
+        claims: row.try_get("claims")?,
+        tokens: row.try_get("tokens")?,
+        token_expires_at: row.try_get("token_expires_at")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_seen: row.try_get("last_seen")?,
+        last_refresh: row.try_get("last_refresh")?,
+    })
+}
+
+impl SessionStore for SqliteStore {
+    async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (key, provider, issuer, subject, sid, identity, claims, tokens, \
+             token_expires_at, created_at, expires_at, last_seen, last_refresh) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.key.0[..])
+        .bind(&r.provider)
+        .bind(&r.issuer)
+        .bind(&r.subject)
+        .bind(&r.sid)
+        .bind(&r.identity)
+        .bind(&r.claims)
+        .bind(&r.tokens)
+        .bind(r.token_expires_at)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(r.last_seen)
+        .bind(r.last_refresh)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE key = ?")
+            .bind(&key.0[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn update(&self, r: &SessionRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET sid = ?, identity = ?, claims = ?, tokens = ?, token_expires_at = ?, \
+             last_seen = ?, last_refresh = ? WHERE key = ?",
+        )
+        .bind(&r.sid)
+        .bind(&r.identity)
+        .bind(&r.claims)
+        .bind(&r.tokens)
+        .bind(r.token_expires_at)
+        .bind(r.last_seen)
+        .bind(r.last_refresh)
+        .bind(&r.key.0[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch(&self, key: &SessionKey, last_seen: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen = MAX(last_seen, ?) WHERE key = ?")
+            .bind(last_seen)
+            .bind(&key.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE key = ?")
+            .bind(&key.0[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_matching(
+        &self,
+        issuer: &str,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Result<Vec<SessionKey>, StoreError> {
+        let rows = match (sid, subject) {
+            (Some(sid), Some(subject)) => sqlx::query(
+                "DELETE FROM sessions WHERE issuer = ? AND sid = ? AND subject = ? RETURNING key",
+            )
+            .bind(issuer)
+            .bind(sid)
+            .bind(subject)
+            .fetch_all(&self.pool)
+            .await?,
+            (Some(sid), None) => {
+                sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? RETURNING key")
+                    .bind(issuer)
+                    .bind(sid)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (None, Some(subject)) => {
+                sqlx::query("DELETE FROM sessions WHERE issuer = ? AND subject = ? RETURNING key")
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (None, None) => return Ok(Vec::new()),
+        };
+        rows.iter()
+            .map(|row| {
+                let key: Vec<u8> = row.try_get("key")?;
+                key.try_into()
+                    .map(SessionKey)
+                    .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))
+            })
+            .collect()
+    }
+
+    async fn remember_once(
+        &self,
+        scope: &str,
+        id: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO seen_once (scope, id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(scope)
+        .bind(id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let once = sqlx::query("DELETE FROM seen_once WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(sessions.rows_affected() + once.rows_affected())
+    }
+}
