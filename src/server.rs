@@ -65,6 +65,16 @@ impl Server {
     /// Builds the gateway and binds the configured address (port 0 picks a
     /// free port; see [`Server::local_addr`]).
     pub async fn bind(config: &Config) -> Result<Self, StartError> {
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Self::with_listener(config, listener).await
+    }
+
+    /// Like [`Server::bind`] on a listener the caller bound already (tests
+    /// that must know the port before the config is written).
+    pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
         let auth = crate::auth::Auth::from_config(config).await?.map(Arc::new);
         if let Some(auth) = &auth {
             auth.warm_up();
@@ -78,10 +88,6 @@ impl Server {
             )?)),
             None => None,
         };
-        let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
         Ok(Self {
             listener,
             gateway,

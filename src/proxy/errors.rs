@@ -68,6 +68,15 @@ impl ProxyError {
         }
     }
 
+    /// Refusals an operator wants to see in the log: failed or denied
+    /// logins, bad logout tokens, CSRF.
+    pub fn is_security_event(&self) -> bool {
+        matches!(
+            self,
+            Self::LoginFailed(_) | Self::LoginDenied(_) | Self::BadLogoutToken(_) | Self::Csrf
+        )
+    }
+
     /// The metrics label for upstream failures, `None` for the others.
     pub fn upstream_kind(&self) -> Option<&'static str> {
         match self {

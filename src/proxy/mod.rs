@@ -171,7 +171,7 @@ impl Gateway {
                 if let (Some(kind), Some(route)) = (error.upstream_kind(), seen.route.as_ref()) {
                     route.metrics.upstream_error(kind);
                 }
-                if status.is_server_error() {
+                if status.is_server_error() || error.is_security_event() {
                     tracing::warn!(request_id = id, %error, "request failed");
                 } else {
                     tracing::debug!(request_id = id, %error, "request refused");

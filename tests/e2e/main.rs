@@ -1,11 +1,13 @@
 //! End-to-end tests: doorward on real sockets in front of a real upstream
 //! HTTP server, all on 127.0.0.1 port 0.
 
+mod idp;
 mod support;
 
 mod hygiene;
 mod large_bodies;
 mod lifecycle;
+mod oidc;
 mod paths;
 mod proxying;
 mod tls;

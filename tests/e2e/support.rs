@@ -30,6 +30,8 @@ pub struct Seen {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// Recorded for `/relay` only (other paths stream their bodies).
+    pub body: String,
 }
 
 impl Seen {
@@ -121,7 +123,7 @@ async fn upstream_answer(
         .uri()
         .path_and_query()
         .map_or("/".to_string(), |p| p.to_string());
-    let seen = Seen {
+    let mut seen = Seen {
         peer,
         method: req.method().to_string(),
         target: target.clone(),
@@ -135,9 +137,21 @@ async fn upstream_answer(
                 )
             })
             .collect(),
+        body: String::new(),
     };
-    log.lock().expect("seen lock").push(seen.clone());
     let path = req.uri().path().to_string();
+    if path == "/relay" {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        seen.body = String::from_utf8_lossy(&body).into_owned();
+        log.lock().expect("seen lock").push(seen);
+        return Ok(text(StatusCode::OK, "relayed"));
+    }
+    log.lock().expect("seen lock").push(seen.clone());
     if let Some(ms) = path.strip_prefix("/slow/") {
         let ms: u64 = ms.parse().unwrap_or(1000);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -290,6 +304,28 @@ impl Proxy {
         let server = doorward::server::Server::bind(&config)
             .await
             .expect("doorward binds");
+        Self::run(server)
+    }
+
+    /// Starts doorward on a listener bound beforehand, for configs that
+    /// must name their own port (public_url, IdP redirect URIs).
+    pub async fn start_on(config: &str, listener: TcpListener) -> Self {
+        let config = doorward::config::parse_str(config, "test.toml")
+            .unwrap_or_else(|e| panic!("test config: {e}"));
+        let server = doorward::server::Server::with_listener(&config, listener)
+            .await
+            .expect("doorward starts");
+        Self::run(server)
+    }
+
+    fn run(server: doorward::server::Server) -> Self {
+        // DOORWARD_TEST_LOG=debug shows doorward's log in test output.
+        if let Ok(level) = std::env::var("DOORWARD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+                .with_test_writer()
+                .try_init();
+        }
         let addr = server.local_addr().expect("doorward addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
