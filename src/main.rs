@@ -34,6 +34,8 @@ enum Command {
     /// Probe /_doorward/healthz on the configured listener (for container
     /// health checks): exit 0 if healthy.
     Healthcheck,
+    /// Print a new random secret for `[session] keys` (48 bytes, base64url).
+    Keygen,
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,15 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::Check => check(&cli.config),
         Command::Healthcheck => healthcheck(&cli.config),
+        Command::Keygen => {
+            use base64::Engine;
+            let bytes: [u8; 48] = rand::random();
+            println!(
+                "{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -302,6 +302,9 @@ impl Gateway {
             client_host.as_ref(),
         );
         parts.headers.insert(request_id::HEADER, request_id.clone());
+        if let Some(auth) = &self.auth {
+            crate::session::cookies::strip_own(&mut parts.headers, &auth.cookie_base);
+        }
         if let Some(identity) = permit.identity() {
             self.identity_headers.set(&mut parts.headers, identity);
         }

@@ -23,6 +23,42 @@ pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE)
 }
 
+/// Removes doorward's own cookies (the session cookie `name` and the
+/// `{name}-login-*` ones) from the `Cookie` headers, so the upstream never
+/// holds a credential it could replay against doorward.
+pub fn strip_own(headers: &mut HeaderMap, name: &str) {
+    let login_prefix = format!("{name}-login-");
+    let is_ours = |pair: &str| {
+        let key = pair.trim().split('=').next().unwrap_or("");
+        key == name || key.starts_with(&login_prefix)
+    };
+    let values: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
+    if !values
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(|pair| is_ours(pair)))
+    {
+        return;
+    }
+    headers.remove(COOKIE);
+    for value in values {
+        let Ok(text) = value.to_str() else {
+            headers.append(COOKIE, value);
+            continue;
+        };
+        let kept: Vec<&str> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|pair| !is_ours(pair))
+            .collect();
+        if !kept.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+                headers.append(COOKIE, value);
+            }
+        }
+    }
+}
+
 /// Attributes every doorward cookie carries.
 #[derive(Debug, Clone)]
 pub struct CookieSettings {
@@ -80,6 +116,26 @@ mod tests {
         let big = format!("doorward={}", "x".repeat(5000));
         h.append(COOKIE, HeaderValue::from_str(&big).expect("value"));
         assert_eq!(find(&h, "doorward"), None, "oversized cookies are ignored");
+    }
+
+    #[test]
+    fn own_cookies_never_reach_the_upstream() {
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; doorward=secret; doorward-login-abc=x; b=2"),
+        );
+        h.append(COOKIE, HeaderValue::from_static("doorward=again"));
+        strip_own(&mut h, "doorward");
+        let left: Vec<_> = h.get_all(COOKIE).iter().collect();
+        assert_eq!(left, [HeaderValue::from_static("a=1; b=2")]);
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("doorwardx=1"));
+        strip_own(&mut h, "doorward");
+        assert_eq!(
+            h.get(COOKIE),
+            Some(&HeaderValue::from_static("doorwardx=1"))
+        );
     }
 
     #[test]

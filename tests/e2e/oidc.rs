@@ -147,6 +147,12 @@ async fn login_returns_to_the_page_and_the_upstream_sees_the_identity() {
     assert_eq!(seen.header("x-forwarded-email"), Some("alice@example.com"));
     assert_eq!(seen.header("x-forwarded-preferred-username"), Some("alice"));
     assert_eq!(seen.header("x-forwarded-groups"), Some("engineers,staff"));
+    assert!(
+        seen.header("cookie")
+            .is_none_or(|c| !c.contains("doorward")),
+        "the session cookie is not forwarded: {:?}",
+        seen.header("cookie")
+    );
 
     let cookie = browser.cookie("doorward").expect("session cookie");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
