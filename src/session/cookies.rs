@@ -36,7 +36,7 @@ pub fn strip_own(headers: &mut HeaderMap, name: &str) {
     if !values
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(';').any(|pair| is_ours(pair)))
+        .any(|v| v.split(';').any(&is_ours))
     {
         return;
     }
