@@ -4,6 +4,7 @@
 //! tests start [`server::Server`] in-process on port 0.
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod auth;
 pub mod config;
 pub mod identity;

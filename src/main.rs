@@ -16,12 +16,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Config file, for `serve` when no command is given.
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "/etc/doorward/doorward.toml"
-    )]
+    #[arg(long, short, global = true, default_value = "/etc/doorward/doorward.toml")]
     config: PathBuf,
 }
 
@@ -34,8 +29,26 @@ enum Command {
     /// Probe /_doorward/healthz on the configured listener (for container
     /// health checks): exit 0 if healthy.
     Healthcheck,
-    /// Print a new random secret for `[session] keys` (48 bytes, base64url).
-    Keygen,
+    /// Print a new random secret for `[session] keys` (48 bytes, base64url),
+    /// or with --signing an Ed25519 signing key (PKCS#8 PEM) for
+    /// `[headers] signing_keys`.
+    Keygen {
+        #[arg(long)]
+        signing: bool,
+    },
+    /// Dry-run the identity mapping: the identity, the reason for every
+    /// value, and whether login is allowed (exit 3 if not), for the claims
+    /// in CLAIMS.json.
+    Explain {
+        /// Use this route's identity settings (default: the global ones).
+        #[arg(long)]
+        route: Option<String>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// A JSON object of claims (as an ID token or userinfo would carry).
+        claims: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,15 +57,23 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::Check => check(&cli.config),
         Command::Healthcheck => healthcheck(&cli.config),
-        Command::Keygen => {
+        Command::Keygen { signing: false } => {
             use base64::Engine;
             let bytes: [u8; 48] = rand::random();
-            println!(
-                "{}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-            );
+            println!("{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
             ExitCode::SUCCESS
         }
+        Command::Keygen { signing: true } => match doorward::assertion::keys::SigningKey::generate().to_pem() {
+            Some(pem) => {
+                print!("{pem}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("cannot encode the key");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Explain { route, json, claims } => explain(&cli.config, route.as_deref(), json, &claims),
     }
 }
 
@@ -118,6 +139,56 @@ fn serve(path: &Path) -> ExitCode {
     code
 }
 
+/// Exit code of `explain` when the login would be refused.
+const EXIT_DENIED: u8 = 3;
+
+fn explain(path: &Path, route: Option<&str>, json: bool, claims_path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let claims: doorward::identity::Claims = match std::fs::read_to_string(claims_path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| format!("not a JSON object of claims: {e}")))
+    {
+        Ok(claims) => claims,
+        Err(e) => {
+            eprintln!("{}: {e}", claims_path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let engine = match doorward::identity::IdentityEngine::from_config(&config) {
+        Ok(engine) => engine,
+        Err(problems) => {
+            for (key, message) in problems {
+                eprintln!("{key}: {message}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let policy = match route {
+        None => 0,
+        Some(name) => match config.routes.iter().position(|r| r.name == name) {
+            Some(index) => engine.policy_of_route(index),
+            None => {
+                eprintln!("no route is named `{name}`");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let outcome = engine.policies[policy].compute(&claims, true);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+    } else {
+        print!("{}", doorward::identity::explain::render(&outcome));
+    }
+    if outcome.login.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENIED)
+    }
+}
+
 fn healthcheck(path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
@@ -131,11 +202,7 @@ fn healthcheck(path: &Path) -> ExitCode {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    let result = doorward::probe::healthz(
-        addr,
-        &config.server.internal_prefix,
-        config.server.tls.is_some(),
-    );
+    let result = doorward::probe::healthz(addr, &config.server.internal_prefix, config.server.tls.is_some());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

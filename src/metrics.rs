@@ -55,9 +55,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("doorward");
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram,
-        );
+        let duration = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         let in_flight = Gauge::default();
         registry.register(
@@ -75,11 +73,7 @@ impl Metrics {
             "Upstream failures (connect, connect_timeout, tls, request, timeout), by route",
             upstream_errors.clone(),
         );
-        registry.register(
-            "requests_in_flight",
-            "Requests being handled now",
-            in_flight.clone(),
-        );
+        registry.register("requests_in_flight", "Requests being handled now", in_flight.clone());
         Self {
             registry,
             requests,
@@ -179,9 +173,6 @@ mod tests {
             text.contains(r#"doorward_upstream_errors_total{route="grafana",kind="connect"} 1"#),
             "{text}"
         );
-        assert!(
-            text.contains("doorward_request_duration_seconds_bucket"),
-            "{text}"
-        );
+        assert!(text.contains("doorward_request_duration_seconds_bucket"), "{text}");
     }
 }

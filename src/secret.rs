@@ -39,10 +39,7 @@ pub enum SecretError {
     #[error("environment variable `{0}` is not set or not valid UTF-8")]
     MissingEnv(String),
     #[error("cannot read secret file {path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    File { path: String, source: std::io::Error },
     #[error("the secret from {0} is empty")]
     Empty(String),
 }
@@ -58,11 +55,10 @@ impl SecretSource {
                 format!("environment variable `{env}`"),
             ),
             Self::File { file } => {
-                let mut text =
-                    std::fs::read_to_string(file).map_err(|source| SecretError::File {
-                        path: file.display().to_string(),
-                        source,
-                    })?;
+                let mut text = std::fs::read_to_string(file).map_err(|source| SecretError::File {
+                    path: file.display().to_string(),
+                    source,
+                })?;
                 if text.ends_with('\n') {
                     text.pop();
                     if text.ends_with('\r') {
@@ -97,9 +93,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("key");
         std::fs::write(&path, "abc\n").expect("write");
-        let secret = SecretSource::File { file: path }
-            .resolve()
-            .expect("resolves");
+        let secret = SecretSource::File { file: path }.resolve().expect("resolves");
         assert_eq!(secret.expose(), "abc");
     }
 

@@ -24,10 +24,7 @@ use crate::proxy::{BuildError, ConnInfo, Gateway};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
@@ -212,8 +209,7 @@ impl Connection {
                     .await;
             }
             Some(acceptor) => {
-                let handshake =
-                    tokio::time::timeout(self.settings.header_read_timeout, acceptor.accept(tcp));
+                let handshake = tokio::time::timeout(self.settings.header_read_timeout, acceptor.accept(tcp));
                 let stream = match handshake.await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(e)) => {
@@ -251,13 +247,8 @@ impl Connection {
         match protocol {
             Protocol::Http1 => {
                 let mut builder = http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
-                drive!(
-                    builder.serve_connection(io, service).with_upgrades(),
-                    self.drain
-                );
+                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+                drive!(builder.serve_connection(io, service).with_upgrades(), self.drain);
             }
             Protocol::Http2 => {
                 let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -271,10 +262,7 @@ impl Connection {
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout);
                 builder.http2().timer(TokioTimer::new());
-                drive!(
-                    builder.serve_connection_with_upgrades(io, service),
-                    self.drain
-                );
+                drive!(builder.serve_connection_with_upgrades(io, service), self.drain);
             }
         }
     }

@@ -50,21 +50,13 @@ impl Endpoint {
 
 type Reply = Result<Response<ResponseBody>, ProxyError>;
 
-pub async fn handle(
-    auth: &Auth,
-    endpoint: Endpoint,
-    parts: &Parts,
-    body: Incoming,
-    prefix: &str,
-) -> Reply {
+pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incoming, prefix: &str) -> Reply {
     match (endpoint, &parts.method) {
         (Endpoint::Login, &Method::GET | &Method::HEAD) => login(auth, parts, prefix).await,
         (Endpoint::Callback, &Method::GET) => callback(auth, parts).await,
         (Endpoint::Logout, &Method::GET | &Method::HEAD) => logout_page(auth, parts, prefix).await,
         (Endpoint::Logout, &Method::POST) => logout(auth, parts, body).await,
-        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => {
-            Ok(html(StatusCode::OK, pages::signed_out()))
-        }
+        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => Ok(html(StatusCode::OK, pages::signed_out())),
         (Endpoint::BackchannelLogout, &Method::POST) => backchannel_logout(auth, body).await,
         (Endpoint::ForwardAuth, _) => forward_auth(auth, parts).await,
         (Endpoint::Userinfo, &Method::GET | &Method::HEAD) => userinfo(auth, parts).await,
@@ -79,19 +71,15 @@ fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn html(status: StatusCode, body: String) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -99,8 +87,7 @@ fn html(status: StatusCode, body: String) -> Response<ResponseBody> {
 }
 
 fn redirect(location: &str) -> Reply {
-    let location = HeaderValue::from_str(location)
-        .map_err(|_| ProxyError::BadRequest("unusable redirect target"))?;
+    let location = HeaderValue::from_str(location).map_err(|_| ProxyError::BadRequest("unusable redirect target"))?;
     let mut response = Response::new(ResponseBody::empty());
     *response.status_mut() = StatusCode::FOUND;
     response.headers_mut().insert(LOCATION, location);
@@ -125,9 +112,7 @@ async fn login(auth: &Auth, parts: &Parts, prefix: &str) -> Reply {
         .and_then(|rd| auth.redirects.check(rd))
         .unwrap_or_else(|| "/".to_string());
     let provider = match param(&query, "provider") {
-        Some(name) => auth
-            .provider(name)
-            .ok_or(ProxyError::BadRequest("no such provider"))?,
+        Some(name) => auth.provider(name).ok_or(ProxyError::BadRequest("no such provider"))?,
         None if auth.providers.len() == 1 => &auth.providers[0],
         None => {
             let choices: Vec<(String, String)> = auth
@@ -141,16 +126,13 @@ async fn login(auth: &Auth, parts: &Parts, prefix: &str) -> Reply {
             ));
         }
     };
-    let start = provider
-        .start_login(&auth.callback_url)
-        .await
-        .map_err(|e| {
-            if e.is_unreachable() {
-                ProxyError::LoginUnavailable(e.to_string())
-            } else {
-                ProxyError::LoginFailed(e.to_string())
-            }
-        })?;
+    let start = provider.start_login(&auth.callback_url).await.map_err(|e| {
+        if e.is_unreachable() {
+            ProxyError::LoginUnavailable(e.to_string())
+        } else {
+            ProxyError::LoginFailed(e.to_string())
+        }
+    })?;
     let pending = PendingLogin {
         provider: provider.name.clone(),
         state: start.state.clone(),
@@ -185,30 +167,17 @@ async fn callback(auth: &Auth, parts: &Parts) -> Reply {
             param(&query, "error_description").unwrap_or("-")
         )));
     }
-    let name = cookie_name
-        .ok_or_else(|| ProxyError::LoginFailed(pending::StateError::MissingState.to_string()))?;
+    let name = cookie_name.ok_or_else(|| ProxyError::LoginFailed(pending::StateError::MissingState.to_string()))?;
     let sealed = cookies::find(&parts.headers, &name)
         .ok_or_else(|| ProxyError::LoginFailed(pending::StateError::NoCookie.to_string()))?;
-    let pending = PendingLogin::open(
-        auth.sessions.keys(),
-        &name,
-        sealed,
-        state,
-        auth.login_timeout,
-    )
-    .map_err(|e| ProxyError::LoginFailed(e.to_string()))?;
-    let code = param(&query, "code")
-        .ok_or_else(|| ProxyError::LoginFailed("no code in the callback".into()))?;
+    let pending = PendingLogin::open(auth.sessions.keys(), &name, sealed, state, auth.login_timeout)
+        .map_err(|e| ProxyError::LoginFailed(e.to_string()))?;
+    let code = param(&query, "code").ok_or_else(|| ProxyError::LoginFailed("no code in the callback".into()))?;
     let provider = auth
         .provider(&pending.provider)
         .ok_or_else(|| ProxyError::LoginFailed("the provider is no longer configured".into()))?;
-    let result = provider
-        .finish_login(
-            code,
-            &pending.nonce,
-            &pending.pkce_verifier,
-            &auth.callback_url,
-        )
+    let mut result = provider
+        .finish_login(code, &pending.nonce, &pending.pkce_verifier, &auth.callback_url)
         .await
         .map_err(|e| {
             if e.is_unreachable() {
@@ -217,25 +186,17 @@ async fn callback(auth: &Auth, parts: &Parts) -> Reply {
                 ProxyError::LoginFailed(e.to_string())
             }
         })?;
-    if !auth.email_allowed(result.identity.email.as_deref()) {
+    auth.resolve_overage(provider, &mut result).await;
+    let outcome = auth.engine.global().compute(&result.merged, false);
+    if !outcome.login.allowed {
         return Err(ProxyError::LoginDenied(format!(
-            "user `{}`: email domain not in [login].allowed_email_domains",
-            result.identity.user
+            "user `{}`: {}",
+            outcome.identity.user,
+            outcome.login.reason.unwrap_or_default()
         )));
     }
-    let merged = result.claims.get("merged").and_then(|m| m.as_object());
-    tracing::info!(
-        provider = %result.provider,
-        user = %result.identity.user,
-        subject = %result.subject,
-        claims = ?merged.map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default(),
-        groups = result.identity.groups.len(),
-        roles = ?result.identity.roles,
-        refresh_token = result.tokens.refresh_token.is_some(),
-        "login"
-    );
-    let max_age =
-        i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
+    log_login(&result, &outcome);
+    let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
     let (sealed, _) = auth
         .sessions
         .create(result)
@@ -245,20 +206,47 @@ async fn callback(auth: &Auth, parts: &Parts) -> Reply {
     let settings = &auth.sessions.settings;
     add_cookie(
         &mut response,
-        settings
-            .cookie
-            .set_cookie(&settings.cookie_name, &sealed, max_age),
+        settings.cookie.set_cookie(&settings.cookie_name, &sealed, max_age),
     );
     add_cookie(&mut response, settings.cookie.clear_cookie(&name));
     Ok(response)
 }
 
+/// One structured line per login: which claims came (and which were
+/// blank), how many groups went in and out, and the roles that resulted.
+fn log_login(result: &crate::session::LoginResult, outcome: &crate::identity::engine::Outcome) {
+    let present: Vec<&str> = result.merged.keys().map(String::as_str).collect();
+    let blank: Vec<&str> = result
+        .merged
+        .iter()
+        .filter(|(_, v)| {
+            v.is_null() || v.as_str().is_some_and(str::is_empty) || v.as_array().is_some_and(Vec::is_empty)
+        })
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let groups_in = result
+        .merged
+        .get("groups")
+        .and_then(|g| g.as_array())
+        .map_or(0, Vec::len);
+    tracing::info!(
+        provider = %result.provider,
+        user = %outcome.identity.user,
+        subject = %result.subject,
+        claims = ?present,
+        blank = ?blank,
+        groups_in,
+        groups_out = outcome.identity.groups.len(),
+        roles = ?outcome.identity.roles,
+        refresh_token = result.tokens.refresh_token.is_some(),
+        "login"
+    );
+}
+
 /// The CSRF token for a session's logout form.
 fn csrf_token(auth: &Auth, caller: &Caller) -> Option<String> {
     match caller {
-        Caller::Session(session) => {
-            Some(URL_SAFE_NO_PAD.encode(auth.sessions.keys().mac(&session.key.0)))
-        }
+        Caller::Session(session) => Some(URL_SAFE_NO_PAD.encode(auth.sessions.keys().mac(&session.key.0))),
         Caller::Bearer(_) => None,
     }
 }
@@ -298,8 +286,7 @@ async fn logout(auth: &Auth, parts: &Parts, body: Incoming) -> Reply {
         }
     }
     let form = read_form(body, 8 * 1024).await?;
-    let Some(Caller::Session(session)) = auth.authenticate(&parts.headers, false, None).await
-    else {
+    let Some(Caller::Session(session)) = auth.authenticate(&parts.headers, false, None).await else {
         return redirect(&auth.logged_out_url);
     };
     let expected = csrf_token(auth, &Caller::Session(Arc::clone(&session))).unwrap_or_default();
@@ -313,7 +300,7 @@ async fn logout(auth: &Auth, parts: &Parts, body: Incoming) -> Reply {
         .await
         .and_then(|(_, tokens)| tokens.id_token);
     auth.sessions.delete(&session.key).await;
-    tracing::info!(user = %session.identity.user, provider = %session.provider, "logout");
+    tracing::info!(user = %session.identity().user, provider = %session.provider, "logout");
     let target = match auth.provider(&session.provider) {
         Some(provider) => provider
             .end_session_url(id_token.as_deref(), &auth.logged_out_url)
@@ -324,10 +311,7 @@ async fn logout(auth: &Auth, parts: &Parts, body: Incoming) -> Reply {
     let mut response = redirect(&target)?;
     *response.status_mut() = StatusCode::SEE_OTHER;
     let settings = &auth.sessions.settings;
-    add_cookie(
-        &mut response,
-        settings.cookie.clear_cookie(&settings.cookie_name),
-    );
+    add_cookie(&mut response, settings.cookie.clear_cookie(&settings.cookie_name));
     Ok(response)
 }
 
@@ -335,16 +319,10 @@ async fn logout(auth: &Auth, parts: &Parts, body: Incoming) -> Reply {
 /// user's session ended; every matching session is deleted.
 async fn backchannel_logout(auth: &Auth, body: Incoming) -> Reply {
     let form = read_form(body, 64 * 1024).await?;
-    let token = param(&form, "logout_token")
-        .ok_or_else(|| ProxyError::BadLogoutToken("no logout_token".into()))?;
+    let token = param(&form, "logout_token").ok_or_else(|| ProxyError::BadLogoutToken("no logout_token".into()))?;
     let issuer = crate::oidc::jwt::payload_unverified(token)
         .ok()
-        .and_then(|claims| {
-            claims
-                .get("iss")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
+        .and_then(|claims| claims.get("iss").and_then(|v| v.as_str()).map(str::to_string))
         .ok_or_else(|| ProxyError::BadLogoutToken("malformed token".into()))?;
     let provider = auth
         .providers
@@ -358,18 +336,11 @@ async fn backchannel_logout(auth: &Auth, body: Incoming) -> Reply {
     let fresh = auth
         .sessions
         .store()
-        .remember_once(
-            &format!("backchannel-logout:{issuer}"),
-            &claims.jti,
-            claims.expires_at,
-        )
+        .remember_once(&format!("backchannel-logout:{issuer}"), &claims.jti, claims.expires_at)
         .await
         .map_err(|e| ProxyError::LoginUnavailable(format!("session store: {e}")))?;
     if !fresh {
-        return Err(ProxyError::BadLogoutToken(format!(
-            "replayed jti `{}`",
-            claims.jti
-        )));
+        return Err(ProxyError::BadLogoutToken(format!("replayed jti `{}`", claims.jti)));
     }
     let ended = auth
         .sessions
@@ -392,7 +363,7 @@ async fn forward_auth(auth: &Auth, parts: &Parts) -> Reply {
         .await
         .ok_or(ProxyError::Unauthenticated)?;
     let mut response = Response::new(ResponseBody::empty());
-    for (name, value) in auth.encoded(&caller).iter() {
+    for (name, value) in caller.view(0).encoded.iter() {
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
@@ -415,6 +386,7 @@ async fn userinfo(auth: &Auth, parts: &Parts) -> Reply {
         "preferred_username": identity.preferred_username,
         "groups": identity.groups,
         "roles": identity.roles,
+        "role": identity.role,
         "orgs": identity.orgs,
     });
     let mut response = Response::new(ResponseBody::full(body.to_string()));

@@ -6,6 +6,7 @@ pub mod endpoints;
 mod pages;
 pub mod pending;
 pub mod redirect;
+pub mod view;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -16,16 +17,18 @@ use http::HeaderMap;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
+use crate::assertion::AssertionCache;
 use crate::config::Config;
-use crate::identity::{self, Identity};
+use crate::identity::{Claims, Identity, IdentityEngine};
 use crate::oidc::http_client::IdpHttp;
 use crate::oidc::{OidcError, OidcProvider};
-use crate::proxy::identity_headers::{EncodedIdentity, IdentityHeaders};
+use crate::proxy::identity_headers::IdentityHeaders;
 use crate::session::cookies::{effective_name, CookieSettings};
 use crate::session::keys::KeyRing;
-use crate::session::{now, LiveSession, SessionManager, SessionSettings};
+use crate::session::{now, LiveSession, LoginResult, SessionManager, SessionSettings};
 use crate::store::SqliteStore;
 use redirect::RedirectPolicy;
+use view::{IdentityView, Views, ViewsFn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
@@ -39,6 +42,8 @@ pub enum AuthSetupError {
     Tls(#[from] crate::tls::TlsError),
     #[error("public_url: {0}")]
     PublicUrl(String),
+    #[error("identity: {0}")]
+    Identity(String),
 }
 
 /// Who a request is from, once authenticated.
@@ -48,18 +53,27 @@ pub enum Caller {
 }
 
 impl Caller {
-    pub fn identity(&self) -> &Arc<Identity> {
+    pub fn views(&self) -> &Views {
         match self {
-            Self::Session(session) => &session.identity,
-            Self::Bearer(bearer) => &bearer.identity,
+            Self::Session(session) => &session.views,
+            Self::Bearer(bearer) => &bearer.views,
         }
+    }
+
+    /// The view under policy `index` (0 = global).
+    pub fn view(&self, index: usize) -> &Arc<IdentityView> {
+        let views = self.views();
+        views.get(index).unwrap_or(&views[0])
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.view(0).outcome.identity
     }
 }
 
 /// A verified bearer token, cached until it expires.
 pub struct BearerLogin {
-    pub identity: Arc<Identity>,
-    pub encoded: EncodedIdentity,
+    pub views: Views,
     expires_at: i64,
 }
 
@@ -71,10 +85,10 @@ pub struct Auth {
     pub redirects: RedirectPolicy,
     pub cookie_base: String,
     pub login_timeout: i64,
-    pub allowed_email_domains: Vec<String>,
+    pub engine: Arc<IdentityEngine>,
+    views_fn: ViewsFn,
     refresh_before: i64,
     bearer_cache: Cache<[u8; 32], Arc<BearerLogin>>,
-    headers: IdentityHeaders,
     /// Next time a refresh may be retried after the IdP was unreachable.
     refresh_backoff_until: AtomicI64,
 }
@@ -93,8 +107,7 @@ impl Auth {
             .public_url
             .as_deref()
             .ok_or_else(|| AuthSetupError::PublicUrl("required with providers".into()))?;
-        let public =
-            url::Url::parse(public_url).map_err(|e| AuthSetupError::PublicUrl(e.to_string()))?;
+        let public = url::Url::parse(public_url).map_err(|e| AuthSetupError::PublicUrl(e.to_string()))?;
         let own_host = public
             .host_str()
             .ok_or_else(|| AuthSetupError::PublicUrl("has no host".into()))?
@@ -118,6 +131,32 @@ impl Auth {
             domain: config.session.cookie_domain.clone(),
         };
         let cookie_base = effective_name(&config.session.cookie_name, &cookie);
+        let engine = Arc::new(IdentityEngine::from_config(config).map_err(|problems| {
+            AuthSetupError::Identity(
+                problems
+                    .into_iter()
+                    .map(|(k, m)| format!("{k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?);
+        let headers = IdentityHeaders::from_config(&config.headers);
+        let views_fn: ViewsFn = {
+            let engine = Arc::clone(&engine);
+            Arc::new(move |claims: &Claims| -> Views {
+                engine
+                    .compute_all(claims)
+                    .into_iter()
+                    .map(|outcome| {
+                        Arc::new(IdentityView {
+                            encoded: headers.encode(&outcome.identity),
+                            outcome,
+                            assertions: AssertionCache::default(),
+                        })
+                    })
+                    .collect()
+            })
+        };
         let store = SqliteStore::open(&config.store.url).await?;
         let sessions = Arc::new(SessionManager::new(
             store,
@@ -129,6 +168,7 @@ impl Auth {
                 absolute_timeout: config.session.absolute_timeout.0,
                 cache_capacity: config.session.cache_capacity,
             },
+            Arc::clone(&views_fn),
         ));
         sessions.spawn_janitor();
 
@@ -145,17 +185,17 @@ impl Auth {
             logged_out_url: format!("{base}{prefix}/logged-out"),
             redirects: RedirectPolicy {
                 own_host,
-                allowed: config.login.allowed_redirect_domains.clone(),
+                allowed: config.session.allowed_redirect_domains.clone(),
             },
             cookie_base,
             login_timeout: i64::try_from(config.session.login_timeout.0.as_secs()).unwrap_or(600),
-            allowed_email_domains: config.login.allowed_email_domains.clone(),
+            engine,
+            views_fn,
             refresh_before: i64::try_from(config.session.refresh_before.0.as_secs()).unwrap_or(60),
             bearer_cache: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
-            headers: IdentityHeaders::from_config(&config.headers),
             refresh_backoff_until: AtomicI64::new(0),
         }))
     }
@@ -178,12 +218,7 @@ impl Auth {
     }
 
     /// The caller, from a session cookie or (when allowed) a bearer token.
-    pub async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        allow_bearer: bool,
-        pinned: Option<&str>,
-    ) -> Option<Caller> {
+    pub async fn authenticate(&self, headers: &HeaderMap, allow_bearer: bool, pinned: Option<&str>) -> Option<Caller> {
         if let Some(session) = self.session(headers).await {
             return Some(Caller::Session(session));
         }
@@ -195,24 +230,48 @@ impl Auth {
         None
     }
 
-    /// The identity headers for a caller, encoded once per session.
-    pub fn encoded(&self, caller: &Caller) -> EncodedIdentity {
-        match caller {
-            Caller::Session(session) => Arc::clone(
-                session
-                    .encoded
-                    .get_or_init(|| self.headers.encode(&session.identity)),
+    /// Fills in a distributed groups claim (group overage) when the IdP
+    /// sent a reference instead of the list, or says why it could not.
+    pub async fn resolve_overage(&self, provider: &OidcProvider, login: &mut LoginResult) {
+        let Some(overage) = self.engine.global().compute(&login.merged, false).overage else {
+            return;
+        };
+        let user = login.merged.get("email").or_else(|| login.merged.get("sub")).cloned();
+        match (&overage.endpoint, overage.fetch, login.tokens.access_token.as_deref()) {
+            (Some(endpoint), true, Some(token)) => {
+                match provider.fetch_distributed_claim(endpoint, token, &overage.claim).await {
+                    Ok(value) => {
+                        login.merged.insert(overage.claim.clone(), value);
+                        if let Some(merged) = login.claims.get_mut("merged") {
+                            *merged = serde_json::Value::Object(login.merged.clone());
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        ?user,
+                        claim = %overage.claim,
+                        error = %e,
+                        "group overage: fetching the distributed claim failed; no groups come from it"
+                    ),
+                }
+            }
+            (_, false, _) => tracing::warn!(
+                ?user,
+                claim = %overage.claim,
+                "group overage: the IdP sent a distributed claim instead of the groups; \
+                 set [identity.groups] overage = true to fetch it"
             ),
-            Caller::Bearer(bearer) => Arc::clone(&bearer.encoded),
+            _ => tracing::warn!(
+                ?user,
+                claim = %overage.claim,
+                "group overage: no endpoint or access token to fetch the distributed claim"
+            ),
         }
     }
 
     async fn session(&self, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
         let live = self.sessions.from_request(headers).await?;
         match (live.has_refresh_token, live.token_expires_at) {
-            (true, Some(expires)) if expires - now() <= self.refresh_before => {
-                self.refresh(live).await
-            }
+            (true, Some(expires)) if expires - now() <= self.refresh_before => self.refresh(live).await,
             _ => Some(live),
         }
     }
@@ -234,17 +293,10 @@ impl Auth {
         }
         let (record, tokens) = self.sessions.record(&live.key).await?;
         let provider = self.provider(&record.provider)?;
-        match provider
-            .refresh(&tokens, &record.subject, &self.callback_url)
-            .await
-        {
-            Ok(result) => {
-                tracing::info!(
-                    provider = %provider.name,
-                    user = %result.identity.user,
-                    groups = result.identity.groups.len(),
-                    "session refreshed"
-                );
+        match provider.refresh(&tokens, &record.subject, &self.callback_url).await {
+            Ok(mut result) => {
+                self.resolve_overage(provider, &mut result).await;
+                tracing::info!(provider = %provider.name, subject = %result.subject, "session refreshed");
                 match self.sessions.replace(&live.key, result).await {
                     Ok(updated) => updated,
                     Err(e) => {
@@ -287,11 +339,9 @@ impl Auth {
             .find(|p| p.issuer == issuer && pinned.is_none_or(|name| name == p.name))?;
         match provider.verify_bearer(token).await {
             Ok(claims) => {
-                let identity = identity::from_claims(&claims);
                 let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
                 let login = Arc::new(BearerLogin {
-                    encoded: self.headers.encode(&identity),
-                    identity: Arc::new(identity),
+                    views: (self.views_fn)(&claims),
                     expires_at,
                 });
                 self.bearer_cache.insert(digest, Arc::clone(&login)).await;
@@ -304,35 +354,10 @@ impl Auth {
         }
     }
 
-    /// Is the email allowed by `[login] allowed_email_domains`? Parsed
-    /// strictly: one `@`, and the domain compared whole.
-    pub fn email_allowed(&self, email: Option<&str>) -> bool {
-        if self.allowed_email_domains.is_empty() {
-            return true;
-        }
-        let Some(domain) = email.and_then(email_domain) else {
-            return false;
-        };
-        self.allowed_email_domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(&domain))
+    /// The views for claims (explain-free), as sessions get them.
+    pub fn views(&self, claims: &Claims) -> Views {
+        (self.views_fn)(claims)
     }
-}
-
-/// The domain of a plain `local@domain` address, lower-cased; None for
-/// anything else (`a@b.com@evil.com`, quoted locals, empty parts).
-pub fn email_domain(email: &str) -> Option<String> {
-    let (local, domain) = email.split_once('@')?;
-    let valid_domain = !domain.is_empty()
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && domain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    let valid_local = !local.is_empty()
-        && !local.contains(['"', ' ', '(', ')', ',', ':', ';', '<', '>', '[', ']', '\\']);
-    (valid_domain && valid_local).then(|| domain.to_ascii_lowercase())
 }
 
 /// The token of `Authorization: Bearer <token>`, if that is what was sent.
@@ -340,24 +365,4 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_domains_are_parsed_strictly() {
-        assert_eq!(
-            email_domain("a@Example.com").as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(email_domain("a@b.com@evil.com"), None);
-        assert_eq!(email_domain("\"a@b.com\"@evil.com"), None);
-        assert_eq!(email_domain("@example.com"), None);
-        assert_eq!(email_domain("a@"), None);
-        assert_eq!(email_domain("a@example.com."), None);
-        assert_eq!(email_domain("a@exa mple.com"), None);
-        assert_eq!(email_domain("no-at-sign"), None);
-    }
 }

@@ -59,13 +59,7 @@ impl PendingLogin {
     }
 
     /// Opens the cookie and checks that it belongs to this callback.
-    pub fn open(
-        keys: &KeyRing,
-        name: &str,
-        sealed: &str,
-        state: &str,
-        max_age: i64,
-    ) -> Result<Self, StateError> {
+    pub fn open(keys: &KeyRing, name: &str, sealed: &str, state: &str, max_age: i64) -> Result<Self, StateError> {
         let json = keys.open_cookie(name, sealed).ok_or(StateError::Unsealed)?;
         let pending: Self = serde_json::from_str(&json).map_err(|_| StateError::Unsealed)?;
         if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {

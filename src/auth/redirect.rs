@@ -29,10 +29,7 @@ impl RedirectPolicy {
 
     /// The target if it is safe, else None.
     pub fn check(&self, target: &str) -> Option<String> {
-        if target.is_empty()
-            || target.len() > 2048
-            || target.chars().any(|c| c.is_control() || c == '\\')
-        {
+        if target.is_empty() || target.len() > 2048 || target.chars().any(|c| c.is_control() || c == '\\') {
             return None;
         }
         if target.starts_with('/') {
@@ -49,10 +46,7 @@ impl RedirectPolicy {
             return Some(target.to_string());
         }
         let url = url::Url::parse(target).ok()?;
-        if !matches!(url.scheme(), "http" | "https")
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
+        if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
             return None;
         }
         let host = url.host_str()?;

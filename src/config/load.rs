@@ -15,10 +15,7 @@ use super::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{}", Problems(.0))]
     Invalid(Vec<Problem>),
 }
@@ -80,22 +77,13 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
         }
     };
 
-    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| {
-        ConfigError::Invalid(vec![place(
-            e.span(),
-            String::new(),
-            e.message().trim().to_string(),
-        )])
-    })?;
+    let deserializer = toml::de::Deserializer::parse(text)
+        .map_err(|e| ConfigError::Invalid(vec![place(e.span(), String::new(), e.message().trim().to_string())]))?;
     let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = e.path().to_string();
         let key = if key == "." { String::new() } else { key };
         let inner = e.into_inner();
-        ConfigError::Invalid(vec![place(
-            inner.span(),
-            key,
-            inner.message().trim().to_string(),
-        )])
+        ConfigError::Invalid(vec![place(inner.span(), key, inner.message().trim().to_string())])
     })?;
 
     let issues = validate(&config);
@@ -123,6 +111,7 @@ fn span_of(root: &toml_edit::Item, path: &KeyPath) -> Option<Range<usize>> {
     for seg in &path.0 {
         let next = match seg {
             Seg::Key(key) => item.get(*key),
+            Seg::Name(key) => item.get(key.as_str()),
             Seg::Index(index) => item.get(*index),
         };
         match next {
@@ -169,11 +158,7 @@ mod tests {
     fn type_error_names_nested_key() {
         let text = "[[route]]\nname = \"a\"\nupstream = \"http://127.0.0.1:1\"\n\n[[route]]\nname = \"b\"\nupstream = \"http://127.0.0.1:2\"\ntimeout = \"soon\"\n";
         let p = problems(text);
-        assert_eq!(
-            (p[0].line, p[0].key.as_str()),
-            (8, "route[1].timeout"),
-            "{p:?}"
-        );
+        assert_eq!((p[0].line, p[0].key.as_str()), (8, "route[1].timeout"), "{p:?}");
         assert!(p[0].message.contains("not a duration"), "{p:?}");
     }
 

@@ -4,6 +4,7 @@
 //! types in [`validate`]. Nothing here touches the network or writes anything,
 //! so `doorward check` and `doorward serve` share the same path.
 
+pub mod identity;
 pub mod load;
 pub mod units;
 mod validate;
@@ -36,7 +37,7 @@ pub struct Config {
     #[serde(default, rename = "provider")]
     pub providers: Vec<ProviderConfig>,
     #[serde(default)]
-    pub login: LoginConfig,
+    pub identity: identity::IdentityConfig,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
 }
@@ -81,6 +82,9 @@ pub struct SessionConfig {
     pub cache_capacity: u64,
     /// How long a started login may take before its state expires.
     pub login_timeout: HumanDuration,
+    /// Hosts (besides doorward's own) a return-to URL may point at;
+    /// `.example.com` allows every subdomain.
+    pub allowed_redirect_domains: Vec<String>,
 }
 
 impl Default for SessionConfig {
@@ -95,19 +99,9 @@ impl Default for SessionConfig {
             refresh_before: HumanDuration::secs(60),
             cache_capacity: 100_000,
             login_timeout: HumanDuration::secs(600),
+            allowed_redirect_domains: Vec::new(),
         }
     }
-}
-
-/// `[login]`: who may log in and where they may be sent afterwards.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoginConfig {
-    /// Only addresses in these domains may log in (empty: any).
-    pub allowed_email_domains: Vec<String>,
-    /// Hosts (besides doorward's own) a return-to URL may point at;
-    /// `.example.com` allows every subdomain.
-    pub allowed_redirect_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -313,9 +307,19 @@ pub struct HeaderNames {
     pub groups: String,
     pub roles: String,
     pub orgs: String,
+    /// The single highest role (by `[identity.roles] rank`).
+    pub role: String,
     pub assertion: String,
     /// More names to strip from every request (e.g. a legacy `Remote-User`).
     pub strip: Vec<String>,
+    /// Lifetime of the signed assertion.
+    pub assertion_ttl: HumanDuration,
+    /// PKCS#8 PEM files (Ed25519 or P-256). The first signs; all are
+    /// published at /_doorward/jwks.json (add the next key second, let
+    /// verifiers fetch it, then move it first). None: a key made at start.
+    pub signing_keys: Vec<PathBuf>,
+    /// Also sign each request (RFC 9421 HTTP Message Signatures).
+    pub http_message_signatures: bool,
 }
 
 impl Default for HeaderNames {
@@ -327,8 +331,12 @@ impl Default for HeaderNames {
             groups: "X-Forwarded-Groups".into(),
             roles: "X-Forwarded-Roles".into(),
             orgs: "X-Forwarded-Orgs".into(),
+            role: "X-Forwarded-Role".into(),
             assertion: "X-Doorward-Assertion".into(),
             strip: Vec::new(),
+            assertion_ttl: HumanDuration::secs(60),
+            signing_keys: Vec::new(),
+            http_message_signatures: false,
         }
     }
 }
@@ -343,11 +351,18 @@ impl HeaderNames {
             &self.groups,
             &self.roles,
             &self.orgs,
+            &self.role,
             &self.assertion,
         ]
         .into_iter()
         .chain(self.strip.iter())
         .map(String::as_str)
+        .chain([
+            "x-forwarded-access-token",
+            "x-forwarded-id-token",
+            "signature",
+            "signature-input",
+        ])
     }
 }
 
@@ -376,6 +391,16 @@ pub struct RouteConfig {
     /// Accept `Authorization: Bearer <JWT>` from the IdP as a login.
     #[serde(default = "default_true")]
     pub bearer: bool,
+    /// The caller must hold one of these (mapped) groups, else 403.
+    #[serde(default)]
+    pub require_groups: Vec<String>,
+    /// The caller must hold one of these roles, else 403.
+    #[serde(default)]
+    pub require_roles: Vec<String>,
+    /// `aud` of the signed assertion (default: the route name).
+    pub audience: Option<String>,
+    /// Overrides parts of `[identity]` for this route only.
+    pub identity: Option<identity::IdentityConfig>,
 }
 
 fn default_path_prefix() -> String {

@@ -41,9 +41,7 @@ pub struct ByteSize(pub u64);
 impl ByteSize {
     fn parse(text: &str) -> Option<u64> {
         let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
         let n: u64 = digits.parse().ok()?;
         let scale: u64 = match unit.trim() {

@@ -14,15 +14,33 @@ use crate::proxy::path::{normalize, EscapedSlashes};
 #[derive(Debug, Clone)]
 pub struct KeyPath(pub Vec<Seg>);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Seg {
     Key(&'static str),
+    Name(String),
     Index(usize),
 }
 
 impl KeyPath {
     fn of(segs: &[Seg]) -> Self {
         Self(segs.to_vec())
+    }
+
+    /// Parses `route[1].identity.groups.claim`-style paths.
+    fn parse(text: &str) -> Self {
+        let mut segs = Vec::new();
+        for part in text.split('.') {
+            match part.split_once('[') {
+                Some((name, index)) => {
+                    segs.push(Seg::Name(name.to_string()));
+                    if let Ok(index) = index.trim_end_matches(']').parse() {
+                        segs.push(Seg::Index(index));
+                    }
+                }
+                None => segs.push(Seg::Name(part.to_string())),
+            }
+        }
+        Self(segs)
     }
 }
 
@@ -31,7 +49,9 @@ impl fmt::Display for KeyPath {
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
                 Seg::Key(key) if i == 0 => f.write_str(key)?,
+                Seg::Name(key) if i == 0 => f.write_str(key)?,
                 Seg::Key(key) => write!(f, ".{key}")?,
+                Seg::Name(key) => write!(f, ".{key}")?,
                 Seg::Index(index) => write!(f, "[{index}]")?,
             }
         }
@@ -51,13 +71,27 @@ pub fn validate(config: &Config) -> Issues {
     check_headers(config, &mut issues);
     check_routes(config, &mut issues);
     check_login(config, &mut issues);
+    if let Err(problems) = crate::identity::IdentityEngine::from_config(config) {
+        issues.extend(
+            problems
+                .into_iter()
+                .map(|(key, message)| (KeyPath::parse(&key), message)),
+        );
+    }
+    for (i, path) in config.headers.signing_keys.iter().enumerate() {
+        if let Err(e) = crate::assertion::keys::SigningKey::from_file(path) {
+            issues.push((
+                KeyPath::of(&[Key("headers"), Key("signing_keys"), Index(i)]),
+                e.to_string(),
+            ));
+        }
+    }
     issues
 }
 
 /// Signature algorithms openidconnect can verify; `none` is never one.
 const KNOWN_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-    "HS256", "HS384", "HS512",
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
 ];
 
 fn check_login(config: &Config, issues: &mut Issues) {
@@ -72,23 +106,22 @@ fn check_login(config: &Config, issues: &mut Issues) {
         {
             issues.push((
                 at("name"),
-                format!(
-                    "`{}`: a provider name is letters, digits, `-` and `_`",
-                    provider.name
-                ),
+                format!("`{}`: a provider name is letters, digits, `-` and `_`", provider.name),
             ));
         } else if !names.insert(provider.name.as_str()) {
-            issues.push((
-                at("name"),
-                format!("provider name `{}` is used twice", provider.name),
-            ));
+            issues.push((at("name"), format!("provider name `{}` is used twice", provider.name)));
         }
         match absolute_http_url(&provider.issuer) {
             Err(why) => issues.push((at("issuer"), why)),
-            Ok(uri) if uri.scheme_str() == Some("http") && !is_loopback(uri.host().unwrap_or_default()) => issues.push((
-                at("issuer"),
-                format!("`{}`: an issuer must use https (plain http is only accepted on loopback, for tests)", provider.issuer),
-            )),
+            Ok(uri) if uri.scheme_str() == Some("http") && !is_loopback(uri.host().unwrap_or_default()) => {
+                issues.push((
+                    at("issuer"),
+                    format!(
+                        "`{}`: an issuer must use https (plain http is only accepted on loopback, for tests)",
+                        provider.issuer
+                    ),
+                ))
+            }
             Ok(_) => {}
         }
         if provider.client_id.trim().is_empty() {
@@ -114,17 +147,11 @@ fn check_login(config: &Config, issues: &mut Issues) {
             }
         }
         if provider.allowed_algs.is_empty() {
-            issues.push((
-                at("allowed_algs"),
-                "at least one signature algorithm is needed".into(),
-            ));
+            issues.push((at("allowed_algs"), "at least one signature algorithm is needed".into()));
         }
         if let Some(path) = &provider.ca_file {
             if let Err(e) = std::fs::metadata(path) {
-                issues.push((
-                    at("ca_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                ));
+                issues.push((at("ca_file"), format!("cannot read {}: {e}", path.display())));
             }
         }
     }
@@ -175,10 +202,7 @@ fn check_login(config: &Config, issues: &mut Issues) {
     if !config.store.url.starts_with("sqlite:") {
         issues.push((
             KeyPath::of(&[Key("store"), Key("url")]),
-            format!(
-                "`{}`: only sqlite://PATH is supported so far",
-                config.store.url
-            ),
+            format!("`{}`: only sqlite://PATH is supported so far", config.store.url),
         ));
     }
     for (i, route) in config.routes.iter().enumerate() {
@@ -282,13 +306,14 @@ const RESERVED_HEADERS: &[&str] = &[
 
 fn check_headers(config: &Config, issues: &mut Issues) {
     let h = &config.headers;
-    let named: [(&'static str, &String); 7] = [
+    let named: [(&'static str, &String); 8] = [
         ("user", &h.user),
         ("email", &h.email),
         ("preferred_username", &h.preferred_username),
         ("groups", &h.groups),
         ("roles", &h.roles),
         ("orgs", &h.orgs),
+        ("role", &h.role),
         ("assertion", &h.assertion),
     ];
     let mut seen = HashSet::new();
@@ -336,10 +361,7 @@ fn check_routes(config: &Config, issues: &mut Issues) {
         if route.name.trim().is_empty() {
             issues.push((at("name"), "a route needs a name".into()));
         } else if !names.insert(route.name.as_str()) {
-            issues.push((
-                at("name"),
-                format!("route name `{}` is used twice", route.name),
-            ));
+            issues.push((at("name"), format!("route name `{}` is used twice", route.name)));
         }
         if let Err(why) = upstream_url(&route.upstream) {
             issues.push((at("upstream"), why));
@@ -351,17 +373,17 @@ fn check_routes(config: &Config, issues: &mut Issues) {
                 || host.parse::<http::uri::Authority>().is_err()
                 || host.contains(':')
             {
-                issues.push((at("host"), format!("`{host}` is not a host name (write `app.example.com` or `*.example.com`, without port)")));
+                issues.push((
+                    at("host"),
+                    format!("`{host}` is not a host name (write `app.example.com` or `*.example.com`, without port)"),
+                ));
             }
         }
         match check_path(&route.path_prefix) {
             Err(why) => issues.push((at("path_prefix"), why)),
             Ok(()) if under_internal(&route.path_prefix, internal) => issues.push((
                 at("path_prefix"),
-                format!(
-                    "`{}` is inside doorward's own prefix `{internal}`",
-                    route.path_prefix
-                ),
+                format!("`{}` is inside doorward's own prefix `{internal}`", route.path_prefix),
             )),
             Ok(()) => {}
         }
@@ -377,10 +399,7 @@ fn check_routes(config: &Config, issues: &mut Issues) {
         }
         for (j, public) in route.public.iter().enumerate() {
             if let Err(why) = check_path(public) {
-                issues.push((
-                    KeyPath::of(&[Key("route"), Index(i), Key("public"), Index(j)]),
-                    why,
-                ));
+                issues.push((KeyPath::of(&[Key("route"), Index(i), Key("public"), Index(j)]), why));
             }
         }
     }
@@ -405,14 +424,10 @@ fn check_path(path: &str) -> Result<(), String> {
 }
 
 fn absolute_http_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(uri),
-        _ => Err(format!(
-            "`{url}` must be an absolute http:// or https:// URL"
-        )),
+        _ => Err(format!("`{url}` must be an absolute http:// or https:// URL")),
     }
 }
 
@@ -422,9 +437,7 @@ fn upstream_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}`: an upstream URL cannot have a query"));
     }
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-        return Err(format!(
-            "`{url}`: credentials in the upstream URL are not supported"
-        ));
+        return Err(format!("`{url}`: credentials in the upstream URL are not supported"));
     }
     Ok(())
 }

@@ -7,13 +7,7 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
-const ITEM: &AsciiSet = &CONTROLS
-    .add(b'%')
-    .add(b',')
-    .add(b'"')
-    .add(b' ')
-    .add(b';')
-    .add(b'\\');
+const ITEM: &AsciiSet = &CONTROLS.add(b'%').add(b',').add(b'"').add(b' ').add(b';').add(b'\\');
 
 /// Encodes one value (also used for single-valued headers such as the user).
 pub fn encode_item(item: &str) -> String {
@@ -65,9 +59,6 @@ mod tests {
         assert!(!header.contains('\r') && !header.contains('\n') && !header.contains(' '));
         assert!(header.is_ascii());
         assert_eq!(decode(&header), items);
-        assert_eq!(
-            encode(&["engineers".into(), "staff".into()]),
-            "engineers,staff"
-        );
+        assert_eq!(encode(&["engineers".into(), "staff".into()]), "engineers,staff");
     }
 }

@@ -1,10 +1,12 @@
 //! Claims in, [`Identity`] out: who the upstream is told the caller is.
 //!
 //! Pure: no I/O, so it runs the same at login, at refresh, for bearer
-//! tokens and in `doorward explain`. This first version takes the user,
-//! email and groups from their usual claims; the full mapping engine
-//! (claim paths, mapping, filters, allowlists, defaults) plugs in here.
+//! tokens and in `doorward explain`. The rules are in [`engine`]; claim
+//! paths in [`claim_path`]; how lists travel in a header in [`header_list`].
 
+pub mod claim_path;
+pub mod engine;
+pub mod explain;
 pub mod header_list;
 
 use serde::{Deserialize, Serialize};
@@ -23,55 +25,79 @@ pub struct Identity {
     pub preferred_username: Option<String>,
     pub groups: Vec<String>,
     pub roles: Vec<String>,
+    /// The highest role held, by `[identity.roles] rank`.
+    pub role: Option<String>,
     pub orgs: Vec<String>,
 }
 
-fn string_claim(claims: &Claims, name: &str) -> Option<String> {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// The domain of a plain `local@domain` address, lower-cased; None for
+/// anything else (`a@b.com@evil.com`, quoted locals, empty parts).
+pub fn email_domain(email: &str) -> Option<String> {
+    let (local, domain) = email.split_once('@')?;
+    let valid_domain = !domain.is_empty()
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let valid_local =
+        !local.is_empty() && !local.contains(['"', ' ', '(', ')', ',', ':', ';', '<', '>', '[', ']', '\\']);
+    (valid_domain && valid_local).then(|| domain.to_ascii_lowercase())
 }
 
-/// Every string of a claim that may be an array or a single string.
-fn string_list(claims: &Claims, name: &str) -> Vec<String> {
-    match claims.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
+/// Every policy of a deployment: the global `[identity]` first, then one
+/// per route that overrides part of it.
+#[derive(Debug)]
+pub struct IdentityEngine {
+    pub policies: Vec<engine::Policy>,
+    route_policy: Vec<usize>,
+}
+
+impl IdentityEngine {
+    /// Compiles the policies. Problems come back as (key path, message).
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let mut policies = Vec::new();
+        match engine::Policy::compile(&config.identity) {
+            Ok(policy) => policies.push(policy),
+            Err(found) => problems.extend(found.into_iter().map(|(k, m)| (format!("identity.{k}"), m))),
+        }
+        let mut route_policy = Vec::with_capacity(config.routes.len());
+        for (i, route) in config.routes.iter().enumerate() {
+            match route.identity.as_ref().filter(|o| !o.is_empty()) {
+                None => route_policy.push(0),
+                Some(over) => match engine::Policy::compile(&config.identity.overlay(over)) {
+                    Ok(policy) => {
+                        route_policy.push(policies.len());
+                        policies.push(policy);
+                    }
+                    Err(found) => {
+                        problems.extend(found.into_iter().map(|(k, m)| (format!("route[{i}].identity.{k}"), m)));
+                        route_policy.push(0);
+                    }
+                },
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { policies, route_policy })
+        } else {
+            Err(problems)
+        }
     }
-}
 
-/// Computes the identity from (merged) claims.
-pub fn from_claims(claims: &Claims) -> Identity {
-    let subject = string_claim(claims, "sub").unwrap_or_default();
-    let email = string_claim(claims, "email");
-    let preferred_username = string_claim(claims, "preferred_username");
-    let user = email
-        .clone()
-        .or_else(|| preferred_username.clone())
-        .unwrap_or_else(|| subject.clone());
-    let mut groups = string_list(claims, "groups");
-    groups.sort();
-    groups.dedup();
-    let mut roles = string_list(claims, "roles");
-    roles.sort();
-    roles.dedup();
-    Identity {
-        subject,
-        user,
-        email,
-        preferred_username,
-        groups,
-        roles,
-        orgs: Vec::new(),
+    /// The policy index a route uses (0 = global).
+    pub fn policy_of_route(&self, route: usize) -> usize {
+        self.route_policy.get(route).copied().unwrap_or(0)
+    }
+
+    pub fn global(&self) -> &engine::Policy {
+        &self.policies[0]
+    }
+
+    /// One outcome per policy, for a session or bearer token.
+    pub fn compute_all(&self, claims: &Claims) -> Vec<engine::Outcome> {
+        self.policies.iter().map(|p| p.compute(claims, false)).collect()
     }
 }
 
@@ -79,33 +105,15 @@ pub fn from_claims(claims: &Claims) -> Identity {
 mod tests {
     use super::*;
 
-    fn claims(v: Value) -> Claims {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
     #[test]
-    fn user_prefers_email_then_username_then_subject() {
-        let id = from_claims(&claims(
-            serde_json::json!({"sub": "1", "email": "a@x.com", "preferred_username": "a"}),
-        ));
-        assert_eq!(id.user, "a@x.com");
-        let id = from_claims(&claims(
-            serde_json::json!({"sub": "1", "preferred_username": "a"}),
-        ));
-        assert_eq!(id.user, "a");
-        let id = from_claims(&claims(serde_json::json!({"sub": "1"})));
-        assert_eq!(id.user, "1");
-    }
-
-    #[test]
-    fn groups_take_every_value_and_tolerate_a_single_string_or_absence() {
-        let id = from_claims(&claims(
-            serde_json::json!({"sub": "1", "groups": ["b", "a", "b"]}),
-        ));
-        assert_eq!(id.groups, ["a", "b"]);
-        let id = from_claims(&claims(serde_json::json!({"sub": "1", "groups": "solo"})));
-        assert_eq!(id.groups, ["solo"]);
-        let id = from_claims(&claims(serde_json::json!({"sub": "1"})));
-        assert!(id.groups.is_empty());
+    fn email_domains_are_parsed_strictly() {
+        assert_eq!(email_domain("a@Example.com").as_deref(), Some("example.com"));
+        assert_eq!(email_domain("a@b.com@evil.com"), None);
+        assert_eq!(email_domain("\"a@b.com\"@evil.com"), None);
+        assert_eq!(email_domain("@example.com"), None);
+        assert_eq!(email_domain("a@"), None);
+        assert_eq!(email_domain("a@example.com."), None);
+        assert_eq!(email_domain("a@exa mple.com"), None);
+        assert_eq!(email_domain("no-at-sign"), None);
     }
 }

@@ -22,10 +22,7 @@ pub enum IdpHttpError {
     #[error("bad IdP URL: {0}")]
     Url(String),
     #[error("cannot reach the IdP at {host}: {source}")]
-    Connect {
-        host: String,
-        source: std::io::Error,
-    },
+    Connect { host: String, source: std::io::Error },
     #[error("the IdP did not answer within {0:?}")]
     Timeout(Duration),
     #[error("HTTP error talking to the IdP: {0}")]
@@ -49,19 +46,13 @@ impl IdpHttp {
     }
 
     /// Sends one request and reads the whole (bounded) response.
-    pub async fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
+    pub async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
         tokio::time::timeout(self.timeout, self.send_inner(request))
             .await
             .map_err(|_| IdpHttpError::Timeout(self.timeout))?
     }
 
-    async fn send_inner(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
+    async fn send_inner(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
         let uri = request.uri().clone();
         let https = match uri.scheme_str() {
             Some("https") => true,
@@ -95,8 +86,7 @@ impl IdpHttp {
             .map_err(|_| IdpHttpError::Url(uri.to_string()))?;
         parts.headers.insert(
             http::header::HOST,
-            http::HeaderValue::from_str(&authority)
-                .map_err(|_| IdpHttpError::Url(uri.to_string()))?,
+            http::HeaderValue::from_str(&authority).map_err(|_| IdpHttpError::Url(uri.to_string()))?,
         );
         parts
             .headers
@@ -108,8 +98,7 @@ impl IdpHttp {
         let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
 
         if https {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|_| IdpHttpError::Url(uri.to_string()))?;
+            let name = ServerName::try_from(host.clone()).map_err(|_| IdpHttpError::Url(uri.to_string()))?;
             let tls = self
                 .tls
                 .connect(name, tcp)
@@ -122,10 +111,7 @@ impl IdpHttp {
     }
 }
 
-async fn exchange<T>(
-    io: T,
-    request: http::Request<Full<Bytes>>,
-) -> Result<http::Response<Vec<u8>>, IdpHttpError>
+async fn exchange<T>(io: T, request: http::Request<Full<Bytes>>) -> Result<http::Response<Vec<u8>>, IdpHttpError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -50,9 +50,7 @@ pub struct Verified {
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, JwtError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| JwtError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
 }
 
@@ -60,9 +58,7 @@ fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, JwtError> 
 /// verified already (the ID token, after openidconnect checked it).
 pub fn payload_unverified(token: &str) -> Result<Claims, JwtError> {
     let mut parts = token.split('.');
-    let (_, Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (_, Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
     decode_json(payload)
@@ -77,27 +73,21 @@ pub fn verify_signature(
     allowed: &[CoreJwsSigningAlgorithm],
 ) -> Result<Verified, JwtError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtError::Malformed);
     };
     let head: Header = decode_json(header)?;
-    let alg: CoreJwsSigningAlgorithm =
-        serde_json::from_value(serde_json::Value::String(head.alg.clone()))
-            .map_err(|_| JwtError::AlgorithmNotAllowed(head.alg.clone()))?;
+    let alg: CoreJwsSigningAlgorithm = serde_json::from_value(serde_json::Value::String(head.alg.clone()))
+        .map_err(|_| JwtError::AlgorithmNotAllowed(head.alg.clone()))?;
     let symmetric = matches!(
         alg,
-        CoreJwsSigningAlgorithm::HmacSha256
-            | CoreJwsSigningAlgorithm::HmacSha384
-            | CoreJwsSigningAlgorithm::HmacSha512
+        CoreJwsSigningAlgorithm::HmacSha256 | CoreJwsSigningAlgorithm::HmacSha384 | CoreJwsSigningAlgorithm::HmacSha512
     );
     if symmetric || !allowed.contains(&alg) {
         return Err(JwtError::AlgorithmNotAllowed(head.alg));
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| JwtError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwtError::Malformed)?;
     let message = &token.as_bytes()[..header.len() + 1 + payload.len()];
     let candidates: Vec<&CoreJsonWebKey> = jwks
         .keys()
@@ -195,10 +185,7 @@ pub struct LogoutClaims {
 
 /// OpenID Connect Back-Channel Logout 1.0 §2.6: everything a logout token
 /// must and must not carry.
-pub fn check_logout_token(
-    verified: &Verified,
-    want: &Expectations<'_>,
-) -> Result<LogoutClaims, JwtError> {
+pub fn check_logout_token(verified: &Verified, want: &Expectations<'_>) -> Result<LogoutClaims, JwtError> {
     if let Some(typ) = &verified.typ {
         if !typ.eq_ignore_ascii_case("logout+jwt") && !typ.eq_ignore_ascii_case("jwt") {
             return Err(JwtError::NotALogoutToken("wrong typ"));
@@ -220,9 +207,7 @@ pub fn check_logout_token(
         return Err(JwtError::NotALogoutToken("no back-channel logout event"));
     }
     if claims.contains_key("nonce") {
-        return Err(JwtError::NotALogoutToken(
-            "a logout token must not carry a nonce",
-        ));
+        return Err(JwtError::NotALogoutToken("a logout token must not carry a nonce"));
     }
     let string = |name: &str| {
         claims
@@ -352,10 +337,7 @@ mod tests {
             "within skew"
         );
         token["exp"] = json!(1_000_000 - 61);
-        assert_eq!(
-            check_logout_token(&logout(token), &want(&aud)),
-            Err(JwtError::Expired)
-        );
+        assert_eq!(check_logout_token(&logout(token), &want(&aud)), Err(JwtError::Expired));
     }
 
     #[test]
@@ -384,9 +366,6 @@ mod tests {
             verify_signature(&token, &jwks, &all).err(),
             Some(JwtError::NoMatchingKey)
         );
-        assert_eq!(
-            verify_signature("a.b", &jwks, &all).err(),
-            Some(JwtError::Malformed)
-        );
+        assert_eq!(verify_signature("a.b", &jwks, &all).err(), Some(JwtError::Malformed));
     }
 }

@@ -14,21 +14,20 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+    CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, EmptyAdditionalProviderMetadata, IssuerUrl, JsonWebKeySet, LogoutProviderMetadata,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RefreshToken, Scope, SignatureVerificationError, TokenResponse,
+    AccessTokenHash, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EmptyAdditionalProviderMetadata, IssuerUrl, JsonWebKeySet, LogoutProviderMetadata, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use serde_json::Value;
 
 use crate::config::{ClaimsSource, ClientAuth, ProviderConfig};
-use crate::identity::{self, Claims};
+use crate::identity::Claims;
 use crate::secret::SecretString;
 use crate::session::{now, LoginResult, Tokens};
 use http_client::{IdpHttp, IdpHttpError};
@@ -111,10 +110,7 @@ pub enum OidcError {
 impl OidcError {
     /// A network failure, as opposed to the IdP saying no.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            Self::Unreachable(_) | Self::Discovery(_) | Self::Http(_)
-        )
+        matches!(self, Self::Unreachable(_) | Self::Discovery(_) | Self::Http(_))
     }
 }
 
@@ -165,11 +161,7 @@ pub struct LoginStart {
 impl OidcProvider {
     pub fn new(config: &ProviderConfig, http: IdpHttp) -> Result<Self, OidcError> {
         let client_secret = match &config.client_secret {
-            Some(source) => Some(
-                source
-                    .resolve()
-                    .map_err(|e| OidcError::Config(e.to_string()))?,
-            ),
+            Some(source) => Some(source.resolve().map_err(|e| OidcError::Config(e.to_string()))?),
             None => None,
         };
         let allowed_algs = config
@@ -187,20 +179,13 @@ impl OidcProvider {
         };
         Ok(Self {
             name: config.name.clone(),
-            display_name: config
-                .display_name
-                .clone()
-                .unwrap_or_else(|| config.name.clone()),
+            display_name: config.display_name.clone().unwrap_or_else(|| config.name.clone()),
             issuer: config.issuer.clone(),
             client_id: config.client_id.clone(),
             client_secret,
             scopes: config.scopes.clone(),
             claims_source: config.claims_source,
-            auth_params: config
-                .auth_params
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            auth_params: config.auth_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             client_auth: config.client_auth,
             allowed_algs,
             skew: config.clock_skew.0,
@@ -225,8 +210,7 @@ impl OidcProvider {
         if let Some(metadata) = self.metadata.read().ok().and_then(|m| m.clone()) {
             return Ok(metadata);
         }
-        let issuer =
-            IssuerUrl::new(self.issuer.clone()).map_err(|e| OidcError::Config(e.to_string()))?;
+        let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| OidcError::Config(e.to_string()))?;
         let http = self.http_fn();
         let metadata = Metadata::discover_async(issuer, &http)
             .await
@@ -270,19 +254,16 @@ impl OidcProvider {
             .client_secret
             .as_ref()
             .map(|s| ClientSecret::new(s.expose().to_string()));
-        let redirect = RedirectUrl::new(redirect_uri.to_string())
-            .map_err(|e| OidcError::Config(e.to_string()))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| OidcError::Config(e.to_string()))?;
         let auth_type = match self.client_auth {
             ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
             ClientAuth::ClientSecretPost => AuthType::RequestBody,
         };
-        Ok(CoreClient::from_provider_metadata(
-            metadata.clone(),
-            ClientId::new(self.client_id.clone()),
-            secret,
+        Ok(
+            CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(self.client_id.clone()), secret)
+                .set_redirect_uri(redirect)
+                .set_auth_type(auth_type),
         )
-        .set_redirect_uri(redirect)
-        .set_auth_type(auth_type))
     }
 
     /// The authorization URL, with fresh state, nonce and PKCE (S256).
@@ -358,8 +339,7 @@ impl OidcProvider {
         let mut retried = false;
         loop {
             let client = self.client(&metadata, redirect_uri)?;
-            let skew = chrono::Duration::from_std(self.skew)
-                .unwrap_or_else(|_| chrono::Duration::seconds(60));
+            let skew = chrono::Duration::from_std(self.skew).unwrap_or_else(|_| chrono::Duration::seconds(60));
             let verifier = client
                 .id_token_verifier()
                 .set_allowed_algs(self.allowed_algs.clone())
@@ -378,9 +358,7 @@ impl OidcProvider {
             let checked = match nonce {
                 Some(nonce) => id_token.claims(&verifier, nonce).map(|_| ()),
                 // Refreshed ID tokens carry no fresh nonce to compare.
-                None => id_token
-                    .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-                    .map(|_| ()),
+                None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())).map(|_| ()),
             };
             match checked {
                 Ok(()) => {
@@ -395,9 +373,7 @@ impl OidcProvider {
                         return Err(OidcError::WrongAuthorizedParty);
                     }
                     if let Some(expected) = claims.access_token_hash() {
-                        let alg = id_token
-                            .signing_alg()
-                            .map_err(|e| OidcError::IdToken(e.to_string()))?;
+                        let alg = id_token.signing_alg().map_err(|e| OidcError::IdToken(e.to_string()))?;
                         let key = id_token
                             .signing_key(&verifier)
                             .map_err(|e| OidcError::IdToken(e.to_string()))?;
@@ -409,16 +385,14 @@ impl OidcProvider {
                     }
                     return Ok(jwt::payload_unverified(&id_token.to_string())?);
                 }
-                Err(ClaimsVerificationError::SignatureVerification(
-                    SignatureVerificationError::NoMatchingKey,
-                )) if !retried => {
+                Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey))
+                    if !retried =>
+                {
                     retried = true;
                     match self.refresh_jwks(&metadata).await {
                         Some(updated) => metadata = updated,
                         None => {
-                            return Err(OidcError::IdToken(
-                                "no key matches the token's key id".into(),
-                            ));
+                            return Err(OidcError::IdToken("no key matches the token's key id".into()));
                         }
                     }
                 }
@@ -441,9 +415,7 @@ impl OidcProvider {
             .to_string();
         let userinfo = match self.claims_source {
             ClaimsSource::IdToken => None,
-            ClaimsSource::Userinfo | ClaimsSource::Merged => {
-                self.userinfo(response.access_token().secret()).await?
-            }
+            ClaimsSource::Userinfo | ClaimsSource::Merged => self.userinfo(response.access_token().secret()).await?,
         };
         if let Some(userinfo) = &userinfo {
             let userinfo_sub = userinfo.get("sub").and_then(Value::as_str);
@@ -485,11 +457,7 @@ impl OidcProvider {
             id_token: response.id_token().map(|t| t.to_string()),
             expires_at,
         };
-        let sid = id_claims
-            .get("sid")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let identity = identity::from_claims(&merged);
+        let sid = id_claims.get("sid").and_then(Value::as_str).map(str::to_string);
         let claims = serde_json::json!({
             "id_token": id_claims,
             "userinfo": userinfo,
@@ -500,7 +468,7 @@ impl OidcProvider {
             issuer: self.issuer.clone(),
             subject,
             sid,
-            identity,
+            merged,
             claims,
             tokens,
         })
@@ -513,10 +481,7 @@ impl OidcProvider {
             return Ok(None);
         };
         let request = http::Request::get(endpoint.as_str())
-            .header(
-                http::header::AUTHORIZATION,
-                format!("Bearer {access_token}"),
-            )
+            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|e| OidcError::Userinfo(e.to_string()))?;
@@ -531,16 +496,8 @@ impl OidcProvider {
 
     /// Uses the refresh token; the new claims replace the old ones, so
     /// membership removed at the IdP disappears here.
-    pub async fn refresh(
-        &self,
-        tokens: &Tokens,
-        subject: &str,
-        redirect_uri: &str,
-    ) -> Result<LoginResult, OidcError> {
-        let refresh_token = tokens
-            .refresh_token
-            .as_ref()
-            .ok_or(OidcError::NoRefreshToken)?;
+    pub async fn refresh(&self, tokens: &Tokens, subject: &str, redirect_uri: &str) -> Result<LoginResult, OidcError> {
+        let refresh_token = tokens.refresh_token.as_ref().ok_or(OidcError::NoRefreshToken)?;
         let metadata = self.metadata().await?;
         let client = self.client(&metadata, redirect_uri)?;
         let http = self.http_fn();
@@ -552,49 +509,60 @@ impl OidcProvider {
             .map_err(token_error)?;
         let id_claims = match response.id_token() {
             Some(id_token) => {
-                self.verify_id_token(
-                    &metadata,
-                    redirect_uri,
-                    id_token,
-                    None,
-                    response.access_token(),
-                )
-                .await?
+                self.verify_id_token(&metadata, redirect_uri, id_token, None, response.access_token())
+                    .await?
             }
             None => {
                 // No new ID token: keep the old one's claims, userinfo
                 // brings the fresh ones.
-                let old = tokens
-                    .id_token
-                    .as_deref()
-                    .ok_or(OidcError::MissingIdToken)?;
+                let old = tokens.id_token.as_deref().ok_or(OidcError::MissingIdToken)?;
                 jwt::payload_unverified(old)?
             }
         };
         if id_claims.get("sub").and_then(Value::as_str) != Some(subject) {
             return Err(OidcError::RefreshSubjectMismatch);
         }
-        let mut result = self
-            .complete(id_claims, &response, Some(refresh_token))
-            .await?;
+        let mut result = self.complete(id_claims, &response, Some(refresh_token)).await?;
         if result.tokens.id_token.is_none() {
             result.tokens.id_token = tokens.id_token.clone();
         }
         Ok(result)
     }
 
+    /// Fetches a distributed claim (OIDC Core §5.6.2) from `endpoint` with
+    /// the access token. Accepts a JSON object holding the claim, or a
+    /// Graph-style `{"value": [...]}` list.
+    pub async fn fetch_distributed_claim(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+        claim: &str,
+    ) -> Result<Value, OidcError> {
+        let request = http::Request::get(endpoint)
+            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| OidcError::Userinfo(e.to_string()))?;
+        let response = self.http.send(request).await?;
+        if !response.status().is_success() {
+            return Err(OidcError::Userinfo(format!(
+                "claim source answered {}",
+                response.status()
+            )));
+        }
+        let body: Value =
+            serde_json::from_slice(response.body()).map_err(|e| OidcError::Userinfo(format!("claim source: {e}")))?;
+        body.get(claim)
+            .or_else(|| body.get("value"))
+            .cloned()
+            .ok_or_else(|| OidcError::Userinfo(format!("the claim source has no `{claim}`")))
+    }
+
     /// Where to send the browser after a local logout, if the provider
     /// supports RP-initiated logout.
-    pub async fn end_session_url(
-        &self,
-        id_token_hint: Option<&str>,
-        post_logout_redirect: &str,
-    ) -> Option<String> {
+    pub async fn end_session_url(&self, id_token_hint: Option<&str>, post_logout_redirect: &str) -> Option<String> {
         let metadata = self.metadata().await.ok()?;
-        let endpoint = metadata
-            .additional_metadata()
-            .end_session_endpoint
-            .as_ref()?;
+        let endpoint = metadata.additional_metadata().end_session_endpoint.as_ref()?;
         let mut url = url::Url::parse(endpoint.as_str()).ok()?;
         {
             let mut query = url.query_pairs_mut();
@@ -621,15 +589,8 @@ impl OidcProvider {
         let metadata = self.metadata().await?;
         match jwt::verify_signature(token, metadata.jwks(), &self.allowed_algs) {
             Err(JwtError::NoMatchingKey) => {
-                let updated = self
-                    .refresh_jwks(&metadata)
-                    .await
-                    .ok_or(JwtError::NoMatchingKey)?;
-                Ok(jwt::verify_signature(
-                    token,
-                    updated.jwks(),
-                    &self.allowed_algs,
-                )?)
+                let updated = self.refresh_jwks(&metadata).await.ok_or(JwtError::NoMatchingKey)?;
+                Ok(jwt::verify_signature(token, updated.jwks(), &self.allowed_algs)?)
             }
             other => Ok(other?),
         }
@@ -649,10 +610,7 @@ impl OidcProvider {
     /// A bearer JWT from this provider, as a session-less login.
     pub async fn verify_bearer(&self, token: &str) -> Result<Claims, OidcError> {
         let verified = self.verify_signature(token).await?;
-        jwt::check_common(
-            &verified.claims,
-            &self.expectations(&self.bearer_audiences, true),
-        )?;
+        jwt::check_common(&verified.claims, &self.expectations(&self.bearer_audiences, true))?;
         if verified
             .claims
             .get("sub")
@@ -665,9 +623,8 @@ impl OidcProvider {
     }
 }
 
-type HttpFuture = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, IdpHttpError>> + Send>,
->;
+type HttpFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, IdpHttpError>> + Send>>;
 
 /// An error and its sources on one line (openidconnect nests the cause).
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -69,9 +69,7 @@ impl Deadline {
             }
             self.armed = true;
         }
-        self.sleep
-            .as_mut()
-            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
+        self.sleep.as_mut().is_some_and(|s| s.as_mut().poll(cx).is_ready())
     }
 }
 
@@ -100,11 +98,7 @@ fn timed_out(what: &str) -> io::Error {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending if this.activity.is_idle() => {
@@ -122,11 +116,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.watch_write(polled, cx)
@@ -160,11 +150,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
 impl<T> GuardedIo<T> {
     /// A write stuck longer than the idle timeout means the client stopped
     /// reading: fail it so the connection (and its upstream) are freed.
-    fn watch_write<R>(
-        &mut self,
-        polled: Poll<io::Result<R>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<R>> {
+    fn watch_write<R>(&mut self, polled: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         match polled {
             Poll::Pending => {
                 if self.write_deadline.expired(self.idle, cx) {

@@ -44,21 +44,19 @@ pub enum ProxyError {
     BadLogoutToken(String),
     #[error("the form's CSRF check failed")]
     Csrf,
+    #[error("access denied: {0}")]
+    Forbidden(String),
 }
 
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadPath(_) | Self::BadRequest(_) | Self::BadLogoutToken(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadPath(_) | Self::BadRequest(_) | Self::BadLogoutToken(_) => StatusCode::BAD_REQUEST,
             Self::LoginFailed(_) => StatusCode::UNAUTHORIZED,
-            Self::LoginDenied(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::LoginDenied(_) | Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::LoginUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoRoute | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BodyTooLarge | Self::ClientBody(BodyFailure::TooLarge) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            Self::BodyTooLarge | Self::ClientBody(BodyFailure::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ClientBody(BodyFailure::Stalled) => StatusCode::REQUEST_TIMEOUT,
             Self::ClientBody(BodyFailure::Broken) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -73,7 +71,7 @@ impl ProxyError {
     pub fn is_security_event(&self) -> bool {
         matches!(
             self,
-            Self::LoginFailed(_) | Self::LoginDenied(_) | Self::BadLogoutToken(_) | Self::Csrf
+            Self::LoginFailed(_) | Self::LoginDenied(_) | Self::BadLogoutToken(_) | Self::Csrf | Self::Forbidden(_)
         )
     }
 
@@ -83,9 +81,7 @@ impl ProxyError {
             Self::Upstream(UpstreamError::ConnectTimeout(_)) => Some("connect_timeout"),
             Self::Upstream(UpstreamError::Connect(_)) => Some("connect"),
             Self::Upstream(UpstreamError::Tls(_)) => Some("tls"),
-            Self::Upstream(UpstreamError::Handshake(_) | UpstreamError::Request(_)) => {
-                Some("request")
-            }
+            Self::Upstream(UpstreamError::Handshake(_) | UpstreamError::Request(_)) => Some("request"),
             Self::UpstreamTimeout(_) => Some("timeout"),
             _ => None,
         }
@@ -124,12 +120,7 @@ impl ProxyError {
 }
 
 /// A small error answer in the client's preferred form.
-pub fn error_response(
-    status: StatusCode,
-    title: &str,
-    request_id: &str,
-    json: bool,
-) -> Response<ResponseBody> {
+pub fn error_response(status: StatusCode, title: &str, request_id: &str, json: bool) -> Response<ResponseBody> {
     let (content_type, body) = if json {
         let body = serde_json::json!({
             "error": title,
@@ -200,9 +191,6 @@ mod tests {
 
     #[test]
     fn pages_escape_what_they_echo() {
-        assert_eq!(
-            html_escape("<a href='x'>&"),
-            "&lt;a href=&#39;x&#39;&gt;&amp;"
-        );
+        assert_eq!(html_escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
     }
 }

@@ -33,11 +33,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
         .flat_map(|v| v.split(','))
         .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
         .collect();
-    let kept_upgrade = if upgrade {
-        headers.get(UPGRADE).cloned()
-    } else {
-        None
-    };
+    let kept_upgrade = if upgrade { headers.get(UPGRADE).cloned() } else { None };
     for name in listed {
         headers.remove(name);
     }
@@ -102,13 +98,7 @@ impl Forwarding {
     /// Sets X-Forwarded-For/-Proto/-Host for the upstream. From an untrusted
     /// peer every client-supplied forwarding header is dropped first; from a
     /// trusted one the chain is extended and its proto/host kept.
-    pub fn apply(
-        &self,
-        headers: &mut HeaderMap,
-        peer: IpAddr,
-        tls: bool,
-        host: Option<&HeaderValue>,
-    ) {
+    pub fn apply(&self, headers: &mut HeaderMap, peer: IpAddr, tls: bool, host: Option<&HeaderValue>) {
         let peer = peer.to_canonical();
         let trusted = self.is_trusted(peer);
         if !trusted {
@@ -168,14 +158,8 @@ mod tests {
         let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
         assert!(wants_upgrade(&h));
         remove_hop_by_hop(&mut h, true);
-        assert_eq!(
-            h.get("upgrade").map(|v| v.as_bytes()),
-            Some(&b"websocket"[..])
-        );
-        assert_eq!(
-            h.get("connection").map(|v| v.as_bytes()),
-            Some(&b"upgrade"[..])
-        );
+        assert_eq!(h.get("upgrade").map(|v| v.as_bytes()), Some(&b"websocket"[..]));
+        assert_eq!(h.get("connection").map(|v| v.as_bytes()), Some(&b"upgrade"[..]));
     }
 
     #[test]
@@ -189,14 +173,8 @@ mod tests {
             ("x-real-ip", "1.2.3.4"),
         ]);
         fwd.apply(&mut h, "10.1.1.1".parse().expect("ip"), false, None);
-        assert_eq!(
-            h.get("x-forwarded-for").map(|v| v.as_bytes()),
-            Some(&b"10.1.1.1"[..])
-        );
-        assert_eq!(
-            h.get("x-forwarded-proto").map(|v| v.as_bytes()),
-            Some(&b"http"[..])
-        );
+        assert_eq!(h.get("x-forwarded-for").map(|v| v.as_bytes()), Some(&b"10.1.1.1"[..]));
+        assert_eq!(h.get("x-forwarded-proto").map(|v| v.as_bytes()), Some(&b"http"[..]));
         assert_eq!(
             h.get("x-forwarded-host").map(|v| v.as_bytes()),
             Some(&b"app.example.com"[..])
@@ -207,18 +185,12 @@ mod tests {
     #[test]
     fn trusted_peers_extend_the_chain() {
         let fwd = Forwarding::new(vec!["10.0.0.0/8".parse().expect("net")]);
-        let mut h = map(&[
-            ("x-forwarded-for", "1.2.3.4"),
-            ("x-forwarded-proto", "https"),
-        ]);
+        let mut h = map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https")]);
         fwd.apply(&mut h, "::ffff:10.1.1.1".parse().expect("ip"), false, None);
         assert_eq!(
             h.get("x-forwarded-for").map(|v| v.as_bytes()),
             Some(&b"1.2.3.4, 10.1.1.1"[..])
         );
-        assert_eq!(
-            h.get("x-forwarded-proto").map(|v| v.as_bytes()),
-            Some(&b"https"[..])
-        );
+        assert_eq!(h.get("x-forwarded-proto").map(|v| v.as_bytes()), Some(&b"https"[..]));
     }
 }

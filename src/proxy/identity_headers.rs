@@ -74,6 +74,7 @@ pub struct IdentityHeaders {
     preferred_username: Option<HeaderName>,
     groups: Option<HeaderName>,
     roles: Option<HeaderName>,
+    role: Option<HeaderName>,
     orgs: Option<HeaderName>,
 }
 
@@ -87,6 +88,7 @@ impl IdentityHeaders {
             preferred_username: None,
             groups: None,
             roles: None,
+            role: None,
             orgs: None,
         }
     }
@@ -100,6 +102,7 @@ impl IdentityHeaders {
             preferred_username: parse(&config.preferred_username),
             groups: parse(&config.groups),
             roles: parse(&config.roles),
+            role: parse(&config.role),
             orgs: parse(&config.orgs),
         }
     }
@@ -127,6 +130,9 @@ impl IdentityHeaders {
         }
         push(&self.groups, header_list::encode(&identity.groups));
         push(&self.roles, header_list::encode(&identity.roles));
+        if let Some(role) = &identity.role {
+            push(&self.role, header_list::encode_item(role));
+        }
         push(&self.orgs, header_list::encode(&identity.orgs));
         Arc::new(out)
     }

@@ -29,15 +29,12 @@ impl Readiness {
 }
 
 /// Answers `rest`, the path after the internal prefix (`""` or `/name...`).
-pub fn respond(
-    gateway: &Gateway,
-    method: &Method,
-    rest: &str,
-) -> Result<Response<ResponseBody>, ProxyError> {
+pub fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<Response<ResponseBody>, ProxyError> {
     let endpoint = match rest {
         "/healthz" => Endpoint::Health,
         "/readyz" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
+        "/jwks.json" => Endpoint::Jwks,
         _ => return Err(ProxyError::NotFound),
     };
     if method != Method::GET && method != Method::HEAD {
@@ -45,11 +42,9 @@ pub fn respond(
     }
     Ok(match endpoint {
         Endpoint::Health => text(StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
-        Endpoint::Ready if gateway.readiness.is_ready() => text(
-            StatusCode::OK,
-            "ready\n".into(),
-            "text/plain; charset=utf-8",
-        ),
+        Endpoint::Ready if gateway.readiness.is_ready() => {
+            text(StatusCode::OK, "ready\n".into(), "text/plain; charset=utf-8")
+        }
         Endpoint::Ready => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready\n".into(),
@@ -60,6 +55,10 @@ pub fn respond(
             gateway.metrics().encode(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
+        Endpoint::Jwks => match &gateway.signer {
+            Some(signer) => text(StatusCode::OK, signer.jwks().to_string(), "application/jwk-set+json"),
+            None => return Err(ProxyError::NotFound),
+        },
     })
 }
 
@@ -67,6 +66,7 @@ enum Endpoint {
     Health,
     Ready,
     Metrics,
+    Jwks,
 }
 
 fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<ResponseBody> {

@@ -39,7 +39,7 @@ use forwarding::{remove_hop_by_hop, wants_upgrade, Forwarding};
 use identity_headers::IdentityHeaders;
 pub use internal::Readiness;
 use path::{normalize, route_prefix_matches, EscapedSlashes};
-use policy::{Authenticated, Permit, Refusal};
+use policy::{Permit, Refusal};
 use route::{request_host, HostMatch, Route, RouteTable};
 use upstream::{PoolSettings, Upstream};
 
@@ -68,10 +68,47 @@ pub struct Gateway {
     /// Login machinery; None when no provider is configured (then only
     /// public paths pass).
     auth: Option<Arc<Auth>>,
+    /// Signs identity assertions (and HTTP message signatures).
+    pub signer: Option<Arc<crate::assertion::AssertionSigner>>,
+    assertion_header: http::HeaderName,
+    http_signatures: bool,
+    /// Headers covered by the HTTP message signature.
+    signed_headers: Vec<http::HeaderName>,
+}
+
+/// The assertion signer: configured keys, or one made now (with a
+/// warning: assertions then only verify against this process's JWKS).
+fn build_signer(config: &Config) -> Result<Option<crate::assertion::AssertionSigner>, BuildError> {
+    use crate::assertion::keys::SigningKey;
+    let mut keys = Vec::new();
+    for path in &config.headers.signing_keys {
+        keys.push(SigningKey::from_file(path).map_err(|e| BuildError::Signing(e.to_string()))?);
+    }
+    if keys.is_empty() {
+        if !config.providers.is_empty() {
+            tracing::warn!(
+                "no [headers] signing_keys: signing assertions with a key made at start; \
+                 set one (doorward keygen --signing) so assertions survive restarts and replicas"
+            );
+        }
+        keys.push(SigningKey::generate());
+    }
+    let issuer = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "doorward".to_string());
+    Ok(crate::assertion::AssertionSigner::new(
+        keys,
+        issuer,
+        config.headers.assertion_ttl.0,
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error("signing key: {0}")]
+    Signing(String),
     #[error("route `{route}`: {reason}")]
     Upstream { route: String, reason: String },
     #[error(transparent)]
@@ -79,15 +116,25 @@ pub enum BuildError {
 }
 
 impl Gateway {
-    pub fn new(
-        config: &Config,
-        metrics: Arc<Metrics>,
-        auth: Option<Arc<Auth>>,
-    ) -> Result<Self, BuildError> {
-        let needs_tls = config
-            .routes
-            .iter()
-            .any(|r| r.upstream.starts_with("https:"));
+    pub fn new(config: &Config, metrics: Arc<Metrics>, auth: Option<Arc<Auth>>) -> Result<Self, BuildError> {
+        let signer = build_signer(config)?.map(Arc::new);
+        let header = |name: &str| http::HeaderName::from_bytes(name.as_bytes()).ok();
+        let h = &config.headers;
+        let signed_headers: Vec<http::HeaderName> = [
+            &h.user,
+            &h.email,
+            &h.preferred_username,
+            &h.groups,
+            &h.roles,
+            &h.role,
+            &h.orgs,
+            &h.assertion,
+        ]
+        .into_iter()
+        .filter_map(|n| header(n))
+        .chain([http::HeaderName::from_static("x-request-id")])
+        .collect();
+        let needs_tls = config.routes.iter().any(|r| r.upstream.starts_with("https:"));
         let tls = if needs_tls {
             let client = crate::tls::client_config(config.upstream.ca_file.as_deref())?;
             Some(tokio_rustls::TlsConnector::from(client))
@@ -101,14 +148,13 @@ impl Gateway {
             tls,
         };
         let mut routes = Vec::with_capacity(config.routes.len());
-        for r in &config.routes {
-            let upstream = Upstream::new(&r.upstream, pool.clone()).map_err(|reason| {
-                BuildError::Upstream {
-                    route: r.name.clone(),
-                    reason,
-                }
+        for (index, r) in config.routes.iter().enumerate() {
+            let upstream = Upstream::new(&r.upstream, pool.clone()).map_err(|reason| BuildError::Upstream {
+                route: r.name.clone(),
+                reason,
             })?;
             routes.push(Route {
+                index,
                 name: r.name.clone(),
                 host: HostMatch::parse(r.host.as_deref()),
                 prefix: r.path_prefix.clone(),
@@ -118,6 +164,10 @@ impl Gateway {
                 timeout: r.timeout.unwrap_or(config.upstream.timeout).0,
                 provider: r.provider.clone(),
                 bearer: r.bearer,
+                policy: auth.as_ref().map_or(0, |a| a.engine.policy_of_route(index)),
+                require_groups: r.require_groups.clone(),
+                require_roles: r.require_roles.clone(),
+                audience: r.audience.clone().unwrap_or_else(|| r.name.clone()),
                 metrics: metrics.for_route(&r.name),
             });
         }
@@ -135,16 +185,16 @@ impl Gateway {
             metrics,
             readiness: Arc::new(Readiness::default()),
             auth,
+            signer,
+            assertion_header: header(&h.assertion).unwrap_or(http::HeaderName::from_static("x-doorward-assertion")),
+            http_signatures: h.http_message_signatures,
+            signed_headers,
         })
     }
 
     /// Handles one request end to end; never fails, since every error
     /// becomes a response here.
-    pub async fn handle(
-        &self,
-        mut req: Request<Incoming>,
-        conn: &ConnInfo,
-    ) -> Response<ResponseBody> {
+    pub async fn handle(&self, mut req: Request<Incoming>, conn: &ConnInfo) -> Response<ResponseBody> {
         let started = Instant::now();
         let _busy = conn.activity.busy();
         let _in_flight = InFlight::enter(&self.metrics);
@@ -159,10 +209,7 @@ impl Gateway {
         let method = req.method().clone();
         let span = tracing::info_span!("request", id);
         let mut seen = Seen::default();
-        let result = self
-            .process(req, conn, &request_id, &mut seen)
-            .instrument(span)
-            .await;
+        let result = self.process(req, conn, &request_id, &mut seen).instrument(span).await;
 
         let mut response = match result {
             Ok(response) => response,
@@ -198,9 +245,7 @@ impl Gateway {
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
             );
         }
-        response
-            .headers_mut()
-            .insert(request_id::HEADER, request_id);
+        response.headers_mut().insert(request_id::HEADER, request_id);
         response
     }
 
@@ -223,14 +268,7 @@ impl Gateway {
             seen.internal = true;
             let rest = &path[self.internal_prefix.len()..];
             if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
-                return crate::auth::endpoints::handle(
-                    auth,
-                    endpoint,
-                    &parts,
-                    body,
-                    &self.internal_prefix,
-                )
-                .await;
+                return crate::auth::endpoints::handle(auth, endpoint, &parts, body, &self.internal_prefix).await;
             }
             return internal::respond(self, &parts.method, rest);
         }
@@ -239,26 +277,23 @@ impl Gateway {
         let route = Arc::clone(self.routes.find(host, &path).ok_or(ProxyError::NoRoute)?);
         seen.route = Some(Arc::clone(&route));
 
-        let caller = match &self.auth {
+        let view = match &self.auth {
             Some(auth) => {
                 let bearer = route.bearer && !route.is_public(&path);
                 auth.authenticate(&parts.headers, bearer, route.provider.as_deref())
                     .await
-                    .map(|caller| Authenticated {
-                        identity: Arc::clone(caller.identity()),
-                        encoded: auth.encoded(&caller),
-                    })
+                    .map(|caller| Arc::clone(caller.view(route.policy)))
             }
             None => None,
         };
-        let permit = match policy::authorize(&route, &path, caller) {
+        let permit = match policy::authorize(&route, &path, view) {
             Ok(permit) => permit,
             Err(Refusal::Unauthenticated) => return self.unauthenticated(&parts, &path, &route),
+            Err(Refusal::Forbidden(reason)) => return Err(ProxyError::Forbidden(reason)),
         };
 
         let uri = upstream_uri(&route.upstream.base_path, &path, parts.uri.query())?;
-        self.forward(parts, body, uri, &route, permit, conn, request_id)
-            .await
+        self.forward(parts, body, uri, &route, permit, conn, request_id).await
     }
 
     /// Sends the request upstream and streams the answer back. Takes a
@@ -295,18 +330,21 @@ impl Gateway {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
         remove_hop_by_hop(&mut parts.headers, upgrade);
-        self.forwarding.apply(
-            &mut parts.headers,
-            conn.peer.ip(),
-            conn.tls,
-            client_host.as_ref(),
-        );
+        self.forwarding
+            .apply(&mut parts.headers, conn.peer.ip(), conn.tls, client_host.as_ref());
         parts.headers.insert(request_id::HEADER, request_id.clone());
         if let Some(auth) = &self.auth {
             crate::session::cookies::strip_own(&mut parts.headers, &auth.cookie_base);
         }
-        if let Some(identity) = permit.identity() {
-            self.identity_headers.set(&mut parts.headers, identity);
+        if let Some(view) = permit.view() {
+            self.identity_headers.set(&mut parts.headers, &view.encoded);
+            if let Some(signer) = &self.signer {
+                let now = crate::session::now();
+                let identity = &view.outcome.identity;
+                if let Some(assertion) = view.assertions.get(route.index, signer, identity, &route.audience, now) {
+                    parts.headers.insert(self.assertion_header.clone(), assertion);
+                }
+            }
         }
         let host = match client_host {
             Some(host) if route.preserve_host => host,
@@ -315,6 +353,23 @@ impl Gateway {
         parts.headers.insert(HOST, host);
         parts.uri = uri;
         parts.version = Version::HTTP_11;
+        if let (true, Some(signer), Some(_)) = (self.http_signatures, &self.signer, permit.view()) {
+            let authority = parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            crate::assertion::http_signature::sign(
+                &parts.method,
+                &authority,
+                parts.uri.path(),
+                &mut parts.headers,
+                &self.signed_headers,
+                crate::session::now(),
+                signer.signing_key(),
+            );
+        }
 
         let (body, body_sent) = RequestBody::new(body, self.max_request_body, self.body_idle);
         let request = Request::from_parts(parts, body);
@@ -339,22 +394,14 @@ impl Gateway {
 
         let (mut head, body) = response.into_parts();
         let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
-        match (
-            switching,
-            client_upgrade,
-            head.extensions.remove::<OnUpgrade>(),
-        ) {
+        match (switching, client_upgrade, head.extensions.remove::<OnUpgrade>()) {
             (false, _, _) => remove_hop_by_hop(&mut head.headers, false),
             (true, Some(client), Some(upstream)) => {
                 remove_hop_by_hop(&mut head.headers, true);
                 let id = request_id.to_str().unwrap_or("-").to_string();
                 upgrade::spawn_tunnel(client, upstream, conn.activity.busy(), id);
             }
-            (true, _, _) => {
-                return Err(ProxyError::BadRequest(
-                    "upstream switched protocols unasked",
-                ))
-            }
+            (true, _, _) => return Err(ProxyError::BadRequest("upstream switched protocols unasked")),
         }
         head.extensions = http::Extensions::new();
         // The upstream's HTTP version is its own business; the client keeps
@@ -365,12 +412,7 @@ impl Gateway {
 
     /// No caller on a protected path: browsers are sent to log in (and
     /// come back here), API clients get 401 JSON.
-    fn unauthenticated(
-        &self,
-        parts: &Parts,
-        path: &str,
-        route: &Route,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
+    fn unauthenticated(&self, parts: &Parts, path: &str, route: &Route) -> Result<Response<ResponseBody>, ProxyError> {
         let api_client = wants_json(&parts.headers)
             || parts.headers.contains_key(http::header::AUTHORIZATION)
             || parts
@@ -391,17 +433,13 @@ impl Gateway {
             location.push_str("&provider=");
             location.extend(form_urlencoded::byte_serialize(provider.as_bytes()));
         }
-        let location = HeaderValue::from_str(&location)
-            .map_err(|_| ProxyError::BadRequest("unusable return path"))?;
+        let location = HeaderValue::from_str(&location).map_err(|_| ProxyError::BadRequest("unusable return path"))?;
         let mut response = Response::new(ResponseBody::empty());
         *response.status_mut() = StatusCode::FOUND;
+        response.headers_mut().insert(http::header::LOCATION, location);
         response
             .headers_mut()
-            .insert(http::header::LOCATION, location);
-        response.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+            .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
     }
 
@@ -440,26 +478,18 @@ impl Drop for InFlight<'_> {
 }
 
 fn content_length(parts: &Parts) -> Option<u64> {
-    parts
-        .headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    parts.headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// The origin-form URI the upstream receives: its base path, then exactly
 /// the normalised path doorward matched, then the query untouched.
 fn upstream_uri(base: &str, path: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
-    let mut target =
-        String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+    let mut target = String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
     target.push_str(base);
     target.push_str(path);
     if let Some(query) = query {
         target.push('?');
         target.push_str(query);
     }
-    Uri::try_from(target)
-        .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
+    Uri::try_from(target).map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
 }

@@ -104,9 +104,7 @@ fn decode_unreserved(raw: &str, slashes: EscapedSlashes) -> Result<String, PathE
                     // An escaped `;` is a parameter separator to some
                     // servers: treat it as one so `..%3B` is `..;` is `..`.
                     b';' => out.push(';'),
-                    v if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => {
-                        out.push(char::from(v))
-                    }
+                    v if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => out.push(char::from(v)),
                     v => {
                         out.push('%');
                         out.push(char::from(HEX[usize::from(v >> 4)]));
@@ -177,19 +175,9 @@ mod tests {
 
     #[test]
     fn plain_paths_pass_untouched() {
-        for p in [
-            "/",
-            "/a",
-            "/a/b/",
-            "/a.b/c-d_e~f",
-            "/api/v1/users",
-            "/a/.well-known",
-        ] {
+        for p in ["/", "/a", "/a/b/", "/a.b/c-d_e~f", "/api/v1/users", "/a/.well-known"] {
             assert_eq!(norm(p).as_deref(), Ok(p), "{p}");
-            assert!(
-                matches!(normalize(p, EscapedSlashes::Reject), Ok(Cow::Borrowed(_)))
-                    || p.contains("/.")
-            );
+            assert!(matches!(normalize(p, EscapedSlashes::Reject), Ok(Cow::Borrowed(_))) || p.contains("/."));
         }
     }
 

@@ -3,22 +3,15 @@
 
 use std::sync::Arc;
 
-use super::identity_headers::EncodedIdentity;
 use super::route::Route;
-use crate::identity::Identity;
-
-/// A caller whose identity was established (session or bearer token).
-pub struct Authenticated {
-    pub identity: Arc<Identity>,
-    pub encoded: EncodedIdentity,
-}
+use crate::auth::view::IdentityView;
 
 /// Proof that this request may reach the upstream, with the identity to
 /// send along (if any).
 pub struct Permit {
     // Private: no code outside this module can make one.
     reason: PermitReason,
-    identity: Option<EncodedIdentity>,
+    view: Option<Arc<IdentityView>>,
 }
 
 impl Permit {
@@ -26,9 +19,9 @@ impl Permit {
         self.reason
     }
 
-    /// The identity headers to set, when someone is logged in.
-    pub fn identity(&self) -> Option<&EncodedIdentity> {
-        self.identity.as_ref()
+    /// The caller's identity under this route's policy, when logged in.
+    pub fn view(&self) -> Option<&Arc<IdentityView>> {
+        self.view.as_ref()
     }
 }
 
@@ -36,37 +29,52 @@ impl Permit {
 pub enum PermitReason {
     /// The path matched one of the route's public rules.
     PublicPath,
-    /// A logged-in caller.
+    /// A logged-in caller who meets the route's requirements.
     Authenticated,
 }
 
 /// Why a request may not pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// Nobody is logged in and the path is not public.
     Unauthenticated,
+    /// Logged in, but this route's rules say no (the reason is for the log).
+    Forbidden(String),
 }
 
-/// Decides for a request on `route` with normalised `path`. Public paths
-/// pass (with the identity if someone is logged in); every other path
-/// needs a caller.
-pub fn authorize(
-    route: &Route,
-    path: &str,
-    caller: Option<Authenticated>,
-) -> Result<Permit, Refusal> {
-    let identity = caller.map(|c| c.encoded);
+/// Decides for a request on `route` with normalised `path`, given the
+/// caller's identity under the route's policy. Public paths pass (with the
+/// identity if someone is logged in); other paths need a caller who passes
+/// the route's login rules and holds a required group and role.
+pub fn authorize(route: &Route, path: &str, view: Option<Arc<IdentityView>>) -> Result<Permit, Refusal> {
     if route.is_public(path) {
         return Ok(Permit {
             reason: PermitReason::PublicPath,
-            identity,
+            view,
         });
     }
-    match identity {
-        Some(identity) => Ok(Permit {
-            reason: PermitReason::Authenticated,
-            identity: Some(identity),
-        }),
-        None => Err(Refusal::Unauthenticated),
+    let Some(view) = view else {
+        return Err(Refusal::Unauthenticated);
+    };
+    let identity = &view.outcome.identity;
+    if !view.outcome.login.allowed {
+        let reason = view.outcome.login.reason.clone().unwrap_or_default();
+        return Err(Refusal::Forbidden(format!("user `{}`: {reason}", identity.user)));
     }
+    if !route.require_groups.is_empty() && !identity.groups.iter().any(|g| route.require_groups.contains(g)) {
+        return Err(Refusal::Forbidden(format!(
+            "user `{}` holds none of route `{}` require_groups",
+            identity.user, route.name
+        )));
+    }
+    if !route.require_roles.is_empty() && !identity.roles.iter().any(|r| route.require_roles.contains(r)) {
+        return Err(Refusal::Forbidden(format!(
+            "user `{}` holds none of route `{}` require_roles",
+            identity.user, route.name
+        )));
+    }
+    Ok(Permit {
+        reason: PermitReason::Authenticated,
+        view: Some(view),
+    })
 }

@@ -11,10 +11,9 @@ pub fn take_or_make(headers: &HeaderMap) -> HeaderValue {
     if let Some(value) = headers.get(HEADER) {
         let bytes = value.as_bytes();
         if (1..=128).contains(&bytes.len())
-            && bytes.iter().all(|b| {
-                b.is_ascii_alphanumeric()
-                    || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
-            })
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'='))
         {
             return value.clone();
         }

@@ -43,8 +43,7 @@ impl HostMatch {
             Self::Exact(want) => host.eq_ignore_ascii_case(want),
             Self::Wildcard(suffix) => {
                 host.len() > suffix.len()
-                    && host.as_bytes()[host.len() - suffix.len()..]
-                        .eq_ignore_ascii_case(suffix.as_bytes())
+                    && host.as_bytes()[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
                     && !host[..host.len() - suffix.len()].contains('.')
             }
         }
@@ -53,6 +52,8 @@ impl HostMatch {
 
 /// One configured route, ready to serve.
 pub struct Route {
+    /// Position in the config (assertion cache slot).
+    pub index: usize,
     pub name: String,
     pub host: HostMatch,
     pub prefix: String,
@@ -64,15 +65,19 @@ pub struct Route {
     pub provider: Option<String>,
     /// Accept bearer tokens on this route.
     pub bearer: bool,
+    /// Which identity policy applies (0 = global `[identity]`).
+    pub policy: usize,
+    pub require_groups: Vec<String>,
+    pub require_roles: Vec<String>,
+    /// `aud` of the signed assertion.
+    pub audience: String,
     pub metrics: RouteMetrics,
 }
 
 impl Route {
     /// Is this normalised path one that skips authentication?
     pub fn is_public(&self, path: &str) -> bool {
-        self.public
-            .iter()
-            .any(|rule| public_rule_matches(path, rule))
+        self.public.iter().any(|rule| public_rule_matches(path, rule))
     }
 }
 
@@ -109,19 +114,13 @@ impl RouteTable {
 /// The host a request names, without port: the Host header, or the
 /// authority of an HTTP/2 request. X-Forwarded-Host is never read here.
 pub fn request_host<'a>(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Option<&'a str> {
-    let raw = match headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-    {
+    let raw = match headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
         Some(host) => host,
         None => uri.authority()?.as_str(),
     };
     let host = if raw.starts_with('[') {
         // [v6]:port
-        raw.split(']')
-            .next()
-            .map(|h| &raw[..h.len() + 1])
-            .unwrap_or(raw)
+        raw.split(']').next().map(|h| &raw[..h.len() + 1]).unwrap_or(raw)
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
     };
@@ -146,10 +145,7 @@ mod tests {
     fn hosts_lose_their_port() {
         let uri: http::Uri = "/x".parse().expect("uri");
         let mut h = http::HeaderMap::new();
-        h.insert(
-            "host",
-            http::HeaderValue::from_static("app.example.com:8443"),
-        );
+        h.insert("host", http::HeaderValue::from_static("app.example.com:8443"));
         assert_eq!(request_host(&uri, &h), Some("app.example.com"));
         h.insert("host", http::HeaderValue::from_static("[::1]:8443"));
         assert_eq!(request_host(&uri, &h), Some("[::1]"));

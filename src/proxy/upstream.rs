@@ -91,10 +91,7 @@ impl Upstream {
             _ => return Err(format!("`{url}` is not an http(s) URL")),
         };
         let host = uri.host().ok_or_else(|| format!("`{url}` has no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let authority = uri
             .authority()
@@ -144,33 +141,21 @@ impl Upstream {
             }
         }
         let mut sender = self.connect().await?;
-        let response = sender
-            .send_request(req)
-            .await
-            .map_err(UpstreamError::Request)?;
+        let response = sender.send_request(req).await.map_err(UpstreamError::Request)?;
         Ok(self.wrap(response, sender, keep_connection))
     }
 
-    fn wrap(
-        self: &Arc<Self>,
-        response: Response<Incoming>,
-        sender: Sender,
-        keep: bool,
-    ) -> Response<PooledBody> {
+    fn wrap(self: &Arc<Self>, response: Response<Incoming>, sender: Sender, keep: bool) -> Response<PooledBody> {
         // A 101 hands the connection over to the upgraded protocol.
-        let lease =
-            (keep && response.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| Lease {
-                sender,
-                upstream: Arc::clone(self),
-            });
+        let lease = (keep && response.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| Lease {
+            sender,
+            upstream: Arc::clone(self),
+        });
         response.map(|body| PooledBody::new(body, lease))
     }
 
     fn take_idle(&self) -> Option<Sender> {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(conn) = idle.pop() {
             if !conn.sender.is_closed() && conn.since.elapsed() < self.settings.idle_timeout {
                 return Some(conn.sender);
@@ -183,10 +168,7 @@ impl Upstream {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < self.settings.max_idle {
             idle.push(IdleConn {
                 sender,
@@ -197,11 +179,10 @@ impl Upstream {
 
     async fn connect(&self) -> Result<Sender, UpstreamError> {
         let timeout = self.settings.connect_timeout;
-        let tcp =
-            tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
-                .await
-                .map_err(|_| UpstreamError::ConnectTimeout(timeout))?
-                .map_err(UpstreamError::Connect)?;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((self.host.as_str(), self.port)))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout(timeout))?
+            .map_err(UpstreamError::Connect)?;
         // Small request heads must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
         match (&self.tls_name, &self.settings.tls) {

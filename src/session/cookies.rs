@@ -46,11 +46,7 @@ pub fn strip_own(headers: &mut HeaderMap, name: &str) {
             headers.append(COOKIE, value);
             continue;
         };
-        let kept: Vec<&str> = text
-            .split(';')
-            .map(str::trim)
-            .filter(|pair| !is_ours(pair))
-            .collect();
+        let kept: Vec<&str> = text.split(';').map(str::trim).filter(|pair| !is_ours(pair)).collect();
         if !kept.is_empty() {
             if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
                 headers.append(COOKIE, value);
@@ -89,9 +85,7 @@ impl CookieSettings {
 /// (Secure, no Domain, Path=/), so the cookie cannot be set by a sibling
 /// subdomain.
 pub fn effective_name(base: &str, settings: &CookieSettings) -> String {
-    let bare = base
-        .trim_start_matches("__Host-")
-        .trim_start_matches("__Secure-");
+    let bare = base.trim_start_matches("__Host-").trim_start_matches("__Secure-");
     if settings.secure && settings.domain.is_none() {
         format!("__Host-{bare}")
     } else if settings.secure {
@@ -132,10 +126,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("doorwardx=1"));
         strip_own(&mut h, "doorward");
-        assert_eq!(
-            h.get(COOKIE),
-            Some(&HeaderValue::from_static("doorwardx=1"))
-        );
+        assert_eq!(h.get(COOKIE), Some(&HeaderValue::from_static("doorwardx=1")));
     }
 
     #[test]
@@ -155,9 +146,7 @@ mod tests {
             domain: Some("example.com".into()),
         };
         assert_eq!(effective_name("doorward", &domain), "__Secure-doorward");
-        let set = secure
-            .set_cookie("__Host-doorward", "v", 60)
-            .expect("header");
+        let set = secure.set_cookie("__Host-doorward", "v", 60).expect("header");
         assert_eq!(
             set,
             "__Host-doorward=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"

@@ -56,11 +56,6 @@ mod tests {
         assert!(SessionId::parse("short").is_none());
         assert!(SessionId::parse(&"!".repeat(43)).is_none());
         assert_eq!(format!("{a:?}"), "SessionId([redacted])");
-        assert_eq!(
-            a.key(),
-            SessionId::parse(a.as_str())
-                .map(|s| s.key())
-                .expect("parses")
-        );
+        assert_eq!(a.key(), SessionId::parse(a.as_str()).map(|s| s.key()).expect("parses"));
     }
 }

@@ -14,7 +14,9 @@ pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("session key {index} is {len} bytes; at least {MIN_SECRET_LEN} are needed (make one with `doorward keygen`)")]
+    #[error(
+        "session key {index} is {len} bytes; at least {MIN_SECRET_LEN} are needed (make one with `doorward keygen`)"
+    )]
     TooShort { index: usize, len: usize },
     #[error("no session keys are configured")]
     Empty,
@@ -39,8 +41,8 @@ impl std::fmt::Debug for KeyRing {
 
 fn derive(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
     // HMAC as a PRF: independent keys per purpose from one secret.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(purpose);
     mac.finalize().into_bytes().into()
 }
@@ -62,11 +64,7 @@ impl KeyRing {
             let cookie = cookie::Key::derive_from(&derive(bytes, b"doorward cookie key v1"));
             let tokens = Aes256Gcm::new(&derive(bytes, b"doorward token key v1").into());
             let mac = derive(bytes, b"doorward form mac v1");
-            sets.push(KeySet {
-                cookie,
-                tokens,
-                mac,
-            });
+            sets.push(KeySet { cookie, tokens, mac });
         }
         Ok(Self { sets })
     }
@@ -77,9 +75,7 @@ impl KeyRing {
         let mut jar = cookie::CookieJar::new();
         jar.private_mut(&self.sets[0].cookie)
             .add(cookie::Cookie::new(name.to_string(), value.to_string()));
-        jar.get(name)
-            .map(|c| c.value().to_string())
-            .unwrap_or_default()
+        jar.get(name).map(|c| c.value().to_string()).unwrap_or_default()
     }
 
     /// Opens a sealed cookie value with any key; None if it does not open.
@@ -137,10 +133,7 @@ mod tests {
     use super::*;
 
     fn ring(secrets: &[&str]) -> KeyRing {
-        let secrets: Vec<_> = secrets
-            .iter()
-            .map(|s| SecretString::new(s.to_string()))
-            .collect();
+        let secrets: Vec<_> = secrets.iter().map(|s| SecretString::new(s.to_string())).collect();
         KeyRing::new(&secrets).expect("ring")
     }
 
@@ -151,15 +144,9 @@ mod tests {
     fn cookies_open_with_any_key_of_the_ring_and_only_under_their_name() {
         let old = ring(&[A]);
         let sealed = old.seal_cookie("doorward", "session-id");
-        assert_eq!(
-            old.open_cookie("doorward", &sealed).as_deref(),
-            Some("session-id")
-        );
+        assert_eq!(old.open_cookie("doorward", &sealed).as_deref(), Some("session-id"));
         let rotated = ring(&[B, A]);
-        assert_eq!(
-            rotated.open_cookie("doorward", &sealed).as_deref(),
-            Some("session-id")
-        );
+        assert_eq!(rotated.open_cookie("doorward", &sealed).as_deref(), Some("session-id"));
         assert_eq!(rotated.open_cookie("other-name", &sealed), None);
         assert_eq!(
             ring(&[B]).open_cookie("doorward", &sealed),
@@ -168,10 +155,7 @@ mod tests {
         );
         let mut tampered = sealed.clone().into_bytes();
         tampered[10] ^= 1;
-        assert_eq!(
-            old.open_cookie("doorward", &String::from_utf8_lossy(&tampered)),
-            None
-        );
+        assert_eq!(old.open_cookie("doorward", &String::from_utf8_lossy(&tampered)), None);
         assert_eq!(
             old.open_cookie("doorward", &sealed[..sealed.len() - 3]),
             None,

@@ -14,7 +14,8 @@ use http::HeaderMap;
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Identity;
+use crate::auth::view::{Views, ViewsFn};
+use crate::identity::{Claims, Identity};
 use crate::store::{SessionKey, SessionRecord, SessionStore, SqliteStore, StoreError};
 use cookies::CookieSettings;
 pub use id::SessionId;
@@ -49,10 +50,20 @@ pub struct LoginResult {
     pub issuer: String,
     pub subject: String,
     pub sid: Option<String>,
-    pub identity: Identity,
-    /// JSON snapshot of the claims (no tokens), for debugging views.
+    /// The claims the identity is computed from (ID token and userinfo,
+    /// as `claims_source` says).
+    pub merged: Claims,
+    /// JSON snapshot of the claims (no tokens), for the debug view.
     pub claims: serde_json::Value,
     pub tokens: Tokens,
+}
+
+/// The merged claims stored in a record's snapshot.
+pub fn merged_claims(snapshot: &str) -> Claims {
+    serde_json::from_str::<serde_json::Value>(snapshot)
+        .ok()
+        .and_then(|v| v.get("merged").and_then(|m| m.as_object()).cloned())
+        .unwrap_or_default()
 }
 
 /// The compact, cached form of a session: what a request needs.
@@ -60,7 +71,8 @@ pub struct LoginResult {
 pub struct LiveSession {
     pub key: SessionKey,
     pub provider: String,
-    pub identity: Arc<Identity>,
+    /// The identity under each policy (global first, then route overrides).
+    pub views: Views,
     pub expires_at: i64,
     pub token_expires_at: Option<i64>,
     pub has_refresh_token: bool,
@@ -68,24 +80,26 @@ pub struct LiveSession {
     persisted_seen: AtomicI64,
     /// Held while this session's tokens are refreshed (single flight).
     pub refresh_lock: tokio::sync::Mutex<()>,
-    /// The identity headers, encoded on first use.
-    pub encoded: std::sync::OnceLock<crate::proxy::identity_headers::EncodedIdentity>,
 }
 
 impl LiveSession {
-    fn from_record(record: &SessionRecord, identity: Identity, has_refresh_token: bool) -> Self {
+    fn from_record(record: &SessionRecord, views: Views, has_refresh_token: bool) -> Self {
         Self {
             key: record.key,
             provider: record.provider.clone(),
-            identity: Arc::new(identity),
+            views,
             expires_at: record.expires_at,
             token_expires_at: record.token_expires_at,
             has_refresh_token,
             last_seen: AtomicI64::new(record.last_seen),
             persisted_seen: AtomicI64::new(record.last_seen),
             refresh_lock: tokio::sync::Mutex::new(()),
-            encoded: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The identity under the global policy.
+    pub fn identity(&self) -> &Identity {
+        &self.views[0].outcome.identity
     }
 
     pub fn last_seen(&self) -> i64 {
@@ -105,6 +119,7 @@ pub struct SessionSettings {
 /// Sessions for the whole process.
 pub struct SessionManager {
     store: SqliteStore,
+    views: ViewsFn,
     cache: Cache<SessionKey, Arc<LiveSession>>,
     keys: KeyRing,
     pub settings: SessionSettings,
@@ -115,13 +130,14 @@ pub struct SessionManager {
 const TOUCH_EVERY: i64 = 60;
 
 impl SessionManager {
-    pub fn new(store: SqliteStore, keys: KeyRing, settings: SessionSettings) -> Self {
+    pub fn new(store: SqliteStore, keys: KeyRing, settings: SessionSettings, views: ViewsFn) -> Self {
         let cache = Cache::builder()
             .max_capacity(settings.cache_capacity)
             .time_to_idle(settings.idle_timeout)
             .build();
         Self {
             store,
+            views,
             cache,
             keys,
             settings,
@@ -138,22 +154,20 @@ impl SessionManager {
 
     /// Starts a session for a login: always a new id (no fixation). Returns
     /// the sealed cookie value.
-    pub async fn create(
-        &self,
-        login: LoginResult,
-    ) -> Result<(String, Arc<LiveSession>), StoreError> {
+    pub async fn create(&self, login: LoginResult) -> Result<(String, Arc<LiveSession>), StoreError> {
         let id = SessionId::new_random();
         let key = id.key();
         let now = now();
         let absolute = i64::try_from(self.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
         let has_refresh_token = login.tokens.refresh_token.is_some();
+        let views = (self.views)(&login.merged);
         let record = SessionRecord {
             key,
             provider: login.provider,
             issuer: login.issuer,
             subject: login.subject,
             sid: login.sid,
-            identity: serde_json::to_string(&login.identity).unwrap_or_default(),
+            identity: serde_json::to_string(&views[0].outcome.identity).unwrap_or_default(),
             claims: login.claims.to_string(),
             tokens: self.seal_tokens(&key, &login.tokens),
             token_expires_at: login.tokens.expires_at,
@@ -163,15 +177,9 @@ impl SessionManager {
             last_refresh: now,
         };
         self.store.insert(&record).await?;
-        let live = Arc::new(LiveSession::from_record(
-            &record,
-            login.identity,
-            has_refresh_token,
-        ));
+        let live = Arc::new(LiveSession::from_record(&record, views, has_refresh_token));
         self.cache.insert(key, Arc::clone(&live)).await;
-        let sealed = self
-            .keys
-            .seal_cookie(&self.settings.cookie_name, id.as_str());
+        let sealed = self.keys.seal_cookie(&self.settings.cookie_name, id.as_str());
         Ok((sealed, live))
     }
 
@@ -196,11 +204,11 @@ impl SessionManager {
                         return None;
                     }
                 };
-                let identity: Identity = serde_json::from_str(&record.identity).ok()?;
-                let has_refresh = self
-                    .open_tokens(&record)
-                    .is_some_and(|t| t.refresh_token.is_some());
-                let live = Arc::new(LiveSession::from_record(&record, identity, has_refresh));
+                // The identity is recomputed from the stored claims, so a
+                // changed mapping applies to existing sessions too.
+                let views = (self.views)(&merged_claims(&record.claims));
+                let has_refresh = self.open_tokens(&record).is_some_and(|t| t.refresh_token.is_some());
+                let live = Arc::new(LiveSession::from_record(&record, views, has_refresh));
                 self.cache.insert(*key, Arc::clone(&live)).await;
                 live
             }
@@ -238,18 +246,15 @@ impl SessionManager {
     }
 
     /// Replaces a session's identity and tokens after a refresh.
-    pub async fn replace(
-        &self,
-        key: &SessionKey,
-        login: LoginResult,
-    ) -> Result<Option<Arc<LiveSession>>, StoreError> {
+    pub async fn replace(&self, key: &SessionKey, login: LoginResult) -> Result<Option<Arc<LiveSession>>, StoreError> {
         let Some(mut record) = self.store.get(key).await? else {
             return Ok(None);
         };
         let now = now();
         let has_refresh_token = login.tokens.refresh_token.is_some();
+        let views = (self.views)(&login.merged);
         record.sid = login.sid.or(record.sid);
-        record.identity = serde_json::to_string(&login.identity).unwrap_or_default();
+        record.identity = serde_json::to_string(&views[0].outcome.identity).unwrap_or_default();
         record.claims = login.claims.to_string();
         record.tokens = self.seal_tokens(key, &login.tokens);
         record.token_expires_at = login.tokens.expires_at;
@@ -258,11 +263,7 @@ impl SessionManager {
         if !self.store.update(&record).await? {
             return Ok(None);
         }
-        let live = Arc::new(LiveSession::from_record(
-            &record,
-            login.identity,
-            has_refresh_token,
-        ));
+        let live = Arc::new(LiveSession::from_record(&record, views, has_refresh_token));
         self.cache.insert(*key, Arc::clone(&live)).await;
         Ok(Some(live))
     }

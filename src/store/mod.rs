@@ -81,22 +81,11 @@ pub enum StoreError {
 
 /// What every durable backend provides.
 pub trait SessionStore: Send + Sync {
-    fn insert(&self, record: &SessionRecord)
-        -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn get(
-        &self,
-        key: &SessionKey,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    fn insert(&self, record: &SessionRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
     /// Replaces identity, claims, tokens and refresh times after a refresh.
-    fn update(
-        &self,
-        record: &SessionRecord,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn touch(
-        &self,
-        key: &SessionKey,
-        last_seen: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn update(&self, record: &SessionRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn touch(&self, key: &SessionKey, last_seen: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Deletes every session of an IdP session (`sid`) or, with `sid` None,
     /// of a subject; returns the keys deleted so caches can drop them.

@@ -4,8 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::Row;
 
@@ -139,14 +138,14 @@ impl SessionStore for SqliteStore {
         sid: Option<&str>,
     ) -> Result<Vec<SessionKey>, StoreError> {
         let rows = match (sid, subject) {
-            (Some(sid), Some(subject)) => sqlx::query(
-                "DELETE FROM sessions WHERE issuer = ? AND sid = ? AND subject = ? RETURNING key",
-            )
-            .bind(issuer)
-            .bind(sid)
-            .bind(subject)
-            .fetch_all(&self.pool)
-            .await?,
+            (Some(sid), Some(subject)) => {
+                sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? AND subject = ? RETURNING key")
+                    .bind(issuer)
+                    .bind(sid)
+                    .bind(subject)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
             (Some(sid), None) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? RETURNING key")
                     .bind(issuer)
@@ -173,20 +172,13 @@ impl SessionStore for SqliteStore {
             .collect()
     }
 
-    async fn remember_once(
-        &self,
-        scope: &str,
-        id: &str,
-        expires_at: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO seen_once (scope, id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(scope)
-        .bind(id)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+    async fn remember_once(&self, scope: &str, id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO seen_once (scope, id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(scope)
+            .bind(id)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -71,31 +71,19 @@ async fn spoofed_headers_are_stripped_on_public_and_internal_paths_and_configure
         "X-Doorward-Assertion",
     ];
     let spoofed: String = names.iter().map(|n| spoofs(n)).collect();
-    let request = format!(
-        "GET /public/app.js HTTP/1.1\r\nHost: app.test\r\n{spoofed}Connection: close\r\n\r\n"
-    );
+    let request = format!("GET /public/app.js HTTP/1.1\r\nHost: app.test\r\n{spoofed}Connection: close\r\n\r\n");
     assert_eq!(raw(proxy.addr, &request).await.status, 200);
     assert_no_identity(&upstream.last(), &names);
 
     // The old default name is no longer doorward's, so it passes as any
     // other application header would.
-    let (status, _, _) = get(
-        proxy.addr,
-        "/public/x",
-        &[("X-Forwarded-User", "not-ours-now")],
-    )
-    .await;
+    let (status, _, _) = get(proxy.addr, "/public/x", &[("X-Forwarded-User", "not-ours-now")]).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        upstream.last().header("x-forwarded-user"),
-        Some("not-ours-now")
-    );
+    assert_eq!(upstream.last().header("x-forwarded-user"), Some("not-ours-now"));
 
     // doorward's own endpoints answer without forwarding anything.
     let before = upstream.requests().len();
-    let request = format!(
-        "GET /_doorward/healthz HTTP/1.1\r\nHost: app.test\r\n{spoofed}Connection: close\r\n\r\n"
-    );
+    let request = format!("GET /_doorward/healthz HTTP/1.1\r\nHost: app.test\r\n{spoofed}Connection: close\r\n\r\n");
     assert_eq!(raw(proxy.addr, &request).await.status, 200);
     assert_eq!(upstream.requests().len(), before);
 }
@@ -110,10 +98,7 @@ async fn a_protected_path_is_refused_not_forwarded_with_spoofed_identity() {
     );
     let response = raw(proxy.addr, &request).await;
     assert_eq!(response.status, 401);
-    assert!(
-        upstream.requests().is_empty(),
-        "nothing reached the upstream"
-    );
+    assert!(upstream.requests().is_empty(), "nothing reached the upstream");
     assert!(!response.body.contains("mallory"));
 }
 
@@ -135,12 +120,7 @@ async fn forwarding_headers_from_untrusted_clients_are_replaced() {
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-host"), Some("app.test"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    for gone in [
-        "x-forwarded-uri",
-        "x-real-ip",
-        "forwarded",
-        "x-original-url",
-    ] {
+    for gone in ["x-forwarded-uri", "x-real-ip", "forwarded", "x-original-url"] {
         assert!(
             seen.headers_folding_to(gone).is_empty(),
             "{gone} leaked: {:?}",
@@ -161,10 +141,7 @@ async fn forwarding_headers_from_a_trusted_proxy_are_extended() {
                    X-Forwarded-Host: app.example.com\r\nConnection: close\r\n\r\n";
     assert_eq!(raw(proxy.addr, request).await.status, 200);
     let seen = upstream.last();
-    assert_eq!(
-        seen.header("x-forwarded-for"),
-        Some("203.0.113.9, 127.0.0.1")
-    );
+    assert_eq!(seen.header("x-forwarded-for"), Some("203.0.113.9, 127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
     assert_eq!(seen.header("x-forwarded-host"), Some("app.example.com"));
 }

@@ -47,8 +47,7 @@ impl Idp {
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read issuer line");
-        let parsed: Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("peer said {line:?}"));
+        let parsed: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("peer said {line:?}"));
         let issuer = parsed["issuer"].as_str().expect("issuer").to_string();
         Self { issuer, child }
     }
@@ -160,11 +159,7 @@ pub async fn raw_request(method: &str, url: &Url, headers: &[(&str, &str)], body
         .await
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     Page {
         status: parts.status.as_u16(),
         url: url.clone(),
@@ -226,10 +221,7 @@ impl Browser {
             for attr in parts.clone() {
                 let attr = attr.trim();
                 let lower = attr.to_ascii_lowercase();
-                if let Some(p) = attr
-                    .strip_prefix("Path=")
-                    .or_else(|| attr.strip_prefix("path="))
-                {
+                if let Some(p) = attr.strip_prefix("Path=").or_else(|| attr.strip_prefix("path=")) {
                     path = p.to_string();
                 } else if let Some(age) = lower.strip_prefix("max-age=") {
                     delete |= age.parse::<i64>().is_ok_and(|n| n <= 0);
@@ -249,22 +241,14 @@ impl Browser {
         }
     }
 
-    pub async fn request(
-        &mut self,
-        method: &str,
-        url: &Url,
-        form: Option<&[(String, String)]>,
-    ) -> Page {
+    pub async fn request(&mut self, method: &str, url: &Url, form: Option<&[(String, String)]>) -> Page {
         let mut headers: Vec<(String, String)> = self.headers.clone();
         if let Some(cookies) = self.cookie_header(url.path()) {
             headers.push(("cookie".into(), cookies));
         }
         let body = match form {
             Some(fields) => {
-                headers.push((
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ));
+                headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
                 let mut serializer = form_urlencoded::Serializer::new(String::new());
                 for (k, v) in fields {
                     serializer.append_pair(k, v);
@@ -273,10 +257,7 @@ impl Browser {
             }
             None => Bytes::new(),
         };
-        let borrowed: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let borrowed: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let page = raw_request(method, url, &borrowed, body).await;
         self.store(&page);
         page
@@ -309,8 +290,7 @@ impl Browser {
     /// Submits the first form of `page`, filling `login`/`password` for
     /// `user` and adding `extra` fields, then follows redirects.
     pub async fn submit(&mut self, page: &Page, user: &str, extra: &[(&str, &str)]) -> Page {
-        let form = Form::parse(&page.body)
-            .unwrap_or_else(|| panic!("no form on {}: {}", page.url, page.body));
+        let form = Form::parse(&page.body).unwrap_or_else(|| panic!("no form on {}: {}", page.url, page.body));
         let mut fields: Vec<(String, String)> = form
             .inputs
             .into_iter()
@@ -370,9 +350,7 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 impl Form {
     pub fn parse(html: &str) -> Option<Self> {
         let start = html.find("<form")?;
-        let end = html[start..]
-            .find("</form>")
-            .map_or(html.len(), |e| start + e);
+        let end = html[start..].find("</form>").map_or(html.len(), |e| start + e);
         let form = &html[start..end];
         let tag_end = form.find('>')?;
         let tag = &form[..tag_end];

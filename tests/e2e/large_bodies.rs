@@ -79,12 +79,7 @@ async fn a_gibibyte_each_way_streams_in_bounded_memory() {
             .expect("request");
         let response = sender.send_request(req).await.expect("response");
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
         (status, body)
     })
     .await

@@ -69,11 +69,7 @@ fn check_accepts_the_example_config() {
         ])
         .output()
         .expect("run doorward check");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]
@@ -91,9 +87,7 @@ fn check_reports_every_problem_with_file_line_and_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let name = file.path().display().to_string();
     for want in [
-        format!(
-            "{name}:6:12: route[0].upstream: `ftp://x` must be an absolute http:// or https:// URL"
-        ),
+        format!("{name}:6:12: route[0].upstream: `ftp://x` must be an absolute http:// or https:// URL"),
         format!("{name}:7:19: route[0].public[1]: `/../x` is not in normal form; write `/x`"),
         format!("{name}:10:8: route[1].name: route name `a` is used twice"),
     ] {
@@ -104,11 +98,7 @@ fn check_reports_every_problem_with_file_line_and_key() {
 #[test]
 fn unknown_keys_and_bad_values_are_named() {
     let file = write_config("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"forever\"\n");
-    let output = doorward()
-        .args(["check", "-c"])
-        .arg(file.path())
-        .output()
-        .expect("run");
+    let output = doorward().args(["check", "-c"]).arg(file.path()).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -116,12 +106,10 @@ fn unknown_keys_and_bad_values_are_named() {
         "{stderr}"
     );
 
-    let file = write_config("[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\nname = \"a\"\nupstream = \"http://x\"\nupsteam = 1\n");
-    let output = doorward()
-        .args(["check", "-c"])
-        .arg(file.path())
-        .output()
-        .expect("run");
+    let file = write_config(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\nname = \"a\"\nupstream = \"http://x\"\nupsteam = 1\n",
+    );
+    let output = doorward().args(["check", "-c"]).arg(file.path()).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(":7:1: route[0].upsteam: unknown field `upsteam`"),
@@ -133,18 +121,13 @@ fn unknown_keys_and_bad_values_are_named() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr)
-        .contains("cannot read config file /nonexistent/doorward.toml"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read config file /nonexistent/doorward.toml"));
 }
 
 #[test]
 fn serve_refuses_a_bad_config_without_starting() {
     let file = write_config("[server]\nlisten = \"127.0.0.1:0\"\nbogus = true\n");
-    let output = doorward()
-        .args(["serve", "-c"])
-        .arg(file.path())
-        .output()
-        .expect("run");
+    let output = doorward().args(["serve", "-c"]).arg(file.path()).output().expect("run");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `bogus`"));
 }
@@ -179,10 +162,7 @@ async fn sigterm_drains_and_exits_zero_and_healthcheck_works() {
             .output()
             .expect("run")
     };
-    assert!(
-        healthcheck().status.success(),
-        "healthcheck passes while serving"
-    );
+    assert!(healthcheck().status.success(), "healthcheck passes while serving");
     let in_flight = tokio::spawn(async move { get(addr, "/slow/700", &[]).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let killed = Command::new("kill")
@@ -191,10 +171,7 @@ async fn sigterm_drains_and_exits_zero_and_healthcheck_works() {
         .expect("send SIGTERM");
     assert!(killed.success());
     let (status, _, _) = in_flight.await.expect("request task");
-    assert_eq!(
-        status, 200,
-        "the in-flight request finished during the drain"
-    );
+    assert_eq!(status, 200, "the in-flight request finished during the drain");
     let exit = tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("join")

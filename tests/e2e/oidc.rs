@@ -38,9 +38,7 @@ pub struct Options {
 
 impl Scenario {
     pub async fn start(options: Options) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind doorward");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind doorward");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let backchannel = options
             .backchannel
@@ -132,9 +130,7 @@ async fn login_returns_to_the_page_and_the_upstream_sees_the_identity() {
         first.headers
     );
 
-    let page = browser
-        .login(&s.url("/dashboards/7?tab=a%20b"), "alice", &s.idp)
-        .await;
+    let page = browser.login(&s.url("/dashboards/7?tab=a%20b"), "alice", &s.idp).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(
         page.url.as_str(),
@@ -148,19 +144,14 @@ async fn login_returns_to_the_page_and_the_upstream_sees_the_identity() {
     assert_eq!(seen.header("x-forwarded-preferred-username"), Some("alice"));
     assert_eq!(seen.header("x-forwarded-groups"), Some("engineers,staff"));
     assert!(
-        seen.header("cookie")
-            .is_none_or(|c| !c.contains("doorward")),
+        seen.header("cookie").is_none_or(|c| !c.contains("doorward")),
         "the session cookie is not forwarded: {:?}",
         seen.header("cookie")
     );
 
     let cookie = browser.cookie("doorward").expect("session cookie");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(
-            cookie.attributes.contains(attribute),
-            "{}",
-            cookie.attributes
-        );
+        assert!(cookie.attributes.contains(attribute), "{}", cookie.attributes);
     }
     assert!(
         browser.cookie_named_like("doorward-login-").is_none(),
@@ -168,12 +159,8 @@ async fn login_returns_to_the_page_and_the_upstream_sees_the_identity() {
     );
 
     // Logged in, a spoofed identity is still replaced, never merged.
-    browser
-        .headers
-        .push(("X-Forwarded-User".into(), "mallory".into()));
-    browser
-        .headers
-        .push(("x_forwarded_groups".into(), "admins".into()));
+    browser.headers.push(("X-Forwarded-User".into(), "mallory".into()));
+    browser.headers.push(("x_forwarded_groups".into(), "admins".into()));
     let page = browser.navigate(&s.url("/other")).await;
     assert_eq!(page.status, 200);
     let seen = s.upstream.last();
@@ -194,22 +181,15 @@ async fn login_returns_to_the_page_and_the_upstream_sees_the_identity() {
 async fn api_clients_get_401_json_and_public_paths_need_no_login() {
     let s = Scenario::start(Options::default()).await;
     let mut api = Browser::default();
-    api.headers
-        .push(("accept".into(), "application/json".into()));
+    api.headers.push(("accept".into(), "application/json".into()));
     let page = api.get(&s.url("/api/things")).await;
     assert_eq!(page.status, 401);
-    assert!(page
-        .header("www-authenticate")
-        .is_some_and(|v| v.starts_with("Bearer")));
+    assert!(page.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
     assert_eq!(page.json()["status"], 401);
     let page = Browser::default().get(&s.url("/public/logo.png")).await;
     assert_eq!(page.status, 200);
     assert_eq!(s.upstream.last().header("x-forwarded-user"), None);
-    assert_eq!(
-        s.upstream.requests().len(),
-        1,
-        "only the public request was forwarded"
-    );
+    assert_eq!(s.upstream.requests().len(), 1, "only the public request was forwarded");
 }
 
 #[tokio::test]
@@ -225,11 +205,7 @@ async fn unsafe_return_targets_fall_back_to_the_root() {
         let mut browser = Browser::default();
         let rd_encoded: String = form_urlencoded::byte_serialize(rd.as_bytes()).collect();
         let page = browser
-            .login(
-                &s.url(&format!("/_doorward/login?rd={rd_encoded}")),
-                "alice",
-                &s.idp,
-            )
+            .login(&s.url(&format!("/_doorward/login?rd={rd_encoded}")), "alice", &s.idp)
             .await;
         assert_eq!(page.url.as_str(), s.url("/"), "{rd} led to {}", page.url);
     }
@@ -264,25 +240,18 @@ async fn tampered_foreign_and_garbage_cookies_are_no_session() {
     ] {
         browser.set_cookie_value("doorward", &value);
         let page = browser.get(&s.url("/private")).await;
-        assert_eq!(
-            page.status,
-            302,
-            "cookie {:?}… was accepted",
-            &value.get(..10)
-        );
+        assert_eq!(page.status, 302, "cookie {:?}… was accepted", &value.get(..10));
     }
     // The real one still works.
     browser.set_cookie_value("doorward", &good);
     assert_eq!(browser.get(&s.url("/private")).await.status, 200);
 
     // A cookie sealed by another deployment's key does not open here.
-    let foreign_keys =
-        doorward::session::keys::KeyRing::new(&[doorward::secret::SecretString::new(
-            "another-deployment-key-0123456789abcdefghijkl".into(),
-        )])
-        .expect("ring");
-    let forged =
-        foreign_keys.seal_cookie("doorward", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let foreign_keys = doorward::session::keys::KeyRing::new(&[doorward::secret::SecretString::new(
+        "another-deployment-key-0123456789abcdefghijkl".into(),
+    )])
+    .expect("ring");
+    let forged = foreign_keys.seal_cookie("doorward", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     browser.set_cookie_value("doorward", &forged);
     assert_eq!(browser.get(&s.url("/private")).await.status, 302);
 }
@@ -299,14 +268,9 @@ async fn sessions_survive_a_restart_and_expire_on_time() {
     // replica) knows the session.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let second = Proxy::start_on(&s.config, listener).await;
-    let page = browser
-        .get(&format!("http://{}/after-restart", second.addr))
-        .await;
+    let page = browser.get(&format!("http://{}/after-restart", second.addr)).await;
     assert_eq!(page.status, 200);
-    assert_eq!(
-        s.upstream.last().header("x-forwarded-user"),
-        Some("alice@example.com")
-    );
+    assert_eq!(s.upstream.last().header("x-forwarded-user"), Some("alice@example.com"));
     tokio::time::sleep(Duration::from_millis(4200)).await;
     assert_eq!(
         browser.get(&s.url("/late")).await.status,
@@ -324,10 +288,7 @@ async fn refresh_picks_up_group_changes_and_a_refused_refresh_ends_the_session()
     })
     .await;
     let mut browser = s.logged_in("alice", "/").await;
-    assert_eq!(
-        s.upstream.last().header("x-forwarded-groups"),
-        Some("engineers,staff")
-    );
+    assert_eq!(s.upstream.last().header("x-forwarded-groups"), Some("engineers,staff"));
 
     s.idp
         .set_account(
@@ -346,23 +307,15 @@ async fn refresh_picks_up_group_changes_and_a_refused_refresh_ends_the_session()
 
     // Concurrent requests share one refresh (rotation would refuse a
     // second use of the same refresh token and end the session).
-    let cookie = format!(
-        "doorward={}",
-        browser.cookie("doorward").expect("cookie").value
-    );
+    let cookie = format!("doorward={}", browser.cookie("doorward").expect("cookie").value);
     let mut tasks = Vec::new();
     for i in 0..5 {
         let url = url::Url::parse(&s.url(&format!("/concurrent/{i}"))).expect("url");
         let cookie = cookie.clone();
         tasks.push(tokio::spawn(async move {
-            crate::idp::raw_request(
-                "GET",
-                &url,
-                &[("cookie", cookie.as_str())],
-                bytes::Bytes::new(),
-            )
-            .await
-            .status
+            crate::idp::raw_request("GET", &url, &[("cookie", cookie.as_str())], bytes::Bytes::new())
+                .await
+                .status
         }));
     }
     for task in tasks {
@@ -394,24 +347,10 @@ async fn logout_needs_the_csrf_token_then_ends_the_session_at_doorward_and_the_i
     let response = browser.submit(&confirm, "alice", &[]).await;
     // doorward sent the browser to the IdP's end_session_endpoint with an
     // id_token_hint; the provider asks for confirmation.
-    assert!(
-        response.url.as_str().starts_with(&s.idp.issuer),
-        "{}",
-        response.url
-    );
-    let done = browser
-        .submit(&response, "alice", &[("logout", "yes")])
-        .await;
-    assert_eq!(
-        done.url.as_str(),
-        s.url("/_doorward/logged-out"),
-        "{}",
-        done.body
-    );
-    assert!(
-        browser.cookie("doorward").is_none(),
-        "session cookie cleared"
-    );
+    assert!(response.url.as_str().starts_with(&s.idp.issuer), "{}", response.url);
+    let done = browser.submit(&response, "alice", &[("logout", "yes")]).await;
+    assert_eq!(done.url.as_str(), s.url("/_doorward/logged-out"), "{}", done.body);
+    assert!(browser.cookie("doorward").is_none(), "session cookie cleared");
     assert_eq!(browser.get(&s.url("/private")).await.status, 302);
 }
 
@@ -429,9 +368,7 @@ async fn backchannel_logout_from_the_idp_ends_the_session_and_replays_are_refuse
     let mut other = s.logged_in("bob", "/").await;
 
     // alice signs out at the IdP itself (from another app, say).
-    let page = browser
-        .navigate(&format!("{}/session/end", s.idp.issuer))
-        .await;
+    let page = browser.navigate(&format!("{}/session/end", s.idp.issuer)).await;
     let done = browser.submit(&page, "alice", &[("logout", "yes")]).await;
     assert!(done.status < 500, "{}", done.body);
     let delivered = relay
@@ -465,16 +402,8 @@ async fn backchannel_logout_from_the_idp_ends_the_session_and_replays_are_refuse
         302,
         "alice's session ended"
     );
-    assert_eq!(
-        other.get(&s.url("/private")).await.status,
-        200,
-        "bob's did not"
-    );
-    assert_eq!(
-        post(token_form).await.status,
-        400,
-        "the same token again is a replay"
-    );
+    assert_eq!(other.get(&s.url("/private")).await.status, 200, "bob's did not");
+    assert_eq!(post(token_form).await.status, 400, "the same token again is a replay");
     assert_eq!(post("logout_token=not.a.jwt".into()).await.status, 400);
     assert_eq!(post("nothing=here".into()).await.status, 400);
 }
@@ -485,8 +414,7 @@ async fn api_client_tokens(s: &Scenario, user: &str) -> Value {
     use base64::Engine;
     use sha2::Digest;
     let verifier = "a-pkce-verifier-that-is-long-enough-0123456789";
-    let challenge =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
     let auth = format!(
         "{}/auth?client_id=api-client&response_type=code&scope=openid%20email%20profile%20groups\
          &redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=st4te12345&nonce=n0nce&code_challenge={challenge}\
@@ -505,8 +433,7 @@ async fn api_client_tokens(s: &Scenario, user: &str) -> Value {
                     .map(|(_, v)| v.into_owned())
                     .expect("code");
                 let token_url = url::Url::parse(&format!("{}/token", s.idp.issuer)).expect("url");
-                let basic = base64::engine::general_purpose::STANDARD
-                    .encode(format!("api-client:{CLIENT_SECRET}"));
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!("api-client:{CLIENT_SECRET}"));
                 let body = form_urlencoded::Serializer::new(String::new())
                     .append_pair("grant_type", "authorization_code")
                     .append_pair("code", &code)
@@ -533,13 +460,7 @@ async fn api_client_tokens(s: &Scenario, user: &str) -> Value {
             let fields: Vec<(String, String)> = form
                 .inputs
                 .into_iter()
-                .map(|(k, v)| {
-                    if k == "login" {
-                        (k, user.to_string())
-                    } else {
-                        (k, v)
-                    }
-                })
+                .map(|(k, v)| if k == "login" { (k, user.to_string()) } else { (k, v) })
                 .collect();
             let action = page.url.join(&form.action).expect("action");
             page = browser.request("POST", &action, Some(&fields)).await;
@@ -577,23 +498,15 @@ async fn bearer_tokens_from_the_idp_are_a_sessionless_login() {
 
     // A token whose payload was altered no longer verifies.
     let mut parts: Vec<String> = id_token.split('.').map(str::to_string).collect();
-    let payload =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1])
-            .expect("b64");
+    let payload = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1]).expect("b64");
     let mut claims: Value = serde_json::from_slice(&payload).expect("json");
     claims["email"] = json!("admin@example.com");
-    parts[1] = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        claims.to_string(),
-    );
+    parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims.to_string());
     let forged = api(parts.join(".")).await;
     assert_eq!(forged.status, 401);
     assert!(forged.header("www-authenticate").is_some());
     // An opaque access token is not a JWT: refused, not a crash.
-    let opaque = tokens["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string();
+    let opaque = tokens["access_token"].as_str().expect("access_token").to_string();
     assert_eq!(api(opaque).await.status, 401);
     assert_eq!(api("not-a-token".into()).await.status, 401);
 }
@@ -601,10 +514,8 @@ async fn bearer_tokens_from_the_idp_are_a_sessionless_login() {
 #[tokio::test]
 async fn state_nonce_and_pkce_tampering_are_refused() {
     let s = Scenario::start(Options::default()).await;
-    let keys = doorward::session::keys::KeyRing::new(&[doorward::secret::SecretString::new(
-        SESSION_KEY.into(),
-    )])
-    .expect("ring");
+    let keys = doorward::session::keys::KeyRing::new(&[doorward::secret::SecretString::new(SESSION_KEY.into())])
+        .expect("ring");
 
     // Each case: start a login, edit what the pending-login cookie holds
     // (the test has the deployment's key), finish at the IdP, and expect
@@ -617,15 +528,10 @@ async fn state_nonce_and_pkce_tampering_are_refused() {
             .cookie_named_like("doorward-login-")
             .expect("login cookie")
             .clone();
-        let opened = keys
-            .open_cookie(&cookie.name, &cookie.value)
-            .expect("opens");
+        let opened = keys.open_cookie(&cookie.name, &cookie.value).expect("opens");
         let mut pending: Value = serde_json::from_str(&opened).expect("json");
         pending[field] = json!(format!("tampered-{field}-0123456789abcdef0123456789abcdef"));
-        browser.set_cookie_value(
-            &cookie.name,
-            &keys.seal_cookie(&cookie.name, &pending.to_string()),
-        );
+        browser.set_cookie_value(&cookie.name, &keys.seal_cookie(&cookie.name, &pending.to_string()));
         let page = browser.follow(start).await;
         let mut page = page;
         for _ in 0..4 {
@@ -636,10 +542,7 @@ async fn state_nonce_and_pkce_tampering_are_refused() {
         assert_eq!(page.status, 401, "{field}: {}", page.body);
         assert!(page.body.contains("Sign-in failed"), "{field}");
         assert!(!page.body.contains(field), "the page does not say why");
-        assert!(
-            browser.cookie("doorward").is_none(),
-            "{field}: no session was made"
-        );
+        assert!(browser.cookie("doorward").is_none(), "{field}: no session was made");
     }
 
     // A callback with no login in progress (CSRF / injected code).
@@ -664,14 +567,11 @@ async fn several_providers_get_a_chooser_and_a_route_can_pin_one() {
     // One provider: the login goes straight there.
     let page = Browser::default().get(&s.url("/_doorward/login")).await;
     assert_eq!(page.status, 302);
-    assert!(page
-        .header("location")
-        .is_some_and(|l| l.starts_with(&s.idp.issuer)));
+    assert!(page.header("location").is_some_and(|l| l.starts_with(&s.idp.issuer)));
     // The route pins it in the login redirect.
     let page = Browser::default().get(&s.url("/pinned")).await;
     assert!(
-        page.header("location")
-            .is_some_and(|l| l.contains("provider=test-idp")),
+        page.header("location").is_some_and(|l| l.contains("provider=test-idp")),
         "{:?}",
         page.headers
     );
@@ -696,8 +596,5 @@ async fn an_unreachable_idp_gives_new_logins_an_error_page_while_sessions_go_on(
     let page = newcomer.navigate(&format!("http://{}/x", fresh.addr)).await;
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("temporarily unavailable"));
-    assert!(
-        !page.body.contains("127.0.0.1:9"),
-        "no internals on the page"
-    );
+    assert!(!page.body.contains("127.0.0.1:9"), "no internals on the page");
 }

@@ -52,11 +52,7 @@ async fn tricks_that_aim_a_public_rule_at_a_protected_path_are_refused() {
             "{target} was answered {status}, not refused"
         );
     }
-    assert!(
-        upstream.requests().is_empty(),
-        "forwarded: {:?}",
-        upstream.requests()
-    );
+    assert!(upstream.requests().is_empty(), "forwarded: {:?}", upstream.requests());
 }
 
 #[tokio::test]
@@ -95,10 +91,7 @@ async fn the_upstream_receives_the_normalised_path_and_untouched_query() {
         ("/public/a%20b.js", "/public/a%20b.js"),
         ("/public/a;v=2.js", "/public/a"),
         ("/x/../public/y", "/public/y"),
-        (
-            "/public/q?next=/admin&a=%2F..",
-            "/public/q?next=/admin&a=%2F..",
-        ),
+        ("/public/q?next=/admin&a=%2F..", "/public/q?next=/admin&a=%2F.."),
         ("/api/health", "/api/health"),
         ("/api/health?full=1", "/api/health?full=1"),
     ];
@@ -132,11 +125,7 @@ async fn routes_match_longest_prefix_on_segment_boundaries_ignoring_case() {
 #[tokio::test]
 async fn an_upstream_base_path_is_prepended() {
     let upstream = Upstream::start().await;
-    let proxy = Proxy::start(&Proxy::route(
-        &format!("{}/base/", upstream.url()),
-        "public = [\"/\"]",
-    ))
-    .await;
+    let proxy = Proxy::start(&Proxy::route(&format!("{}/base/", upstream.url()), "public = [\"/\"]")).await;
     assert_eq!(request(&proxy, "/x/../y?z=1").await, 200);
     assert_eq!(upstream.last().target, "/base/y?z=1");
 }

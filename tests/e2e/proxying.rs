@@ -15,43 +15,27 @@ async fn get_and_post_pass_through_with_forwarding_headers_and_request_id() {
     let upstream = Upstream::start().await;
     let proxy = Proxy::start(&Proxy::route(&upstream.url(), "public = [\"/\"]")).await;
 
-    let (status, headers, body) = get(
-        proxy.addr,
-        "/items?page=2",
-        &[("accept", "application/json")],
-    )
-    .await;
+    let (status, headers, body) = get(proxy.addr, "/items?page=2", &[("accept", "application/json")]).await;
     assert_eq!(status, 200);
     let echo = echo_json(&body);
     assert_eq!(echo["method"], "GET");
     assert_eq!(echo["target"], "/items?page=2");
     let seen = upstream.last();
-    assert_eq!(
-        seen.header("host"),
-        Some("app.test"),
-        "client Host kept by default"
-    );
+    assert_eq!(seen.header("host"), Some("app.test"), "client Host kept by default");
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
     let id = headers
         .get("x-request-id")
         .expect("request id returned")
         .to_str()
         .expect("ascii");
-    assert_eq!(
-        seen.header("x-request-id"),
-        Some(id),
-        "the same id goes upstream"
-    );
+    assert_eq!(seen.header("x-request-id"), Some(id), "the same id goes upstream");
 
     let payload = Bytes::from_static(b"{\"name\":\"doorward\"}");
     let (status, _, body) = send(
         proxy.addr,
         "POST",
         "/items",
-        &[
-            ("content-type", "application/json"),
-            ("x-request-id", "abc-123"),
-        ],
+        &[("content-type", "application/json"), ("x-request-id", "abc-123")],
         payload,
     )
     .await;
@@ -106,15 +90,10 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
 #[tokio::test]
 async fn websocket_upgrades_tunnel_both_ways() {
     let echo = WsEcho::start().await;
-    let proxy = Proxy::start(&Proxy::route(
-        &format!("http://{}", echo.addr),
-        "public = [\"/\"]",
-    ))
-    .await;
-    let (mut ws, response) =
-        tokio_tungstenite::connect_async(format!("ws://{}/socket", proxy.addr))
-            .await
-            .expect("websocket handshake through doorward");
+    let proxy = Proxy::start(&Proxy::route(&format!("http://{}", echo.addr), "public = [\"/\"]")).await;
+    let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{}/socket", proxy.addr))
+        .await
+        .expect("websocket handshake through doorward");
     assert_eq!(response.status(), 101);
     for text in ["hello", "second message", &"x".repeat(100_000)] {
         ws.send(tokio_tungstenite::tungstenite::Message::text(text))
@@ -151,11 +130,7 @@ async fn unreachable_upstream_is_a_generic_502_in_html_or_json() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let proxy = Proxy::start(&Proxy::route(
-        &format!("http://127.0.0.1:{port}"),
-        "public = [\"/\"]",
-    ))
-    .await;
+    let proxy = Proxy::start(&Proxy::route(&format!("http://127.0.0.1:{port}"), "public = [\"/\"]")).await;
 
     let (status, headers, body) = get(proxy.addr, "/", &[("accept", "text/html")]).await;
     assert_eq!(status, 502);
@@ -185,11 +160,7 @@ async fn unreachable_upstream_is_a_generic_502_in_html_or_json() {
 #[tokio::test]
 async fn slow_upstream_is_a_504() {
     let upstream = Upstream::start().await;
-    let proxy = Proxy::start(&Proxy::route(
-        &upstream.url(),
-        "public = [\"/\"]\ntimeout = \"300ms\"",
-    ))
-    .await;
+    let proxy = Proxy::start(&Proxy::route(&upstream.url(), "public = [\"/\"]\ntimeout = \"300ms\"")).await;
     let started = std::time::Instant::now();
     let (status, _, _) = get(proxy.addr, "/slow/3000", &[("accept", "application/json")]).await;
     assert_eq!(status, 504);
@@ -211,14 +182,7 @@ async fn request_body_limit_refuses_declared_and_streamed_oversize() {
         Proxy::route(&upstream.url(), "public = [\"/\"]")
     );
     let proxy = Proxy::start(&config).await;
-    let (status, _, _) = send(
-        proxy.addr,
-        "POST",
-        "/upload",
-        &[],
-        Bytes::from(vec![b'a'; 2048]),
-    )
-    .await;
+    let (status, _, _) = send(proxy.addr, "POST", "/upload", &[], Bytes::from(vec![b'a'; 2048])).await;
     assert_eq!(status, 413);
     // Chunked, so the size is only known while streaming.
     let chunk = "a".repeat(800);
@@ -227,18 +191,8 @@ async fn request_body_limit_refuses_declared_and_streamed_oversize() {
          320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
     );
     let status = raw(proxy.addr, &request).await.status;
-    assert!(
-        status == 413 || status == 400,
-        "streamed oversize answered {status}"
-    );
-    let (status, _, body) = send(
-        proxy.addr,
-        "POST",
-        "/upload",
-        &[],
-        Bytes::from(vec![b'a'; 1000]),
-    )
-    .await;
+    assert!(status == 413 || status == 400, "streamed oversize answered {status}");
+    let (status, _, body) = send(proxy.addr, "POST", "/upload", &[], Bytes::from(vec![b'a'; 1000])).await;
     assert_eq!((status.as_u16(), &body[..]), (200, &b"1000"[..]));
 }
 
@@ -256,10 +210,7 @@ async fn health_readiness_and_metrics_endpoints_answer() {
     assert_eq!(status, 405);
     get(proxy.addr, "/a", &[]).await;
     let (_, headers, body) = get(proxy.addr, "/_doorward/metrics", &[]).await;
-    assert!(headers["content-type"]
-        .to_str()
-        .expect("ascii")
-        .contains("openmetrics"));
+    assert!(headers["content-type"].to_str().expect("ascii").contains("openmetrics"));
     let text = String::from_utf8_lossy(&body);
     assert!(
         text.contains(r#"doorward_requests_total{route="app",status="2xx"} 1"#),
@@ -270,10 +221,7 @@ async fn health_readiness_and_metrics_endpoints_answer() {
         "{text}"
     );
     assert!(text.contains("doorward_requests_in_flight"), "{text}");
-    assert!(upstream
-        .requests()
-        .iter()
-        .all(|r| !r.target.starts_with("/_doorward")));
+    assert!(upstream.requests().iter().all(|r| !r.target.starts_with("/_doorward")));
 }
 
 #[tokio::test]
@@ -300,12 +248,8 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
         .await
         .expect("write");
     let mut response = Vec::new();
-    let read_all =
-        tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut response)).await;
-    assert!(
-        read_all.is_ok(),
-        "idle keep-alive connection still open after 3 s"
-    );
+    let read_all = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut response)).await;
+    assert!(read_all.is_ok(), "idle keep-alive connection still open after 3 s");
     assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"));
 
     // A stalled upload gets 408 instead of holding the upstream.
@@ -316,10 +260,7 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut response)).await;
     let text = String::from_utf8_lossy(&response);
-    assert!(
-        text.starts_with("HTTP/1.1 408") || text.is_empty(),
-        "{text}"
-    );
+    assert!(text.starts_with("HTTP/1.1 408") || text.is_empty(), "{text}");
 }
 
 #[tokio::test]
@@ -327,10 +268,9 @@ async fn connections_to_the_upstream_are_reused() {
     let upstream = Upstream::start().await;
     let proxy = Proxy::start(&Proxy::route(&upstream.url(), "public = [\"/\"]")).await;
     let tcp = TcpStream::connect(proxy.addr).await.expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-            .await
-            .expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     for _ in 0..20 {
         let req = http::Request::get("/x")
@@ -343,8 +283,7 @@ async fn connections_to_the_upstream_are_reused() {
             .await
             .expect("body");
     }
-    let connections: std::collections::HashSet<_> =
-        upstream.requests().iter().map(|r| r.peer).collect();
+    let connections: std::collections::HashSet<_> = upstream.requests().iter().map(|r| r.peer).collect();
     assert_eq!(
         connections.len(),
         1,
@@ -357,11 +296,7 @@ async fn connections_to_the_upstream_are_reused() {
 #[tokio::test]
 async fn a_slow_steady_upload_is_not_cut_off_by_the_response_timeout() {
     let upstream = Upstream::start().await;
-    let proxy = Proxy::start(&Proxy::route(
-        &upstream.url(),
-        "public = [\"/\"]\ntimeout = \"1s\"",
-    ))
-    .await;
+    let proxy = Proxy::start(&Proxy::route(&upstream.url(), "public = [\"/\"]\ntimeout = \"1s\"")).await;
     let mut tcp = TcpStream::connect(proxy.addr).await.expect("connect");
     tcp.write_all(b"POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: 200\r\nConnection: close\r\n\r\n")
         .await

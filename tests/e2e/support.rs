@@ -45,10 +45,7 @@ impl Seen {
     /// Every header whose name folds (case, `_` as `-`) to `name`.
     pub fn headers_folding_to(&self, name: &str) -> Vec<&(String, String)> {
         let fold = |s: &str| s.to_ascii_lowercase().replace('_', "-");
-        self.headers
-            .iter()
-            .filter(|(n, _)| fold(n) == fold(name))
-            .collect()
+        self.headers.iter().filter(|(n, _)| fold(n) == fold(name)).collect()
     }
 }
 
@@ -67,9 +64,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
@@ -80,8 +75,7 @@ impl Upstream {
                 };
                 let log = Arc::clone(&log);
                 tokio::spawn(async move {
-                    let service =
-                        service_fn(move |req| upstream_answer(req, peer, Arc::clone(&log)));
+                    let service = service_fn(move |req| upstream_answer(req, peer, Arc::clone(&log)));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(tcp), service)
                         .await;
@@ -100,9 +94,7 @@ impl Upstream {
     }
 
     pub fn last(&self) -> Seen {
-        self.requests()
-            .pop()
-            .expect("the upstream received a request")
+        self.requests().pop().expect("the upstream received a request")
     }
 }
 
@@ -119,10 +111,7 @@ async fn upstream_answer(
     peer: SocketAddr,
     log: Arc<Mutex<Vec<Seen>>>,
 ) -> Result<Response<TestBody>, Infallible> {
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or("/".to_string(), |p| p.to_string());
+    let target = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
     let mut seen = Seen {
         peer,
         method: req.method().to_string(),
@@ -226,10 +215,7 @@ impl Body for Repeat {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.remaining == 0 {
             return Poll::Ready(None);
         }
@@ -299,19 +285,15 @@ impl Proxy {
         } else {
             format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}")
         };
-        let config = doorward::config::parse_str(&text, "test.toml")
-            .unwrap_or_else(|e| panic!("test config: {e}"));
-        let server = doorward::server::Server::bind(&config)
-            .await
-            .expect("doorward binds");
+        let config = doorward::config::parse_str(&text, "test.toml").unwrap_or_else(|e| panic!("test config: {e}"));
+        let server = doorward::server::Server::bind(&config).await.expect("doorward binds");
         Self::run(server)
     }
 
     /// Starts doorward on a listener bound beforehand, for configs that
     /// must name their own port (public_url, IdP redirect URIs).
     pub async fn start_on(config: &str, listener: TcpListener) -> Self {
-        let config = doorward::config::parse_str(config, "test.toml")
-            .unwrap_or_else(|e| panic!("test config: {e}"));
+        let config = doorward::config::parse_str(config, "test.toml").unwrap_or_else(|e| panic!("test config: {e}"));
         let server = doorward::server::Server::with_listener(&config, listener)
             .await
             .expect("doorward starts");
@@ -396,11 +378,7 @@ pub async fn raw(addr: SocketAddr, request: &str) -> RawResponse {
 }
 
 /// A plain HTTP/1.1 GET through a fresh connection.
-pub async fn get(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, Bytes) {
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Bytes) {
     send(addr, "GET", path, headers, Bytes::new()).await
 }
 
@@ -417,10 +395,7 @@ pub async fn send(
         .await
         .expect("handshake");
     tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "app.test");
+    let mut req = Request::builder().method(method).uri(path).header("host", "app.test");
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
@@ -498,8 +473,7 @@ impl ChildDoorward {
 
     /// A `/proc/PID/status` figure in KiB, e.g. `VmHWM` (peak RSS).
     pub fn proc_status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc/PID/status");
         status
             .lines()
             .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))

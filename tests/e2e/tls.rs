@@ -82,10 +82,7 @@ async fn tls_proxy(cert: &TestCert, upstream: &Upstream, server_extra: &str) -> 
     .await
 }
 
-async fn tls_connect(
-    connector: &TlsConnector,
-    addr: std::net::SocketAddr,
-) -> std::io::Result<TlsStream<TcpStream>> {
+async fn tls_connect(connector: &TlsConnector, addr: std::net::SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let name = ServerName::try_from("localhost").expect("server name");
     connector.connect(name, tcp).await
@@ -117,12 +114,7 @@ where
 
 async fn collect(response: Response<Incoming>) -> (StatusCode, Version, Bytes) {
     let (status, version) = (response.status(), response.version());
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
     (status, version, body)
 }
 
@@ -131,10 +123,9 @@ async fn h2_client<IO>(io: IO) -> hyper::client::conn::http2::SendRequest<Empty<
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-            .await
-            .expect("h2 handshake");
+    let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        .await
+        .expect("h2 handshake");
     tokio::spawn(conn);
     sender
 }
@@ -145,9 +136,7 @@ async fn h2_get(
     sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
     uri: &str,
 ) -> Result<(StatusCode, Version, Bytes), hyper::Error> {
-    let req = Request::get(uri)
-        .body(Empty::<Bytes>::new())
-        .expect("request");
+    let req = Request::get(uri).body(Empty::<Bytes>::new()).expect("request");
     assert!(req.headers().get("host").is_none());
     let response = sender.send_request(req).await?;
     Ok(collect(response).await)
@@ -308,8 +297,7 @@ async fn h2c_with_prior_knowledge_works_by_default_and_not_when_off() {
     let before = upstream.requests().len();
     let attempt = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let tcp = TcpStream::connect(off.addr).await.expect("connect");
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
         tokio::spawn(conn);
         h2_get(&mut sender, &format!("http://{}/h2c", off.addr)).await
     })
@@ -349,8 +337,7 @@ impl TlsUpstream {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
-                let (acceptor, count, failed) =
-                    (acceptor.clone(), Arc::clone(&count), Arc::clone(&failed));
+                let (acceptor, count, failed) = (acceptor.clone(), Arc::clone(&count), Arc::clone(&failed));
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         failed.fetch_add(1, Ordering::SeqCst);
@@ -359,9 +346,9 @@ impl TlsUpstream {
                     let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
                         count.fetch_add(1, Ordering::SeqCst);
                         async {
-                            Ok::<_, std::convert::Infallible>(Response::new(Full::new(
-                                Bytes::from_static(b"tls upstream"),
-                            )))
+                            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
+                                b"tls upstream",
+                            ))))
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -394,11 +381,7 @@ async fn https_upstream_is_trusted_through_ca_file_and_only_then() {
         upstream.port
     );
 
-    let trusting = Proxy::start(&format!(
-        "[upstream]\nca_file = {:?}\n{route}",
-        upstream.cert.cert
-    ))
-    .await;
+    let trusting = Proxy::start(&format!("[upstream]\nca_file = {:?}\n{route}", upstream.cert.cert)).await;
     let (status, _, body) = get(trusting.addr, "/hello", &[]).await;
     assert_eq!(
         (status.as_u16(), String::from_utf8_lossy(&body).as_ref()),
@@ -412,11 +395,7 @@ async fn https_upstream_is_trusted_through_ca_file_and_only_then() {
     let (status, _, body) = get(system_roots.addr, "/hello", &[]).await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
     assert!(!String::from_utf8_lossy(&body).contains("tls upstream"));
-    assert_eq!(
-        upstream.served.load(Ordering::SeqCst),
-        1,
-        "no request got through"
-    );
+    assert_eq!(upstream.served.load(Ordering::SeqCst), 1, "no request got through");
     assert_eq!(
         upstream.failed_handshakes.load(Ordering::SeqCst),
         1,
