@@ -30,6 +30,7 @@ pub enum Endpoint {
     BackchannelLogout,
     ForwardAuth,
     Userinfo,
+    Debug,
 }
 
 impl Endpoint {
@@ -43,6 +44,7 @@ impl Endpoint {
             "/backchannel-logout" => Self::BackchannelLogout,
             "/auth" => Self::ForwardAuth,
             "/userinfo" => Self::Userinfo,
+            "/debug" => Self::Debug,
             _ => return None,
         })
     }
@@ -60,6 +62,7 @@ pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incomi
         (Endpoint::BackchannelLogout, &Method::POST) => backchannel_logout(auth, body).await,
         (Endpoint::ForwardAuth, _) => forward_auth(auth, parts).await,
         (Endpoint::Userinfo, &Method::GET | &Method::HEAD) => userinfo(auth, parts).await,
+        (Endpoint::Debug, &Method::GET) => debug(auth, parts).await,
         _ => Err(ProxyError::MethodNotAllowed),
     }
 }
@@ -390,6 +393,48 @@ async fn userinfo(auth: &Auth, parts: &Parts) -> Reply {
         "orgs": identity.orgs,
     });
     let mut response = Response::new(ResponseBody::full(body.to_string()));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// For admins holding an `[identity] debug_roles` role: the logged-in
+/// user's ID-token, userinfo and merged claims, and the identity under
+/// every policy with the reason for each value. Never the tokens.
+async fn debug(auth: &Auth, parts: &Parts) -> Reply {
+    let Some(Caller::Session(session)) = auth.authenticate(&parts.headers, false, None).await else {
+        return Err(ProxyError::Unauthenticated);
+    };
+    let allowed = &auth.engine.global().debug_roles;
+    if !session.identity().roles.iter().any(|r| allowed.contains(r)) {
+        return Err(ProxyError::Forbidden(format!(
+            "user `{}` holds no [identity] debug_roles role",
+            session.identity().user
+        )));
+    }
+    let record = auth
+        .sessions
+        .store()
+        .get(&session.key)
+        .await
+        .map_err(|e| ProxyError::LoginUnavailable(format!("session store: {e}")))?
+        .ok_or(ProxyError::Unauthenticated)?;
+    let snapshot: serde_json::Value = serde_json::from_str(&record.claims).unwrap_or_default();
+    let merged = crate::session::merged_claims(&record.claims);
+    let policies: Vec<_> = auth.engine.policies.iter().map(|p| p.compute(&merged, true)).collect();
+    let body = serde_json::json!({
+        "provider": record.provider,
+        "claims": snapshot,
+        "identity": policies.first(),
+        "route_policies": policies.get(1..).unwrap_or_default(),
+    });
+    let mut response = Response::new(ResponseBody::full(
+        serde_json::to_string_pretty(&body).unwrap_or_default(),
+    ));
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -247,7 +247,10 @@ fn overage_is_detected_from_distributed_claims() {
                    "_claim_sources": {"src1": {"endpoint": "https://graph.example/getMemberObjects"}}});
     let out = run("[groups]\noverage = true", c.clone());
     let overage = out.overage.expect("overage");
-    assert_eq!(overage.endpoint.as_deref(), Some("https://graph.example/getMemberObjects"));
+    assert_eq!(
+        overage.endpoint.as_deref(),
+        Some("https://graph.example/getMemberObjects")
+    );
     assert!(overage.fetch);
     assert!(out.identity.groups.is_empty());
     assert!(!run("", c).overage.expect("still detected").fetch);
@@ -266,7 +269,10 @@ fn reasons_say_which_rule_produced_or_dropped_each_value() {
             .find(|r| r.value == value && r.action == action)
             .map(|r| r.rule.clone())
     };
-    assert_eq!(find("developers", Action::Kept).as_deref(), Some("mapping: `eng` -> `developers`"));
+    assert_eq!(
+        find("developers", Action::Kept).as_deref(),
+        Some("mapping: `eng` -> `developers`")
+    );
     assert!(find("ops", Action::Dropped).is_some_and(|r| r.contains("regex_filter")));
     assert!(find("developers", Action::Added).is_some_and(|r| r.contains("from_groups")));
     // Without explain, nothing is recorded (the login path stays cheap).
@@ -283,7 +289,11 @@ fn route_overrides_replace_only_what_they_set() {
     let out = merged.compute(&claims(json!({"sub": "u", "groups": ["engineers"]})), false);
     assert_eq!(out.identity.groups, ["Editor"]);
     let out = merged.compute(&claims(json!({"sub": "u"})), false);
-    assert_eq!(out.identity.groups, ["end-users"], "default inherited from the global settings");
+    assert_eq!(
+        out.identity.groups,
+        ["end-users"],
+        "default inherited from the global settings"
+    );
 }
 
 #[test]
@@ -291,12 +301,18 @@ fn bad_settings_name_their_key() {
     let config: IdentityConfig = toml::from_str("[groups]\nregex_filter = \"(\"\nclaim = \"a..b\"").expect("toml");
     let problems = Policy::compile(&config).expect_err("invalid");
     let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
-    assert!(keys.contains(&"groups.regex_filter") && keys.contains(&"groups.claim"), "{problems:?}");
+    assert!(
+        keys.contains(&"groups.regex_filter") && keys.contains(&"groups.claim"),
+        "{problems:?}"
+    );
 }
 
 #[test]
 fn user_comes_from_the_configured_claim_then_fallbacks() {
-    let out = run("user_claim = \"upn\"", json!({"sub": "s", "upn": "u@corp", "email": "e@x"}));
+    let out = run(
+        "user_claim = \"upn\"",
+        json!({"sub": "s", "upn": "u@corp", "email": "e@x"}),
+    );
     assert_eq!(out.identity.user, "u@corp");
     let out = run("user_claim = \"upn\"", json!({"sub": "s", "email": "e@x"}));
     assert_eq!(out.identity.user, "e@x");

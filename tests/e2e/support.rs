@@ -161,6 +161,18 @@ async fn upstream_answer(
         }
         return Ok(text(StatusCode::OK, &total.to_string()));
     }
+    if path == "/claims/groups" {
+        // A distributed-claims source (group overage): answers only to a
+        // bearer token, like Graph does.
+        if seen.header("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
+            let mut response = text(StatusCode::OK, r#"{"groups":["from-source-a","from-source-b"]}"#);
+            response
+                .headers_mut()
+                .insert("content-type", "application/json".parse().expect("value"));
+            return Ok(response);
+        }
+        return Ok(text(StatusCode::UNAUTHORIZED, "no token"));
+    }
     if path == "/hop" {
         let mut response = text(StatusCode::OK, "hop");
         let h = response.headers_mut();
