@@ -2,6 +2,8 @@
 //! `realm_access.roles`, `resource_access."my-app".roles`, and URL-named
 //! claims such as `https://example.com/groups` (a whole top-level key).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::Claims;
@@ -101,13 +103,17 @@ impl ClaimPath {
 
     /// Every string at this path: an array's strings (numbers too), a
     /// single string (split on `delimiter` if one is set), nothing else.
-    pub fn strings(&self, claims: &Claims, delimiter: Option<&str>) -> Option<Vec<String>> {
+    /// Strings are borrowed from the claims: mapping 250 groups should not
+    /// copy 250 strings first.
+    pub fn strings<'a>(&self, claims: &'a Claims, delimiter: Option<&str>) -> Option<Vec<Cow<'a, str>>> {
         let value = self.lookup(claims)?;
-        let scalar = |v: &Value| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
+        let scalar = |v: &'a Value| -> Option<Cow<'a, str>> {
+            match v {
+                Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+                _ => None,
+            }
         };
         Some(match value {
             Value::Array(items) => items.iter().filter_map(scalar).collect(),
@@ -116,9 +122,9 @@ impl ClaimPath {
                     .split(d)
                     .map(str::trim)
                     .filter(|p| !p.is_empty())
-                    .map(str::to_string)
+                    .map(Cow::Borrowed)
                     .collect(),
-                _ => vec![s.clone()],
+                _ => vec![Cow::Borrowed(s.as_str())],
             },
             Value::Null => Vec::new(),
             other => scalar(other).into_iter().collect(),
@@ -143,7 +149,12 @@ mod tests {
             "https://example.com/groups": ["g1"],
             "a.b": "literal",
         }));
-        let get = |p: &str| ClaimPath::parse(p).expect("parses").strings(&c, None);
+        let get = |p: &str| {
+            ClaimPath::parse(p)
+                .expect("parses")
+                .strings(&c, None)
+                .map(|v| v.into_iter().map(|s| s.into_owned()).collect::<Vec<String>>())
+        };
         assert_eq!(get("realm_access.roles"), Some(vec!["a".into(), "b".into()]));
         assert_eq!(get("resource_access.\"my-app\".roles"), Some(vec!["x".into()]));
         assert_eq!(get("resource_access.\"my.app\".roles"), Some(vec!["dotted".into()]));
@@ -156,11 +167,12 @@ mod tests {
     #[test]
     fn single_and_delimited_strings() {
         let c = claims(json!({"g": "a, b,,c", "n": [1, "x", {"no": 1}]}));
+        let owned = |v: Option<Vec<Cow<'_, str>>>| v.map(|v| v.into_iter().map(Cow::into_owned).collect::<Vec<String>>());
         let p = ClaimPath::parse("g").expect("parses");
-        assert_eq!(p.strings(&c, None), Some(vec!["a, b,,c".into()]));
-        assert_eq!(p.strings(&c, Some(",")), Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(owned(p.strings(&c, None)), Some(vec!["a, b,,c".to_string()]));
+        assert_eq!(owned(p.strings(&c, Some(","))), Some(vec!["a".into(), "b".into(), "c".into()]));
         let n = ClaimPath::parse("n").expect("parses");
-        assert_eq!(n.strings(&c, None), Some(vec!["1".into(), "x".into()]));
+        assert_eq!(owned(n.strings(&c, None)), Some(vec!["1".into(), "x".into()]));
     }
 
     #[test]

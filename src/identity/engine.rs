@@ -225,7 +225,8 @@ impl Policy {
             .user_claim
             .as_ref()
             .and_then(|path| path.strings(claims, None))
-            .and_then(|values| values.into_iter().find(|v| !v.trim().is_empty()));
+            .and_then(|values| values.into_iter().find(|v| !v.trim().is_empty()))
+            .map(|v| v.into_owned());
         let user = configured_user
             .or_else(|| email.clone())
             .or_else(|| preferred_username.clone())
@@ -380,36 +381,29 @@ fn run_list(
         }
     };
     let mut out: Vec<String> = Vec::with_capacity(values.len());
-    let mut seen: HashSet<String> = HashSet::with_capacity(values.len());
+    // Borrowed names: mapping a large group list should not copy it twice.
+    let mut seen: HashSet<&str> = HashSet::with_capacity(values.len());
     for value in &values {
         let lowered;
         let key = if rules.case_insensitive {
             lowered = value.to_lowercase();
             lowered.as_str()
         } else {
-            value.as_str()
+            value.as_ref()
         };
-        let single;
-        let targets: &[String] = match rules.mapping.get(key) {
-            Some(targets) => targets,
-            None if rules.passthrough => {
-                single = [value.clone()];
-                &single
-            }
+        let mapped = rules.mapping.get(key);
+        let targets: Vec<&str> = match mapped {
+            Some(targets) => targets.iter().map(String::as_str).collect(),
+            None if rules.passthrough => vec![value.as_ref()],
             None => {
-                rec.add(part, value, Action::Dropped, || {
-                    "not in mapping and passthrough is off".into()
-                });
+                rec.add(part, value, Action::Dropped, || "not in mapping and passthrough is off".into());
                 continue;
             }
         };
-        let mapped = rules.mapping.contains_key(key);
         for target in targets {
             if let Some(regex) = &rules.regex {
                 if !regex.is_match(target) {
-                    rec.add(part, target, Action::Dropped, || {
-                        format!("does not match regex_filter `{}`", regex.as_str())
-                    });
+                    rec.add(part, target, Action::Dropped, || format!("does not match regex_filter `{}`", regex.as_str()));
                     continue;
                 }
             }
@@ -419,17 +413,17 @@ fn run_list(
                     continue;
                 }
             }
-            if !seen.insert(target.clone()) {
+            if !seen.insert(target) {
                 continue;
             }
             rec.add(part, target, Action::Kept, || {
-                if mapped {
+                if mapped.is_some() {
                     format!("mapping: `{value}` -> `{target}`")
                 } else {
                     "passed through (not in mapping)".into()
                 }
             });
-            out.push(target.clone());
+            out.push(target.to_string());
         }
     }
     if apply_default && out.is_empty() {

@@ -1,0 +1,221 @@
+//! In-process micro-benchmarks for the targets that are not about the
+//! network: identity mapping for a 250-group user, adding identity headers
+//! with a cached assertion, and session lookups with 100,000 sessions in
+//! the store (latency, and memory per cached session).
+//!
+//! cargo run --release --example bench_internals
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doorward::assertion::keys::SigningKey;
+use doorward::assertion::{AssertionCache, AssertionSigner};
+use doorward::auth::view::{IdentityView, Views, ViewsFn};
+use doorward::config::identity::IdentityConfig;
+use doorward::identity::engine::Policy;
+use doorward::identity::Claims;
+use doorward::proxy::identity_headers::IdentityHeaders;
+use doorward::secret::SecretString;
+use doorward::session::keys::KeyRing;
+use doorward::session::{cookies::CookieSettings, LoginResult, SessionManager, SessionSettings, Tokens};
+use doorward::store::SqliteStore;
+use serde_json::json;
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+fn report(name: &str, samples: &mut [Duration], target: Option<Duration>) {
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    let p50 = percentile(samples, 0.5);
+    let p99 = percentile(samples, 0.99);
+    let verdict = match target {
+        Some(t) if p99 <= t => format!("PASS (p99 <= {t:?})"),
+        Some(t) => format!("MISS (p99 > {t:?})"),
+        None => String::new(),
+    };
+    println!("{name:<48} mean {mean:>10.2?}  p50 {p50:>10.2?}  p99 {p99:>10.2?}  {verdict}");
+}
+
+fn claims_with_groups(n: usize) -> Claims {
+    let groups: Vec<String> = (0..n).map(|i| format!("team-{i:03} ünïcode, \"q\"")).collect();
+    json!({"sub": "user-1", "email": "user1@example.com", "preferred_username": "user1", "groups": groups,
+           "roles": ["TemplateAuthor"], "organizations": ["product"]})
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+fn policy() -> Policy {
+    let mapping: Vec<String> = (0..250).step_by(2).map(|i| format!("\"team-{i:03} ünïcode, \\\"q\\\"\" = [\"app-{i}\", \"staff\"]")).collect();
+    let config = format!(
+        "[groups]\nmapping = {{ {} }}\nregex_filter = \"^(app-|team-|staff)\"\ndefault = [\"end-users\"]\n\
+         [roles]\nmapping = {{ TemplateAuthor = [\"template-admin\", \"user-admin\"] }}\nfrom_groups = [\"staff\"]\n\
+         rank = [\"template-admin\", \"staff\"]\n[orgs]\nmapping = {{ product = \"product-org\" }}\ndefault = \"main\"\n",
+        mapping.join(", ")
+    );
+    let config: IdentityConfig = toml::from_str(&config).expect("identity config");
+    Policy::compile(&config).expect("policy")
+}
+
+fn bench_mapping() {
+    let policy = policy();
+    let claims = claims_with_groups(250);
+    let out = policy.compute(&claims, false);
+    println!("250-group user -> {} groups, {} roles", out.identity.groups.len(), out.identity.roles.len());
+    let mut samples = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let start = Instant::now();
+        std::hint::black_box(policy.compute(std::hint::black_box(&claims), false));
+        samples.push(start.elapsed());
+    }
+    report("map a 250-group user (login/refresh path)", &mut samples, Some(Duration::from_micros(50)));
+}
+
+fn bench_headers() {
+    let headers = IdentityHeaders::from_config(&doorward::config::HeaderNames::default());
+    let policy = policy();
+    let outcome = policy.compute(&claims_with_groups(250), false);
+    let encoded = headers.encode(&outcome.identity);
+    let signer = AssertionSigner::new(vec![SigningKey::generate()], "https://dw.test".into(), Duration::from_secs(60))
+        .expect("signer");
+    let cache = AssertionCache::default();
+    let now = doorward::session::now();
+    let name = http::HeaderName::from_static("x-doorward-assertion");
+    let mut samples = Vec::with_capacity(100_000);
+    for _ in 0..100_000 {
+        let mut map = http::HeaderMap::with_capacity(16);
+        map.insert("host", http::HeaderValue::from_static("app.example.com"));
+        map.insert("x-forwarded-user", http::HeaderValue::from_static("mallory"));
+        let start = Instant::now();
+        headers.strip_incoming(&mut map);
+        headers.set(&mut map, &encoded);
+        if let Some(assertion) = cache.get(0, &signer, &outcome.identity, "app", now) {
+            map.insert(name.clone(), assertion);
+        }
+        samples.push(start.elapsed());
+        std::hint::black_box(map);
+    }
+    report("strip + set headers + cached assertion (250 groups)", &mut samples, Some(Duration::from_micros(5)));
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn bench_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display())).await.expect("store");
+    let keys = KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys");
+    let headers = IdentityHeaders::from_config(&doorward::config::HeaderNames::default());
+    let policy = Arc::new(Policy::compile(&IdentityConfig::default()).expect("policy"));
+    let views: ViewsFn = Arc::new(move |claims: &Claims| -> Views {
+        let outcome = policy.compute(claims, false);
+        Arc::from(vec![Arc::new(IdentityView {
+            encoded: headers.encode(&outcome.identity),
+            outcome,
+            assertions: AssertionCache::default(),
+        })])
+    });
+    let settings = SessionSettings {
+        cookie_name: "doorward".into(),
+        cookie: CookieSettings { secure: false, domain: None },
+        idle_timeout: Duration::from_secs(8 * 3600),
+        absolute_timeout: Duration::from_secs(7 * 24 * 3600),
+        cache_capacity: 200_000,
+    };
+    let manager = SessionManager::new(store, keys, settings, views);
+    const N: usize = 100_000;
+    let started = Instant::now();
+    let mut cookies = Vec::with_capacity(N);
+    for i in 0..N {
+        let merged = json!({"sub": format!("user-{i}"), "email": format!("user{i}@example.com"),
+                            "preferred_username": format!("user{i}"), "groups": ["engineers", "staff", "on-call"]})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let login = LoginResult {
+            provider: "idp".into(),
+            issuer: "https://idp.example.com".into(),
+            subject: format!("user-{i}"),
+            sid: Some(format!("sid-{i}")),
+            claims: json!({"merged": merged.clone()}),
+            merged,
+            tokens: Tokens {
+                access_token: Some("a".repeat(40)),
+                refresh_token: Some("r".repeat(40)),
+                id_token: None,
+                expires_at: Some(doorward::session::now() + 3600),
+            },
+        };
+        let (sealed, _) = manager.create(login).await.expect("create");
+        cookies.push(sealed);
+    }
+    println!("created {N} sessions in {:.1?}", started.elapsed());
+
+    // A restarted doorward: the cache is cold, every lookup reads SQLite.
+    let cold = SessionManager::new(
+        SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display())).await.expect("store"),
+        KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys"),
+        manager.settings.clone(),
+        manager_views(),
+    );
+    drop(manager);
+    let before = rss_kib();
+    let mut samples = Vec::with_capacity(N);
+    for sealed in &cookies {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("cookie", http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"));
+        let start = Instant::now();
+        let found = cold.from_request(&headers).await;
+        samples.push(start.elapsed());
+        assert!(found.is_some());
+    }
+    let after = rss_kib();
+    report("session lookup, cold (SQLite, 100k sessions)", &mut samples, Some(Duration::from_millis(1)));
+    let mut samples = Vec::with_capacity(N);
+    for sealed in &cookies {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("cookie", http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"));
+        let start = Instant::now();
+        let found = cold.from_request(&headers).await;
+        samples.push(start.elapsed());
+        assert!(found.is_some());
+    }
+    report("session lookup, cached (cookie open + moka)", &mut samples, Some(Duration::from_millis(1)));
+    println!(
+        "memory per cached session: {:.0} bytes (RSS +{} KiB for {N} sessions)",
+        (after.saturating_sub(before) * 1024) as f64 / N as f64,
+        after.saturating_sub(before)
+    );
+}
+
+fn manager_views() -> ViewsFn {
+    let headers = IdentityHeaders::from_config(&doorward::config::HeaderNames::default());
+    let policy = Arc::new(Policy::compile(&IdentityConfig::default()).expect("policy"));
+    Arc::new(move |claims: &Claims| -> Views {
+        let outcome = policy.compute(claims, false);
+        Arc::from(vec![Arc::new(IdentityView {
+            encoded: headers.encode(&outcome.identity),
+            outcome,
+            assertions: AssertionCache::default(),
+        })])
+    })
+}
+
+fn main() {
+    bench_mapping();
+    bench_headers();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench_sessions());
+}
