@@ -6,7 +6,11 @@
 # Env knobs:
 #   DOORWARD_BIN      doorward binary       (default target/release/doorward)
 #   DOORWARD_THREADS  doorward worker_threads (default 1)
-#   CANDIDATES        space-separated subset of "direct doorward nginx" (default all)
+#   CANDIDATES        space-separated subset of
+#                     "direct doorward doorward-auth doorward-auth250 nginx" (default all);
+#                     doorward-auth* log in at a local oidc-provider (tests/peers/oidc,
+#                     needs Node.js) and send the session cookie: a user with 2 groups,
+#                     and one with 250 groups, both with signed assertions
 #   ROUNDS            interleaved rounds    (default 3)
 #   DURATION WARMUP   wrk seconds per measurement / per warm-up (default 10 / 3)
 #   THREADS CONNS     wrk -t / -c           (default 2 / 32)
@@ -21,7 +25,7 @@ cd "$(dirname "$0")/.."                       # repo root
 BENCH=bench
 DOORWARD_BIN=${DOORWARD_BIN:-target/release/doorward}
 DOORWARD_THREADS=${DOORWARD_THREADS:-1}
-CANDIDATES=${CANDIDATES:-"direct doorward nginx"}
+CANDIDATES=${CANDIDATES:-"direct doorward doorward-auth doorward-auth250 nginx"}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
@@ -51,10 +55,10 @@ trap 'exit 130' INT TERM
 die() { echo "run.sh: $*" >&2; exit 1; }
 has() { [[ " $CANDIDATES " == *" $1 "* ]]; }
 
-# Three distinct free loopback ports (sockets held open together, then released).
-read -r UP_PORT DW_PORT NX_PORT < <(python3 - <<'EOF'
+# Distinct free loopback ports (sockets held open together, then released).
+read -r UP_PORT DW_PORT NX_PORT DA_PORT IDP_PORT < <(python3 - <<'EOF'
 import socket
-ss = [socket.socket() for _ in range(3)]
+ss = [socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))
 EOF
@@ -63,7 +67,7 @@ EOF
 # render TEMPLATE OUT PORT: fill the @...@ placeholders of a bench/ template.
 render() {
     sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$3|g" -e "s|@UPSTREAM_PORT@|$UP_PORT|g" \
-        -e "s|@THREADS@|$DOORWARD_THREADS|g" "$BENCH/$1" > "$TMP/$2"
+        -e "s|@THREADS@|$DOORWARD_THREADS|g" -e "s|@IDP_PORT@|$IDP_PORT|g" "$BENCH/$1" > "$TMP/$2"
 }
 
 # wait_http URL [PID]: until URL answers 200 (max 30 s; fails early if PID exits).
@@ -94,6 +98,27 @@ start_doorward() {
     wait_http "http://127.0.0.1:$DW_PORT/1k.bin" || die "doorward does not proxy /1k.bin"
 }
 
+# doorward on a protected route, its IdP, and two logged-in users' cookies.
+start_doorward_auth() {
+    local peer=tests/peers/oidc groups
+    if [[ ! -d $peer/node_modules ]]; then npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error; fi
+    groups=$(python3 -c 'import json; print(json.dumps(["team-%03d" % i for i in range(250)]))')
+    OIDC_PORT=$IDP_PORT OIDC_ACCESS_TOKEN_TTL=3600 \
+    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\"]}]" \
+    OIDC_ACCOUNTS="{\"alice\":{\"email\":\"alice@example.com\",\"groups\":[\"engineers\",\"staff\"]},\"big\":{\"email\":\"big@example.com\",\"groups\":$groups}}" \
+        node "$peer/server.mjs" > "$TMP/idp.out" 2> "$TMP/idp.log" &
+    STARTED+=($!)
+    wait_http "http://127.0.0.1:$IDP_PORT/.well-known/openid-configuration" $! || die "the bench IdP did not start"
+    render doorward-auth.toml.in doorward-auth.toml "$DA_PORT"
+    "$DOORWARD_BIN" serve --config "$TMP/doorward-auth.toml" > "$TMP/doorward-auth.log" 2>&1 &
+    DOORWARD_AUTH_PID=$!; STARTED+=($!)
+    wait_http "http://127.0.0.1:$DA_PORT/_doorward/healthz" "$DOORWARD_AUTH_PID" || { tail -20 "$TMP/doorward-auth.log" >&2; die "doorward (auth) did not start"; }
+    COOKIE_ALICE=$(python3 "$BENCH/login.py" "http://127.0.0.1:$DA_PORT/1k.bin" alice) || die "login as alice failed"
+    COOKIE_BIG=$(python3 "$BENCH/login.py" "http://127.0.0.1:$DA_PORT/1k.bin" big) || die "login as big failed"
+    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE_BIG" "http://127.0.0.1:$DA_PORT/1k.bin") == 200 ]] \
+        || die "the session cookie does not authenticate"
+}
+
 start_all() {
     start_nginx upstream nginx-upstream.conf.in "$UP_PORT"   # always needed
     if has nginx; then start_nginx proxy nginx-proxy.conf.in "$NX_PORT"; fi
@@ -101,6 +126,7 @@ start_all() {
         start_doorward; sleep 1
         RSS_IDLE_KB=$(rss_kb "$DOORWARD_PID")
     fi
+    if has doorward-auth || has doorward-auth250; then start_doorward_auth; fi
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -139,13 +165,15 @@ measure() {
             gsub(/  +/, " ", err)
             printf "%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%s\n", round, name, rps, p50, p99, ticks * 1e6 / hz / n, (err ? err : "-")
         }' "$out" >> "$RESULTS"
-    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-9s %9s req/s  p50 %7s ms  p99 %7s ms  cpu %7s us/req  errors %s\n", $2, $3, $4, $5, $6, $7}'
+    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-16s %9s req/s  p50 %7s ms  p99 %7s ms  cpu %7s us/req  errors %s\n", $2, $3, $4, $5, $6, $7}'
 }
 
 run_candidate() {
     case $1 in
         direct)   measure direct   "http://127.0.0.1:$UP_PORT/1k.bin" "$UPSTREAM_PID" ;;
         doorward) measure doorward "http://127.0.0.1:$DW_PORT/1k.bin" "$DOORWARD_PID" ;;
+        doorward-auth) measure doorward-auth "http://127.0.0.1:$DA_PORT/1k.bin" "$DOORWARD_AUTH_PID" -H "Cookie: $COOKIE_ALICE" ;;
+        doorward-auth250) measure doorward-auth250 "http://127.0.0.1:$DA_PORT/1k.bin" "$DOORWARD_AUTH_PID" -H "Cookie: $COOKIE_BIG" ;;
         nginx)    measure nginx    "http://127.0.0.1:$NX_PORT/1k.bin" "$PROXY_PID" ;;
         *) die "unknown candidate $1" ;;
     esac
@@ -182,6 +210,14 @@ checks = []
 for n in [n for n in names if n.startswith("doorward")] if "nginx" in med else []:
     d, x = med[n], med["nginx"]   # every doorward* candidate vs the nginx proxy
     tp, cpu, p99 = d[0] / x[0], d[3] / x[3], d[2] / x[2]
+    if n.startswith("doorward-auth"):
+        # Authenticated requests: >= 0.75x nginx, and within 10% of
+        # doorward's own public route in the same run.
+        checks += [line(f"throughput {n}/nginx", f"{tp:.2f}x", tp >= 0.75, "", ">= 0.75x")]
+        if "doorward" in med:
+            own = d[0] / med["doorward"][0]
+            checks += [line(f"throughput {n}/doorward public", f"{own:.2f}x", own >= 0.9, "", ">= 0.9x")]
+        continue
     checks += [
         line(f"throughput {n}/nginx", f"{tp:.2f}x", tp >= 0.8, "PASS" if tp >= 0.9 else "MISS", ">= 0.8x (stretch 0.9x)"),
         line(f"CPU/req {n}/nginx", f"{cpu:.2f}x", cpu <= 1.3, "PASS" if cpu <= 1.05 else "MISS", "<= 1.3x (stretch 1.05x)"),
