@@ -49,7 +49,10 @@ fn claims_with_groups(n: usize) -> Claims {
 }
 
 fn policy() -> Policy {
-    let mapping: Vec<String> = (0..250).step_by(2).map(|i| format!("\"team-{i:03} ünïcode, \\\"q\\\"\" = [\"app-{i}\", \"staff\"]")).collect();
+    let mapping: Vec<String> = (0..250)
+        .step_by(2)
+        .map(|i| format!("\"team-{i:03} ünïcode, \\\"q\\\"\" = [\"app-{i}\", \"staff\"]"))
+        .collect();
     let config = format!(
         "[groups]\nmapping = {{ {} }}\nregex_filter = \"^(app-|team-|staff)\"\ndefault = [\"end-users\"]\n\
          [roles]\nmapping = {{ TemplateAuthor = [\"template-admin\", \"user-admin\"] }}\nfrom_groups = [\"staff\"]\n\
@@ -64,14 +67,22 @@ fn bench_mapping() {
     let policy = policy();
     let claims = claims_with_groups(250);
     let out = policy.compute(&claims, false);
-    println!("250-group user -> {} groups, {} roles", out.identity.groups.len(), out.identity.roles.len());
+    println!(
+        "250-group user -> {} groups, {} roles",
+        out.identity.groups.len(),
+        out.identity.roles.len()
+    );
     let mut samples = Vec::with_capacity(20_000);
     for _ in 0..20_000 {
         let start = Instant::now();
         std::hint::black_box(policy.compute(std::hint::black_box(&claims), false));
         samples.push(start.elapsed());
     }
-    report("map a 250-group user (login/refresh path)", &mut samples, Some(Duration::from_micros(50)));
+    report(
+        "map a 250-group user (login/refresh path)",
+        &mut samples,
+        Some(Duration::from_micros(50)),
+    );
 }
 
 fn bench_headers() {
@@ -79,8 +90,12 @@ fn bench_headers() {
     let policy = policy();
     let outcome = policy.compute(&claims_with_groups(250), false);
     let encoded = headers.encode(&outcome.identity);
-    let signer = AssertionSigner::new(vec![SigningKey::generate()], "https://dw.test".into(), Duration::from_secs(60))
-        .expect("signer");
+    let signer = AssertionSigner::new(
+        vec![SigningKey::generate()],
+        "https://dw.test".into(),
+        Duration::from_secs(60),
+    )
+    .expect("signer");
     let cache = AssertionCache::default();
     let now = doorward::session::now();
     let name = http::HeaderName::from_static("x-doorward-assertion");
@@ -98,7 +113,11 @@ fn bench_headers() {
         samples.push(start.elapsed());
         std::hint::black_box(map);
     }
-    report("strip + set headers + cached assertion (250 groups)", &mut samples, Some(Duration::from_micros(5)));
+    report(
+        "strip + set headers + cached assertion (250 groups)",
+        &mut samples,
+        Some(Duration::from_micros(5)),
+    );
 }
 
 fn rss_kib() -> u64 {
@@ -111,7 +130,9 @@ fn rss_kib() -> u64 {
 
 async fn bench_sessions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display())).await.expect("store");
+    let store = SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display()))
+        .await
+        .expect("store");
     let keys = KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys");
     let headers = IdentityHeaders::from_config(&doorward::config::HeaderNames::default());
     let policy = Arc::new(Policy::compile(&IdentityConfig::default()).expect("policy"));
@@ -125,7 +146,10 @@ async fn bench_sessions() {
     });
     let settings = SessionSettings {
         cookie_name: "doorward".into(),
-        cookie: CookieSettings { secure: false, domain: None },
+        cookie: CookieSettings {
+            secure: false,
+            domain: None,
+        },
         idle_timeout: Duration::from_secs(8 * 3600),
         absolute_timeout: Duration::from_secs(7 * 24 * 3600),
         cache_capacity: 200_000,
@@ -161,7 +185,9 @@ async fn bench_sessions() {
 
     // A restarted doorward: the cache is cold, every lookup reads SQLite.
     let cold = SessionManager::new(
-        SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display())).await.expect("store"),
+        SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display()))
+            .await
+            .expect("store"),
         KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys"),
         manager.settings.clone(),
         manager_views(),
@@ -171,24 +197,38 @@ async fn bench_sessions() {
     let mut samples = Vec::with_capacity(N);
     for sealed in &cookies {
         let mut headers = http::HeaderMap::new();
-        headers.insert("cookie", http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"));
+        headers.insert(
+            "cookie",
+            http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"),
+        );
         let start = Instant::now();
         let found = cold.from_request(&headers).await;
         samples.push(start.elapsed());
         assert!(found.is_some());
     }
     let after = rss_kib();
-    report("session lookup, cold (SQLite, 100k sessions)", &mut samples, Some(Duration::from_millis(1)));
+    report(
+        "session lookup, cold (SQLite, 100k sessions)",
+        &mut samples,
+        Some(Duration::from_millis(1)),
+    );
     let mut samples = Vec::with_capacity(N);
     for sealed in &cookies {
         let mut headers = http::HeaderMap::new();
-        headers.insert("cookie", http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"));
+        headers.insert(
+            "cookie",
+            http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"),
+        );
         let start = Instant::now();
         let found = cold.from_request(&headers).await;
         samples.push(start.elapsed());
         assert!(found.is_some());
     }
-    report("session lookup, cached (cookie open + moka)", &mut samples, Some(Duration::from_millis(1)));
+    report(
+        "session lookup, cached (cookie open + moka)",
+        &mut samples,
+        Some(Duration::from_millis(1)),
+    );
     println!(
         "memory per cached session: {:.0} bytes (RSS +{} KiB for {N} sessions)",
         (after.saturating_sub(before) * 1024) as f64 / N as f64,

@@ -20,10 +20,23 @@ fn algorithm(key: &SigningKey) -> &'static str {
     }
 }
 
+/// Lower-cased, without the scheme's default port.
+fn normalize_authority(authority: &str, https: bool) -> String {
+    let lower = authority.to_ascii_lowercase();
+    let default = if https { ":443" } else { ":80" };
+    match lower.strip_suffix(default) {
+        Some(host) if !host.is_empty() => host.to_string(),
+        _ => lower,
+    }
+}
+
 /// The signature base (RFC 9421 §2.5) and the `@signature-params` value.
+/// `https` is the scheme of the request as the upstream receives it.
+#[allow(clippy::too_many_arguments)]
 pub fn signature_base(
     method: &Method,
     authority: &str,
+    https: bool,
     path: &str,
     headers: &HeaderMap,
     covered: &[HeaderName],
@@ -32,8 +45,10 @@ pub fn signature_base(
 ) -> (String, String) {
     let mut base = String::with_capacity(256);
     let mut components = vec!["\"@method\"".to_string(), "\"@authority\"".into(), "\"@path\"".into()];
-    base.push_str(&format!("\"@method\": {}\n", method.as_str().to_ascii_uppercase()));
-    base.push_str(&format!("\"@authority\": {}\n", authority.to_ascii_lowercase()));
+    // RFC 9421 §2.2.1: the method as sent; §2.2.3: the authority
+    // normalised as RFC 9110 §4.2.3 says (lower case, no default port).
+    base.push_str(&format!("\"@method\": {}\n", method.as_str()));
+    base.push_str(&format!("\"@authority\": {}\n", normalize_authority(authority, https)));
     base.push_str(&format!("\"@path\": {path}\n"));
     for name in covered {
         let values: Vec<&str> = headers
@@ -63,13 +78,14 @@ pub fn signature_base(
 pub fn sign(
     method: &Method,
     authority: &str,
+    https: bool,
     path: &str,
     headers: &mut HeaderMap,
     covered: &[HeaderName],
     created: i64,
     key: &SigningKey,
 ) {
-    let (base, params) = signature_base(method, authority, path, headers, covered, created, key);
+    let (base, params) = signature_base(method, authority, https, path, headers, covered, created, key);
     let signature = STANDARD.encode(key.sign(base.as_bytes()));
     if let (Ok(input), Ok(signature)) = (
         HeaderValue::from_str(&format!("{LABEL}={params}")),
@@ -93,7 +109,16 @@ mod tests {
             HeaderName::from_static("x-forwarded-user"),
             HeaderName::from_static("x-missing"),
         ];
-        let (base, params) = signature_base(&Method::GET, "App.Example.com", "/a/b", &headers, &covered, 1700, &key);
+        let (base, params) = signature_base(
+            &Method::GET,
+            "App.Example.com:80",
+            false,
+            "/a/b",
+            &headers,
+            &covered,
+            1700,
+            &key,
+        );
         let want = format!(
             "\"@method\": GET\n\"@authority\": app.example.com\n\"@path\": /a/b\n\"x-forwarded-user\": alice@example.com\n\
              \"@signature-params\": (\"@method\" \"@authority\" \"@path\" \"x-forwarded-user\");created=1700;keyid=\"{}\";alg=\"ed25519\"",
@@ -104,6 +129,7 @@ mod tests {
         sign(
             &Method::GET,
             "app.example.com",
+            false,
             "/a/b",
             &mut headers,
             &covered,
@@ -111,5 +137,8 @@ mod tests {
             &key,
         );
         assert!(headers["signature"].to_str().expect("ascii").starts_with("doorward=:"));
+        assert_eq!(normalize_authority("[::1]:443", true), "[::1]");
+        assert_eq!(normalize_authority("x.test:443", false), "x.test:443");
+        assert_eq!(normalize_authority("x.test:8080", false), "x.test:8080");
     }
 }

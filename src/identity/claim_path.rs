@@ -167,10 +167,14 @@ mod tests {
     #[test]
     fn single_and_delimited_strings() {
         let c = claims(json!({"g": "a, b,,c", "n": [1, "x", {"no": 1}]}));
-        let owned = |v: Option<Vec<Cow<'_, str>>>| v.map(|v| v.into_iter().map(Cow::into_owned).collect::<Vec<String>>());
+        let owned =
+            |v: Option<Vec<Cow<'_, str>>>| v.map(|v| v.into_iter().map(Cow::into_owned).collect::<Vec<String>>());
         let p = ClaimPath::parse("g").expect("parses");
         assert_eq!(owned(p.strings(&c, None)), Some(vec!["a, b,,c".to_string()]));
-        assert_eq!(owned(p.strings(&c, Some(","))), Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(
+            owned(p.strings(&c, Some(","))),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
         let n = ClaimPath::parse("n").expect("parses");
         assert_eq!(owned(n.strings(&c, None)), Some(vec!["1".into(), "x".into()]));
     }

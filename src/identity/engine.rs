@@ -396,14 +396,18 @@ fn run_list(
             Some(targets) => targets.iter().map(String::as_str).collect(),
             None if rules.passthrough => vec![value.as_ref()],
             None => {
-                rec.add(part, value, Action::Dropped, || "not in mapping and passthrough is off".into());
+                rec.add(part, value, Action::Dropped, || {
+                    "not in mapping and passthrough is off".into()
+                });
                 continue;
             }
         };
         for target in targets {
             if let Some(regex) = &rules.regex {
                 if !regex.is_match(target) {
-                    rec.add(part, target, Action::Dropped, || format!("does not match regex_filter `{}`", regex.as_str()));
+                    rec.add(part, target, Action::Dropped, || {
+                        format!("does not match regex_filter `{}`", regex.as_str())
+                    });
                     continue;
                 }
             }

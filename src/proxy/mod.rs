@@ -363,6 +363,7 @@ impl Gateway {
             crate::assertion::http_signature::sign(
                 &parts.method,
                 &authority,
+                route.upstream.is_https(),
                 parts.uri.path(),
                 &mut parts.headers,
                 &self.signed_headers,

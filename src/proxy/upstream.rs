@@ -118,6 +118,11 @@ impl Upstream {
         })
     }
 
+    /// Whether this upstream is spoken to over TLS.
+    pub fn is_https(&self) -> bool {
+        self.tls_name.is_some()
+    }
+
     /// Sends a request (origin-form URI, Host set) and returns the response
     /// head; the body streams from the connection as the caller reads it.
     pub async fn send(

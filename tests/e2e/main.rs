@@ -5,6 +5,8 @@ mod idp;
 mod support;
 
 mod hygiene;
+mod identity;
+mod interop;
 mod large_bodies;
 mod lifecycle;
 mod oidc;

@@ -27,10 +27,12 @@ pub struct Scenario {
 #[derive(Default)]
 pub struct Options {
     pub idp_env: Vec<(&'static str, &'static str)>,
-    /// Extra TOML appended to the generated config (sections of its own).
+    /// Extra TOML appended after the route (`@ISSUER@` becomes the IdP's issuer).
     pub extra: String,
     /// Extra lines inside `[session]`.
     pub session: String,
+    /// Extra lines inside `[headers]`.
+    pub headers: String,
     /// Extra lines inside `[[provider]]`.
     pub provider: String,
     pub backchannel: Option<String>,
@@ -66,6 +68,8 @@ url = "sqlite://{store}/doorward.db"
 [session]
 keys = ["{SESSION_KEY}"]
 {session}
+[headers]
+{headers}
 [[provider]]
 name = "test-idp"
 kind = "oidc"
@@ -83,10 +87,11 @@ public = ["/public/"]
 "#,
             store = store.path().display(),
             session = options.session,
+            headers = options.headers,
             issuer = idp.issuer,
             provider = options.provider,
             upstream = upstream.url(),
-            extra = options.extra,
+            extra = options.extra.replace("@ISSUER@", &idp.issuer),
         );
         let proxy = Proxy::start_on(&config, listener).await;
         Self {
@@ -560,21 +565,41 @@ async fn state_nonce_and_pkce_tampering_are_refused() {
 #[tokio::test]
 async fn several_providers_get_a_chooser_and_a_route_can_pin_one() {
     let s = Scenario::start(Options {
-        extra: "provider = \"test-idp\"\n".into(),
+        extra: "provider = \"test-idp\"\n\n[[provider]]\nname = \"second\"\nkind = \"oidc\"\n\
+                display_name = \"Second <IdP>\"\nissuer = \"@ISSUER@\"\nclient_id = \"doorward\"\n\
+                client_secret = \"doorward-test-secret\"\n"
+            .into(),
         ..Options::default()
     })
     .await;
-    // One provider: the login goes straight there.
-    let page = Browser::default().get(&s.url("/_doorward/login")).await;
+    // Two providers: /_doorward/login shows a chooser that keeps the return-to.
+    let page = Browser::default().get(&s.url("/_doorward/login?rd=%2Fdash")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("provider=test-idp&amp;rd=%2Fdash"), "{}", page.body);
+    assert!(page.body.contains("provider=second&amp;rd=%2Fdash"), "{}", page.body);
+    assert!(page.body.contains("Second &lt;IdP&gt;"), "display names are escaped");
+    // Picking one goes there; an unknown one is a bad request.
+    let page = Browser::default().get(&s.url("/_doorward/login?provider=second")).await;
     assert_eq!(page.status, 302);
     assert!(page.header("location").is_some_and(|l| l.starts_with(&s.idp.issuer)));
-    // The route pins it in the login redirect.
+    assert_eq!(
+        Browser::default()
+            .get(&s.url("/_doorward/login?provider=nope"))
+            .await
+            .status,
+        400
+    );
+    // The route pins its provider in the login redirect, and the whole
+    // login works through the pinned one.
     let page = Browser::default().get(&s.url("/pinned")).await;
     assert!(
         page.header("location").is_some_and(|l| l.contains("provider=test-idp")),
         "{:?}",
         page.headers
     );
+    let landed = Browser::default().login(&s.url("/pinned"), "alice", &s.idp).await;
+    assert_eq!(landed.status, 200);
+    assert_eq!(landed.url.as_str(), s.url("/pinned"));
 }
 
 #[tokio::test]
