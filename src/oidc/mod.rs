@@ -223,6 +223,13 @@ impl OidcProvider {
         Ok(metadata)
     }
 
+    /// Uses these provider metadata (and keys) instead of discovering them.
+    pub fn set_metadata(&self, metadata: Metadata) {
+        if let Ok(mut slot) = self.metadata.write() {
+            *slot = Some(Arc::new(metadata));
+        }
+    }
+
     /// Re-fetches the JWKS after an unknown key id, at most once a minute.
     async fn refresh_jwks(&self, metadata: &Metadata) -> Option<Arc<Metadata>> {
         {
@@ -637,3 +644,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+#[path = "id_token_tests.rs"]
+mod id_token_tests;
