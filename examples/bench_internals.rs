@@ -153,6 +153,7 @@ async fn bench_sessions() {
         idle_timeout: Duration::from_secs(8 * 3600),
         absolute_timeout: Duration::from_secs(7 * 24 * 3600),
         cache_capacity: 200_000,
+        pass_tokens: false,
     };
     let manager = SessionManager::new(store, keys, settings, views);
     const N: usize = 100_000;

@@ -69,12 +69,22 @@ impl Caller {
     pub fn identity(&self) -> &Identity {
         &self.view(0).outcome.identity
     }
+
+    /// Tokens to pass upstream, when configured: the session's, or the
+    /// bearer token itself.
+    pub fn passed_tokens(&self) -> Option<Arc<crate::session::PassedTokens>> {
+        match self {
+            Self::Session(session) => session.passed_tokens.clone(),
+            Self::Bearer(bearer) => bearer.passed_tokens.clone(),
+        }
+    }
 }
 
 /// A verified bearer token, cached until it expires.
 pub struct BearerLogin {
     pub views: Views,
     expires_at: i64,
+    passed_tokens: Option<Arc<crate::session::PassedTokens>>,
 }
 
 pub struct Auth {
@@ -167,6 +177,7 @@ impl Auth {
                 idle_timeout: config.session.idle_timeout.0,
                 absolute_timeout: config.session.absolute_timeout.0,
                 cache_capacity: config.session.cache_capacity,
+                pass_tokens: config.headers.pass_access_token || config.headers.pass_id_token,
             },
             Arc::clone(&views_fn),
         ));
@@ -340,9 +351,16 @@ impl Auth {
         match provider.verify_bearer(token).await {
             Ok(claims) => {
                 let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+                let passed_tokens = self.sessions.settings.pass_tokens.then(|| {
+                    Arc::new(crate::session::PassedTokens::from_tokens(&crate::session::Tokens {
+                        access_token: Some(token.to_string()),
+                        ..Default::default()
+                    }))
+                });
                 let login = Arc::new(BearerLogin {
                     views: (self.views_fn)(&claims),
                     expires_at,
+                    passed_tokens,
                 });
                 self.bearer_cache.insert(digest, Arc::clone(&login)).await;
                 Some(login)

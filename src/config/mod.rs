@@ -320,6 +320,11 @@ pub struct HeaderNames {
     pub signing_keys: Vec<PathBuf>,
     /// Also sign each request (RFC 9421 HTTP Message Signatures).
     pub http_message_signatures: bool,
+    /// Send the session's access token upstream as X-Forwarded-Access-Token
+    /// (for apps that call APIs on the user's behalf). Off by default.
+    pub pass_access_token: bool,
+    /// Send the ID token upstream as X-Forwarded-Id-Token. Off by default.
+    pub pass_id_token: bool,
 }
 
 impl Default for HeaderNames {
@@ -337,6 +342,8 @@ impl Default for HeaderNames {
             assertion_ttl: HumanDuration::secs(60),
             signing_keys: Vec::new(),
             http_message_signatures: false,
+            pass_access_token: false,
+            pass_id_token: false,
         }
     }
 }

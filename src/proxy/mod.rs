@@ -72,6 +72,8 @@ pub struct Gateway {
     pub signer: Option<Arc<crate::assertion::AssertionSigner>>,
     assertion_header: http::HeaderName,
     http_signatures: bool,
+    pass_access_token: bool,
+    pass_id_token: bool,
     /// Headers covered by the HTTP message signature.
     signed_headers: Vec<http::HeaderName>,
 }
@@ -188,6 +190,8 @@ impl Gateway {
             signer,
             assertion_header: header(&h.assertion).unwrap_or(http::HeaderName::from_static("x-doorward-assertion")),
             http_signatures: h.http_message_signatures,
+            pass_access_token: h.pass_access_token,
+            pass_id_token: h.pass_id_token,
             signed_headers,
         })
     }
@@ -277,16 +281,17 @@ impl Gateway {
         let route = Arc::clone(self.routes.find(host, &path).ok_or(ProxyError::NoRoute)?);
         seen.route = Some(Arc::clone(&route));
 
-        let view = match &self.auth {
+        let caller = match &self.auth {
             Some(auth) => {
                 let bearer = route.bearer && !route.is_public(&path);
                 auth.authenticate(&parts.headers, bearer, route.provider.as_deref())
                     .await
-                    .map(|caller| Arc::clone(caller.view(route.policy)))
             }
             None => None,
         };
-        let permit = match policy::authorize(&route, &path, view) {
+        let view = caller.as_ref().map(|c| Arc::clone(c.view(route.policy)));
+        let tokens = caller.as_ref().and_then(|c| c.passed_tokens());
+        let permit = match policy::authorize(&route, &path, view, tokens) {
             Ok(permit) => permit,
             Err(Refusal::Unauthenticated) => return self.unauthenticated(&parts, &path, &route),
             Err(Refusal::Forbidden(reason)) => return Err(ProxyError::Forbidden(reason)),
@@ -335,6 +340,14 @@ impl Gateway {
         parts.headers.insert(request_id::HEADER, request_id.clone());
         if let Some(auth) = &self.auth {
             crate::session::cookies::strip_own(&mut parts.headers, &auth.cookie_base);
+        }
+        if let Some(tokens) = permit.tokens() {
+            if let (true, Some(access)) = (self.pass_access_token, &tokens.access) {
+                parts.headers.insert("x-forwarded-access-token", access.clone());
+            }
+            if let (true, Some(id)) = (self.pass_id_token, &tokens.id) {
+                parts.headers.insert("x-forwarded-id-token", id.clone());
+            }
         }
         if let Some(view) = permit.view() {
             self.identity_headers.set(&mut parts.headers, &view.encoded);

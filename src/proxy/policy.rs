@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::route::Route;
 use crate::auth::view::IdentityView;
+use crate::session::PassedTokens;
 
 /// Proof that this request may reach the upstream, with the identity to
 /// send along (if any).
@@ -12,6 +13,7 @@ pub struct Permit {
     // Private: no code outside this module can make one.
     reason: PermitReason,
     view: Option<Arc<IdentityView>>,
+    tokens: Option<Arc<PassedTokens>>,
 }
 
 impl Permit {
@@ -22,6 +24,11 @@ impl Permit {
     /// The caller's identity under this route's policy, when logged in.
     pub fn view(&self) -> Option<&Arc<IdentityView>> {
         self.view.as_ref()
+    }
+
+    /// Tokens to pass upstream (only when configured and authenticated).
+    pub fn tokens(&self) -> Option<&Arc<PassedTokens>> {
+        self.tokens.as_ref()
     }
 }
 
@@ -46,11 +53,17 @@ pub enum Refusal {
 /// caller's identity under the route's policy. Public paths pass (with the
 /// identity if someone is logged in); other paths need a caller who passes
 /// the route's login rules and holds a required group and role.
-pub fn authorize(route: &Route, path: &str, view: Option<Arc<IdentityView>>) -> Result<Permit, Refusal> {
+pub fn authorize(
+    route: &Route,
+    path: &str,
+    view: Option<Arc<IdentityView>>,
+    tokens: Option<Arc<PassedTokens>>,
+) -> Result<Permit, Refusal> {
     if route.is_public(path) {
         return Ok(Permit {
             reason: PermitReason::PublicPath,
             view,
+            tokens,
         });
     }
     let Some(view) = view else {
@@ -76,5 +89,6 @@ pub fn authorize(route: &Route, path: &str, view: Option<Arc<IdentityView>>) -> 
     Ok(Permit {
         reason: PermitReason::Authenticated,
         view: Some(view),
+        tokens,
     })
 }

@@ -37,6 +37,31 @@ pub struct Tokens {
     pub expires_at: Option<i64>,
 }
 
+/// Tokens ready to pass upstream (`[headers] pass_access_token`,
+/// `pass_id_token`), kept in memory only when one of those is on.
+#[derive(Debug, Default)]
+pub struct PassedTokens {
+    pub access: Option<http::HeaderValue>,
+    pub id: Option<http::HeaderValue>,
+}
+
+impl PassedTokens {
+    pub fn from_tokens(tokens: &Tokens) -> Self {
+        let sensitive = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| http::HeaderValue::from_str(t).ok())
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+        };
+        Self {
+            access: sensitive(&tokens.access_token),
+            id: sensitive(&tokens.id_token),
+        }
+    }
+}
+
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tokens([redacted])")
@@ -80,20 +105,23 @@ pub struct LiveSession {
     persisted_seen: AtomicI64,
     /// Held while this session's tokens are refreshed (single flight).
     pub refresh_lock: tokio::sync::Mutex<()>,
+    /// Only when tokens are passed upstream.
+    pub passed_tokens: Option<Arc<PassedTokens>>,
 }
 
 impl LiveSession {
-    fn from_record(record: &SessionRecord, views: Views, has_refresh_token: bool) -> Self {
+    fn from_record(record: &SessionRecord, views: Views, tokens: &Tokens, pass_tokens: bool) -> Self {
         Self {
             key: record.key,
             provider: record.provider.clone(),
             views,
             expires_at: record.expires_at,
             token_expires_at: record.token_expires_at,
-            has_refresh_token,
+            has_refresh_token: tokens.refresh_token.is_some(),
             last_seen: AtomicI64::new(record.last_seen),
             persisted_seen: AtomicI64::new(record.last_seen),
             refresh_lock: tokio::sync::Mutex::new(()),
+            passed_tokens: pass_tokens.then(|| Arc::new(PassedTokens::from_tokens(tokens))),
         }
     }
 
@@ -114,6 +142,8 @@ pub struct SessionSettings {
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
     pub cache_capacity: u64,
+    /// Keep tokens in memory to pass them upstream.
+    pub pass_tokens: bool,
 }
 
 /// Sessions for the whole process.
@@ -159,7 +189,6 @@ impl SessionManager {
         let key = id.key();
         let now = now();
         let absolute = i64::try_from(self.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-        let has_refresh_token = login.tokens.refresh_token.is_some();
         let views = (self.views)(&login.merged);
         let record = SessionRecord {
             key,
@@ -177,7 +206,12 @@ impl SessionManager {
             last_refresh: now,
         };
         self.store.insert(&record).await?;
-        let live = Arc::new(LiveSession::from_record(&record, views, has_refresh_token));
+        let live = Arc::new(LiveSession::from_record(
+            &record,
+            views,
+            &login.tokens,
+            self.settings.pass_tokens,
+        ));
         self.cache.insert(key, Arc::clone(&live)).await;
         let sealed = self.keys.seal_cookie(&self.settings.cookie_name, id.as_str());
         Ok((sealed, live))
@@ -207,8 +241,14 @@ impl SessionManager {
                 // The identity is recomputed from the stored claims, so a
                 // changed mapping applies to existing sessions too.
                 let views = (self.views)(&merged_claims(&record.claims));
-                let has_refresh = self.open_tokens(&record).is_some_and(|t| t.refresh_token.is_some());
-                let live = Arc::new(LiveSession::from_record(&record, views, has_refresh));
+                // Tokens that no longer open (a removed key) mean no refresh.
+                let tokens = self.open_tokens(&record).unwrap_or_default();
+                let live = Arc::new(LiveSession::from_record(
+                    &record,
+                    views,
+                    &tokens,
+                    self.settings.pass_tokens,
+                ));
                 self.cache.insert(*key, Arc::clone(&live)).await;
                 live
             }
@@ -251,7 +291,6 @@ impl SessionManager {
             return Ok(None);
         };
         let now = now();
-        let has_refresh_token = login.tokens.refresh_token.is_some();
         let views = (self.views)(&login.merged);
         record.sid = login.sid.or(record.sid);
         record.identity = serde_json::to_string(&views[0].outcome.identity).unwrap_or_default();
@@ -263,7 +302,12 @@ impl SessionManager {
         if !self.store.update(&record).await? {
             return Ok(None);
         }
-        let live = Arc::new(LiveSession::from_record(&record, views, has_refresh_token));
+        let live = Arc::new(LiveSession::from_record(
+            &record,
+            views,
+            &login.tokens,
+            self.settings.pass_tokens,
+        ));
         self.cache.insert(*key, Arc::clone(&live)).await;
         Ok(Some(live))
     }

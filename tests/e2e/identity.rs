@@ -185,3 +185,37 @@ async fn a_distributed_groups_claim_is_fetched_with_the_access_token() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn tokens_reach_the_upstream_only_when_configured() {
+    let s = Scenario::start(Options::default()).await;
+    let mut browser = s.logged_in("alice", "/").await;
+    browser
+        .headers
+        .push(("X-Forwarded-Access-Token".into(), "spoofed".into()));
+    assert_eq!(browser.get(&s.url("/plain")).await.status, 200);
+    let seen = s.upstream.last();
+    assert!(
+        seen.headers_folding_to("x-forwarded-access-token").is_empty(),
+        "off by default, spoof stripped"
+    );
+    assert!(seen.headers_folding_to("x-forwarded-id-token").is_empty());
+
+    let s = Scenario::start(Options {
+        headers: "pass_access_token = true\npass_id_token = true\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = s.logged_in("alice", "/").await;
+    browser
+        .headers
+        .push(("x_forwarded_access_token".into(), "spoofed".into()));
+    assert_eq!(browser.get(&s.url("/with-tokens")).await.status, 200);
+    let seen = s.upstream.last();
+    let access = seen.headers_folding_to("x-forwarded-access-token");
+    assert_eq!(access.len(), 1, "{access:?}");
+    assert_ne!(access[0].1, "spoofed");
+    assert!(seen
+        .header("x-forwarded-id-token")
+        .is_some_and(|t| t.starts_with("eyJ")));
+}
