@@ -101,7 +101,7 @@ start_doorward() {
 # doorward on a protected route, its IdP, and two logged-in users' cookies.
 start_doorward_auth() {
     local peer=tests/peers/oidc groups
-    if [[ ! -d $peer/node_modules ]]; then npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error; fi
+    scripts/ensure-oidc-peer.sh
     groups=$(python3 -c 'import json; print(json.dumps(["team-%03d" % i for i in range(250)]))')
     OIDC_PORT=$IDP_PORT OIDC_ACCESS_TOKEN_TTL=3600 \
     OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\"]}]" \

@@ -134,16 +134,7 @@ async fn bench_sessions() {
         .await
         .expect("store");
     let keys = KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys");
-    let headers = IdentityHeaders::from_config(&doorward::config::HeaderNames::default());
-    let policy = Arc::new(Policy::compile(&IdentityConfig::default()).expect("policy"));
-    let views: ViewsFn = Arc::new(move |claims: &Claims| -> Views {
-        let outcome = policy.compute(claims, false);
-        Arc::from(vec![Arc::new(IdentityView {
-            encoded: headers.encode(&outcome.identity),
-            outcome,
-            assertions: AssertionCache::default(),
-        })])
-    });
+    let views = manager_views();
     let settings = SessionSettings {
         cookie_name: "doorward".into(),
         cookie: CookieSettings {

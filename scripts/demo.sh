@@ -5,11 +5,7 @@
 # Needs a Rust toolchain, Node.js 18+ (npm) and Python 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-peer=tests/peers/oidc
-if [ ! -d "$peer/node_modules" ] || [ "$peer/package-lock.json" -nt "$peer/node_modules" ]; then
-  npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error
-  touch "$peer/node_modules"
-fi
+scripts/ensure-oidc-peer.sh
 cargo build --release --locked
 mkdir -p target/demo
 
@@ -26,7 +22,7 @@ OIDC_CLIENTS='[{"client_id":"doorward-demo","client_secret":"demo-client-secret"
   "backchannel_logout_session_required":true}]' \
 OIDC_ACCOUNTS='{"alice":{"email":"alice@example.com","email_verified":true,"name":"Alice","preferred_username":"alice","groups":["engineers","staff"]},
   "bob":{"email":"bob@example.com","email_verified":true,"name":"Bob","preferred_username":"bob","groups":["Marketing Team"]}}' \
-  node "$peer/server.mjs" >/dev/null &
+  node tests/peers/oidc/server.mjs >/dev/null &
 pids+=($!)
 python3 demo/app.py 3000 &
 pids+=($!)

@@ -5,11 +5,7 @@
 # end-to-end test. Needs a Rust toolchain, Node.js 18+ with npm and Python 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-peer=tests/peers/oidc
-if [ ! -d "$peer/node_modules" ] || [ "$peer/package-lock.json" -nt "$peer/node_modules" ]; then
-  npm ci --prefix "$peer" --no-audit --no-fund --loglevel=error
-  touch "$peer/node_modules"
-fi
+scripts/ensure-oidc-peer.sh
 pyenv=target/pyenv
 requirements=tests/peers/python/requirements.txt
 if [ ! -f "$pyenv/installed" ] || [ "$requirements" -nt "$pyenv/installed" ]; then

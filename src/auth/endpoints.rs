@@ -83,10 +83,23 @@ fn html(status: StatusCode, body: String) -> Response<ResponseBody> {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    no_store(response)
+}
+
+/// An uncacheable response: everything here is about one user.
+fn no_store(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+fn json_response(body: String) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    no_store(response)
 }
 
 fn redirect(location: &str) -> Reply {
@@ -351,11 +364,7 @@ async fn backchannel_logout(auth: &Auth, body: Incoming) -> Reply {
         .await
         .map_err(|e| ProxyError::LoginUnavailable(format!("session store: {e}")))?;
     tracing::info!(provider = %provider.name, sub = ?claims.sub, sid = ?claims.sid, ended, "back-channel logout");
-    let mut response = Response::new(ResponseBody::empty());
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Response::new(ResponseBody::empty())))
 }
 
 /// For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz: 200
@@ -369,10 +378,7 @@ async fn forward_auth(auth: &Auth, parts: &Parts) -> Reply {
     for (name, value) in caller.view(0).encoded.iter() {
         response.headers_mut().insert(name.clone(), value.clone());
     }
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(response))
 }
 
 /// The current identity as JSON, for single-page apps.
@@ -392,14 +398,7 @@ async fn userinfo(auth: &Auth, parts: &Parts) -> Reply {
         "role": identity.role,
         "orgs": identity.orgs,
     });
-    let mut response = Response::new(ResponseBody::full(body.to_string()));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(json_response(body.to_string()))
 }
 
 /// For admins holding an `[identity] debug_roles` role: the logged-in
@@ -432,14 +431,5 @@ async fn debug(auth: &Auth, parts: &Parts) -> Reply {
         "identity": policies.first(),
         "route_policies": policies.get(1..).unwrap_or_default(),
     });
-    let mut response = Response::new(ResponseBody::full(
-        serde_json::to_string_pretty(&body).unwrap_or_default(),
-    ));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(json_response(serde_json::to_string_pretty(&body).unwrap_or_default()))
 }

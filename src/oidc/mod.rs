@@ -487,17 +487,10 @@ impl OidcProvider {
         let Some(endpoint) = metadata.userinfo_endpoint() else {
             return Ok(None);
         };
-        let request = http::Request::get(endpoint.as_str())
-            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
-            .header(http::header::ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|e| OidcError::Userinfo(e.to_string()))?;
-        let response = self.http.send(request).await?;
-        if !response.status().is_success() {
-            return Err(OidcError::Userinfo(format!("status {}", response.status())));
-        }
-        let claims: Claims = serde_json::from_slice(response.body())
-            .map_err(|e| OidcError::Userinfo(format!("not JSON claims: {e}")))?;
+        let claims = self.get_json(endpoint.as_str(), access_token, "userinfo").await?;
+        let Value::Object(claims) = claims else {
+            return Err(OidcError::Userinfo("userinfo is not a JSON object".into()));
+        };
         Ok(Some(claims))
     }
 
@@ -536,6 +529,20 @@ impl OidcProvider {
         Ok(result)
     }
 
+    /// GETs a JSON document with the access token as bearer credential.
+    async fn get_json(&self, url: &str, access_token: &str, what: &str) -> Result<Value, OidcError> {
+        let request = http::Request::get(url)
+            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| OidcError::Userinfo(format!("{what}: {e}")))?;
+        let response = self.http.send(request).await?;
+        if !response.status().is_success() {
+            return Err(OidcError::Userinfo(format!("{what} answered {}", response.status())));
+        }
+        serde_json::from_slice(response.body()).map_err(|e| OidcError::Userinfo(format!("{what}: not JSON: {e}")))
+    }
+
     /// Fetches a distributed claim (OIDC Core §5.6.2) from `endpoint` with
     /// the access token. Accepts a JSON object holding the claim, or a
     /// Graph-style `{"value": [...]}` list.
@@ -545,20 +552,7 @@ impl OidcProvider {
         access_token: &str,
         claim: &str,
     ) -> Result<Value, OidcError> {
-        let request = http::Request::get(endpoint)
-            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
-            .header(http::header::ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|e| OidcError::Userinfo(e.to_string()))?;
-        let response = self.http.send(request).await?;
-        if !response.status().is_success() {
-            return Err(OidcError::Userinfo(format!(
-                "claim source answered {}",
-                response.status()
-            )));
-        }
-        let body: Value =
-            serde_json::from_slice(response.body()).map_err(|e| OidcError::Userinfo(format!("claim source: {e}")))?;
+        let body = self.get_json(endpoint, access_token, "claim source").await?;
         body.get(claim)
             .or_else(|| body.get("value"))
             .cloned()
