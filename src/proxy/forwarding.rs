@@ -9,18 +9,23 @@ use ipnet::IpNet;
 
 use super::identity_headers::FoldedNames;
 
-/// Always hop-by-hop, whatever `Connection` lists.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Always hop-by-hop, whatever `Connection` lists. Names are constants:
+/// looking a header up by `&str` parses the name on every call.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    UPGRADE,
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes hop-by-hop headers. With `upgrade` set (a WebSocket or other
 /// HTTP/1.1 upgrade being proxied), `Upgrade` is kept and `Connection`
@@ -37,8 +42,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     for name in listed {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
     if let Some(protocol) = kept_upgrade {
         headers.insert(UPGRADE, protocol);
@@ -105,20 +110,20 @@ impl Forwarding {
             self.client_claims.strip(headers);
         }
         let peer_text = peer.to_string();
-        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(prior) if trusted && !prior.trim().is_empty() => format!("{prior}, {peer_text}"),
             _ => peer_text,
         };
         if let Ok(value) = HeaderValue::from_str(&chain) {
-            headers.insert("x-forwarded-for", value);
+            headers.insert(X_FORWARDED_FOR, value);
         }
-        if !trusted || !headers.contains_key("x-forwarded-proto") {
+        if !trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
             let proto = if tls { "https" } else { "http" };
-            headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
         }
-        if !trusted || !headers.contains_key("x-forwarded-host") {
+        if !trusted || !headers.contains_key(&X_FORWARDED_HOST) {
             if let Some(host) = host.or_else(|| headers.get(HOST)).cloned() {
-                headers.insert("x-forwarded-host", host);
+                headers.insert(X_FORWARDED_HOST, host);
             }
         }
     }

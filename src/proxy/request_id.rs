@@ -1,14 +1,14 @@
 //! Request ids: kept from an incoming `X-Request-Id` when it is sane,
 //! otherwise made here, and forwarded upstream and back to the client.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-pub const HEADER: &str = "x-request-id";
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id for this request. An incoming id is kept only if it is short and
 /// plain (it lands in logs and pages); anything else is replaced.
 pub fn take_or_make(headers: &HeaderMap) -> HeaderValue {
-    if let Some(value) = headers.get(HEADER) {
+    if let Some(value) = headers.get(&HEADER) {
         let bytes = value.as_bytes();
         if (1..=128).contains(&bytes.len())
             && bytes
