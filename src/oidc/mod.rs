@@ -223,6 +223,11 @@ impl OidcProvider {
         Ok(metadata)
     }
 
+    /// Whether discovery has succeeded at least once.
+    pub fn has_metadata(&self) -> bool {
+        self.metadata.read().is_ok_and(|m| m.is_some())
+    }
+
     /// Uses these provider metadata (and keys) instead of discovering them.
     pub fn set_metadata(&self, metadata: Metadata) {
         if let Ok(mut slot) = self.metadata.write() {

@@ -29,7 +29,7 @@ impl Readiness {
 }
 
 /// Answers `rest`, the path after the internal prefix (`""` or `/name...`).
-pub fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<Response<ResponseBody>, ProxyError> {
+pub async fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<Response<ResponseBody>, ProxyError> {
     let endpoint = match rest {
         "/healthz" => Endpoint::Health,
         "/readyz" => Endpoint::Ready,
@@ -42,14 +42,15 @@ pub fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<Respons
     }
     Ok(match endpoint {
         Endpoint::Health => text(StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
-        Endpoint::Ready if gateway.readiness.is_ready() => {
-            text(StatusCode::OK, "ready\n".into(), "text/plain; charset=utf-8")
+        Endpoint::Ready => {
+            let (ready, report) = readiness(gateway).await;
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            text(status, report, "text/plain; charset=utf-8")
         }
-        Endpoint::Ready => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready\n".into(),
-            "text/plain; charset=utf-8",
-        ),
         Endpoint::Metrics => text(
             StatusCode::OK,
             gateway.metrics().encode(),
@@ -60,6 +61,35 @@ pub fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<Respons
             None => return Err(ProxyError::NotFound),
         },
     })
+}
+
+/// Ready = listening and the store answers. Identity providers are
+/// reported but do not fail readiness: sessions keep working while an IdP
+/// is down, and taking every replica out of service would end them too.
+async fn readiness(gateway: &Gateway) -> (bool, String) {
+    use crate::store::SessionStore;
+    let mut ready = gateway.readiness.is_ready();
+    let mut report = format!("listening: {}\n", if ready { "ok" } else { "not yet" });
+    if let Some(auth) = gateway.auth() {
+        match auth.sessions.store().ping().await {
+            Ok(()) => report.push_str("store: ok\n"),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: the store does not answer");
+                report.push_str("store: unavailable\n");
+                ready = false;
+            }
+        }
+        for provider in &auth.providers {
+            let state = if provider.has_metadata() {
+                "metadata loaded"
+            } else {
+                "metadata not fetched yet (logins retry)"
+            };
+            report.push_str(&format!("provider {}: {state}\n", provider.name));
+        }
+    }
+    report.push_str(if ready { "ready\n" } else { "not ready\n" });
+    (ready, report)
 }
 
 enum Endpoint {

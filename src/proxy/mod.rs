@@ -280,7 +280,7 @@ impl Gateway {
             if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
                 return crate::auth::endpoints::handle(auth, endpoint, &parts, body, &self.internal_prefix).await;
             }
-            return internal::respond(self, &parts.method, rest);
+            return internal::respond(self, &parts.method, rest).await;
         }
 
         let host = request_host(&parts.uri, &parts.headers);
@@ -461,6 +461,11 @@ impl Gateway {
             .headers_mut()
             .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
+    }
+
+    /// The login machinery, when a provider is configured.
+    pub fn auth(&self) -> Option<&Arc<Auth>> {
+        self.auth.as_ref()
     }
 
     pub fn metrics(&self) -> &Metrics {

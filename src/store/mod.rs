@@ -102,6 +102,8 @@ pub trait SessionStore: Send + Sync {
         id: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Whether the store answers (readiness).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes expired sessions and replay markers.
     fn purge_expired(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

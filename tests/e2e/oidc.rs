@@ -622,4 +622,22 @@ async fn an_unreachable_idp_gives_new_logins_an_error_page_while_sessions_go_on(
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("temporarily unavailable"));
     assert!(!page.body.contains("127.0.0.1:9"), "no internals on the page");
+
+    // Readiness reports the IdP but stays ready: sessions do not need it.
+    let ready = Browser::default()
+        .get(&format!("http://{}/_doorward/readyz", fresh.addr))
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(ready.body.contains("store: ok"), "{}", ready.body);
+    assert!(
+        ready.body.contains("provider test-idp: metadata not fetched yet"),
+        "{}",
+        ready.body
+    );
+    let ready = Browser::default().get(&s.url("/_doorward/readyz")).await;
+    assert!(
+        ready.body.contains("provider test-idp: metadata loaded"),
+        "{}",
+        ready.body
+    );
 }
