@@ -212,6 +212,10 @@ pub struct ServerConfig {
     pub idle_timeout: HumanDuration,
     /// Largest request body accepted; none by default.
     pub max_request_body: Option<ByteSize>,
+    /// `%2F`/`%5C` and backslashes in paths: "reject" (400) or "decode"
+    /// them into separators before normalising (for apps that put encoded
+    /// slashes in paths; the upstream then receives real slashes).
+    pub escaped_slashes: crate::proxy::path::EscapedSlashes,
 }
 
 impl Default for ServerConfig {
@@ -228,6 +232,7 @@ impl Default for ServerConfig {
             header_read_timeout: HumanDuration::secs(10),
             idle_timeout: HumanDuration::secs(60),
             max_request_body: None,
+            escaped_slashes: crate::proxy::path::EscapedSlashes::Reject,
         }
     }
 }

@@ -178,7 +178,7 @@ impl Gateway {
             identity_headers: IdentityHeaders::from_config(&config.headers),
             forwarding: Forwarding::new(config.server.trusted_proxies.clone()),
             internal_prefix: config.server.internal_prefix.clone(),
-            escaped_slashes: EscapedSlashes::Reject,
+            escaped_slashes: config.server.escaped_slashes,
             max_request_body: config.server.max_request_body.map(|b| b.0),
             body_idle: config.server.idle_timeout.0,
             access_log: config.log.access_log,

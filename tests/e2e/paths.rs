@@ -129,3 +129,18 @@ async fn an_upstream_base_path_is_prepended() {
     assert_eq!(request(&proxy, "/x/../y?z=1").await, 200);
     assert_eq!(upstream.last().target, "/base/y?z=1");
 }
+
+#[tokio::test]
+async fn escaped_slashes_can_be_decoded_into_separators() {
+    let upstream = Upstream::start().await;
+    let config = format!(
+        "[server]\nescaped_slashes = \"decode\"\n{}",
+        Proxy::route(&upstream.url(), "public = [\"/public/\"]")
+    );
+    let proxy = Proxy::start(&config).await;
+    // Decoded, the trick resolves to /admin: protected, not public.
+    assert_eq!(request(&proxy, "/public/..%2fadmin").await, 401);
+    assert!(upstream.requests().is_empty());
+    assert_eq!(request(&proxy, "/public/a%2Fb").await, 200);
+    assert_eq!(upstream.last().target, "/public/a/b");
+}
