@@ -212,6 +212,17 @@ async fn callback(auth: &Auth, parts: &Parts) -> Reply {
         )));
     }
     log_login(&result, &outcome);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // IdPs omit a claim when a user has none of it: say so, quietly.
+        let explained = auth.engine.global().compute(&result.merged, true);
+        for reason in explained
+            .reasons
+            .iter()
+            .filter(|r| r.rule.starts_with("claim is missing"))
+        {
+            tracing::debug!(user = %outcome.identity.user, part = reason.part, claim = %reason.value, "claim is missing: no values");
+        }
+    }
     let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
     let (sealed, _) = auth
         .sessions
