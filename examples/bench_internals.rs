@@ -186,36 +186,14 @@ async fn bench_sessions() {
     );
     drop(manager);
     let before = rss_kib();
-    let mut samples = Vec::with_capacity(N);
-    for sealed in &cookies {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            "cookie",
-            http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"),
-        );
-        let start = Instant::now();
-        let found = cold.from_request(&headers).await;
-        samples.push(start.elapsed());
-        assert!(found.is_some());
-    }
+    let mut samples = time_lookups(&cold, &cookies).await;
     let after = rss_kib();
     report(
         "session lookup, cold (SQLite, 100k sessions)",
         &mut samples,
         Some(Duration::from_millis(1)),
     );
-    let mut samples = Vec::with_capacity(N);
-    for sealed in &cookies {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            "cookie",
-            http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie"),
-        );
-        let start = Instant::now();
-        let found = cold.from_request(&headers).await;
-        samples.push(start.elapsed());
-        assert!(found.is_some());
-    }
+    let mut samples = time_lookups(&cold, &cookies).await;
     report(
         "session lookup, cached (cookie open + moka)",
         &mut samples,
@@ -236,6 +214,21 @@ async fn bench_sessions() {
         (after.saturating_sub(before) * 1024) as f64 / N as f64,
         after.saturating_sub(before)
     );
+}
+
+/// Looks every session up by its cookie, timing each lookup.
+async fn time_lookups(manager: &SessionManager, cookies: &[String]) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(cookies.len());
+    for sealed in cookies {
+        let mut headers = http::HeaderMap::new();
+        let cookie = http::HeaderValue::from_str(&format!("doorward={sealed}")).expect("cookie");
+        headers.insert("cookie", cookie);
+        let start = Instant::now();
+        let found = manager.from_request(&headers).await;
+        samples.push(start.elapsed());
+        assert!(found.is_some());
+    }
+    samples
 }
 
 fn manager_views() -> ViewsFn {

@@ -130,12 +130,7 @@ async fn upstream_answer(
     };
     let path = req.uri().path().to_string();
     if path == "/relay" {
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = read_body(req).await;
         seen.body = String::from_utf8_lossy(&body).into_owned();
         log.lock().expect("seen lock").push(seen);
         return Ok(text(StatusCode::OK, "relayed"));
@@ -182,12 +177,7 @@ async fn upstream_answer(
         h.insert("x-end-to-end", "kept".parse().expect("value"));
         return Ok(response);
     }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = read_body(req).await;
     let echo = serde_json::json!({
         "method": seen.method,
         "target": target,
@@ -199,6 +189,15 @@ async fn upstream_answer(
         .headers_mut()
         .insert("content-type", "application/json".parse().expect("value"));
     Ok(response)
+}
+
+/// The whole request body (empty if it broke).
+async fn read_body(req: Request<Incoming>) -> Bytes {
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 fn text(status: StatusCode, body: &str) -> Response<TestBody> {
