@@ -102,10 +102,6 @@ impl Server {
         self.listener.local_addr()
     }
 
-    pub fn gateway(&self) -> &Arc<Gateway> {
-        &self.gateway
-    }
-
     /// Serves until `shutdown` resolves, then stops accepting and gives
     /// in-flight requests up to the grace period to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {

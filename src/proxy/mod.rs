@@ -471,10 +471,6 @@ impl Gateway {
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
-
-    pub fn routes(&self) -> &RouteTable {
-        &self.routes
-    }
 }
 
 /// What the request path learned, for the access log and metrics.

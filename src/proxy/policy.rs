@@ -10,17 +10,12 @@ use crate::session::PassedTokens;
 /// Proof that this request may reach the upstream, with the identity to
 /// send along (if any).
 pub struct Permit {
-    // Private: no code outside this module can make one.
-    reason: PermitReason,
+    // Private fields: no code outside this module can make one.
     view: Option<Arc<IdentityView>>,
     tokens: Option<Arc<PassedTokens>>,
 }
 
 impl Permit {
-    pub fn reason(&self) -> PermitReason {
-        self.reason
-    }
-
     /// The caller's identity under this route's policy, when logged in.
     pub fn view(&self) -> Option<&Arc<IdentityView>> {
         self.view.as_ref()
@@ -30,14 +25,6 @@ impl Permit {
     pub fn tokens(&self) -> Option<&Arc<PassedTokens>> {
         self.tokens.as_ref()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PermitReason {
-    /// The path matched one of the route's public rules.
-    PublicPath,
-    /// A logged-in caller who meets the route's requirements.
-    Authenticated,
 }
 
 /// Why a request may not pass.
@@ -60,11 +47,7 @@ pub fn authorize(
     tokens: Option<Arc<PassedTokens>>,
 ) -> Result<Permit, Refusal> {
     if route.is_public(path) {
-        return Ok(Permit {
-            reason: PermitReason::PublicPath,
-            view,
-            tokens,
-        });
+        return Ok(Permit { view, tokens });
     }
     let Some(view) = view else {
         return Err(Refusal::Unauthenticated);
@@ -87,7 +70,6 @@ pub fn authorize(
         )));
     }
     Ok(Permit {
-        reason: PermitReason::Authenticated,
         view: Some(view),
         tokens,
     })

@@ -105,10 +105,6 @@ impl RouteTable {
             host_ok && route_prefix_matches(path, &route.prefix)
         })
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
-        self.routes.iter()
-    }
 }
 
 /// The host a request names, without port: the Host header, or the
