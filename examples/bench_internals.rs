@@ -10,14 +10,17 @@ use std::time::{Duration, Instant};
 
 use doorward::assertion::keys::SigningKey;
 use doorward::assertion::{AssertionCache, AssertionSigner};
-use doorward::auth::view::{IdentityView, Views, ViewsFn};
+use doorward::auth::view::{ViewBuilder, Views};
+use doorward::clock::Clock;
 use doorward::config::identity::IdentityConfig;
 use doorward::identity::engine::Policy;
 use doorward::identity::Claims;
-use doorward::proxy::identity_headers::IdentityHeaders;
+use doorward::identity::IdentityEngine;
+use doorward::identity_headers::IdentityHeaders;
+use doorward::login::{LoginResult, Tokens};
 use doorward::secret::SecretString;
 use doorward::session::keys::KeyRing;
-use doorward::session::{cookies::CookieSettings, LoginResult, SessionManager, SessionSettings, Tokens};
+use doorward::session::{cookies::CookieSettings, DeriveFn, SessionManager, SessionSettings};
 use doorward::store::SqliteStore;
 use serde_json::json;
 
@@ -94,10 +97,11 @@ fn bench_headers() {
         vec![SigningKey::generate()],
         "https://dw.test".into(),
         Duration::from_secs(60),
+        "x-doorward-assertion",
     )
     .expect("signer");
     let cache = AssertionCache::default();
-    let now = doorward::session::now();
+    let now = Clock::system().now();
     let name = http::HeaderName::from_static("x-doorward-assertion");
     let mut samples = Vec::with_capacity(100_000);
     for _ in 0..100_000 {
@@ -106,7 +110,7 @@ fn bench_headers() {
         map.insert("x-forwarded-user", http::HeaderValue::from_static("mallory"));
         let start = Instant::now();
         headers.strip_incoming(&mut map);
-        headers.set(&mut map, &encoded);
+        doorward::identity_headers::set(&mut map, &encoded);
         if let Some(assertion) = cache.get(0, &signer, &outcome.identity, "app", now) {
             map.insert(name.clone(), assertion);
         }
@@ -144,9 +148,10 @@ async fn bench_sessions() {
         idle_timeout: Duration::from_secs(8 * 3600),
         absolute_timeout: Duration::from_secs(7 * 24 * 3600),
         cache_capacity: 200_000,
+        cache_max_bytes: 1 << 30,
         pass_tokens: false,
     };
-    let manager = SessionManager::new(store, keys, settings, views);
+    let manager = SessionManager::new(store, keys, settings, views, Clock::system());
     const N: usize = 100_000;
     let started = Instant::now();
     let mut cookies = Vec::with_capacity(N);
@@ -160,14 +165,16 @@ async fn bench_sessions() {
             provider: "idp".into(),
             issuer: "https://idp.example.com".into(),
             subject: format!("user-{i}"),
-            sid: Some(format!("sid-{i}")),
+            idp_session: Some(format!("sid-{i}")),
+            logout_hint: None,
+            idp_session_end: None,
             claims: json!({"merged": merged.clone()}),
             merged,
             tokens: Tokens {
                 access_token: Some("a".repeat(40)),
                 refresh_token: Some("r".repeat(40)),
                 id_token: None,
-                expires_at: Some(doorward::session::now() + 3600),
+                expires_at: Some(Clock::system().now() + 3600),
             },
         };
         let (sealed, _) = manager.create(login).await.expect("create");
@@ -183,6 +190,7 @@ async fn bench_sessions() {
         KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys"),
         manager.settings.clone(),
         manager_views(),
+        Clock::system(),
     );
     drop(manager);
     let before = rss_kib();
@@ -217,7 +225,7 @@ async fn bench_sessions() {
 }
 
 /// Looks every session up by its cookie, timing each lookup.
-async fn time_lookups(manager: &SessionManager, cookies: &[String]) -> Vec<Duration> {
+async fn time_lookups(manager: &SessionManager<Views>, cookies: &[String]) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(cookies.len());
     for sealed in cookies {
         let mut headers = http::HeaderMap::new();
@@ -226,22 +234,23 @@ async fn time_lookups(manager: &SessionManager, cookies: &[String]) -> Vec<Durat
         let start = Instant::now();
         let found = manager.from_request(&headers).await;
         samples.push(start.elapsed());
-        assert!(found.is_some());
+        assert!(matches!(found, Ok(Some(_))));
     }
     samples
 }
 
-fn manager_views() -> ViewsFn {
-    let headers = IdentityHeaders::from_config(&doorward::config::HeaderNames::default());
-    let policy = Arc::new(Policy::compile(&IdentityConfig::default()).expect("policy"));
-    Arc::new(move |claims: &Claims| -> Views {
-        let outcome = policy.compute(claims, false);
-        Arc::from(vec![Arc::new(IdentityView {
-            encoded: headers.encode(&outcome.identity),
-            outcome,
-            assertions: AssertionCache::default(),
-        })])
-    })
+fn manager_views() -> DeriveFn<Views> {
+    let config = doorward::config::parse_str(
+        "[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n",
+        "bench",
+    )
+    .expect("config");
+    let engine = Arc::new(IdentityEngine::from_config(&config).expect("engine"));
+    let views = ViewBuilder::new(
+        engine,
+        IdentityHeaders::from_config(&doorward::config::HeaderNames::default()),
+    );
+    Arc::new(move |claims, origin| views.build(claims, origin))
 }
 
 fn main() {

@@ -2,16 +2,29 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over this library; integration
 //! tests start [`server::Server`] in-process on port 0.
+//!
+//! Layers, lowest first: `clock`, `paths`, `config` (types and checks only),
+//! `identity` (pure), `identity_headers`, `store` (rows), `session`,
+//! `login` (protocol-neutral results) with the protocols `oidc`,
+//! `assertion`, `respond` (every answer doorward makes itself), `auth` (the
+//! admission gate and login endpoints), `proxy` (the request path), then
+//! `build` and `server`.
 #![forbid(unsafe_code)]
 
 pub mod assertion;
 pub mod auth;
+pub mod build;
+pub mod clock;
 pub mod config;
 pub mod identity;
+pub mod identity_headers;
+pub mod login;
 pub mod metrics;
 pub mod oidc;
+pub mod paths;
 pub mod probe;
 pub mod proxy;
+pub mod respond;
 pub mod secret;
 pub mod server;
 pub mod session;

@@ -77,8 +77,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads the config with every check `serve` makes ("check = serve").
 fn load(path: &Path) -> Result<Config, ExitCode> {
-    config::load_file(path).map_err(|e| {
+    doorward::build::load(path).map_err(|e| {
         eprintln!("{e}");
         ExitCode::FAILURE
     })
@@ -93,6 +94,9 @@ fn check(path: &Path) -> ExitCode {
                 config.routes.len(),
                 if config.routes.len() == 1 { "" } else { "s" }
             );
+            for (key, why) in config::weakened(&config) {
+                println!("weakened: {key}: {why}");
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,

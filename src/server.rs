@@ -16,17 +16,22 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::conn_io::{ConnActivity, GuardedIo};
-use crate::proxy::{BuildError, ConnInfo, Gateway};
+use crate::proxy::{ConnInfo, Gateway, GatewayError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Build(#[from] BuildError),
+    Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("login setup: {0}")]
@@ -39,15 +44,25 @@ struct ConnSettings {
     http2: bool,
     header_read_timeout: Duration,
     idle_timeout: Duration,
+    max_header_bytes: usize,
+    http2_max_concurrent_streams: u32,
+}
+
+/// How a server is started beyond its config (tests set a manual clock).
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    pub clock: Clock,
 }
 
 /// A bound, not yet running, doorward.
 pub struct Server {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     gateway: Arc<Gateway>,
     tls: Option<TlsAcceptor>,
     settings: ConnSettings,
     shutdown_grace: Duration,
+    max_connections: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,11 +87,33 @@ impl Server {
     /// Like [`Server::bind`] on a listener the caller bound already (tests
     /// that must know the port before the config is written).
     pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
-        let auth = crate::auth::Auth::from_config(config).await?.map(Arc::new);
+        Self::with_options(config, listener, ServerOptions::default()).await
+    }
+
+    /// Like [`Server::with_listener`], with options (a test clock).
+    pub async fn with_options(
+        config: &Config,
+        listener: TcpListener,
+        options: ServerOptions,
+    ) -> Result<Self, StartError> {
+        crate::build::warn_weakened(config);
+        let clock = options.clock;
+        let signer = Arc::new(crate::build::signer(config)?);
+        let auth = crate::auth::Auth::from_config(config, Arc::clone(&signer), clock.clone())
+            .await?
+            .map(Arc::new);
         if let Some(auth) = &auth {
             auth.warm_up();
         }
-        let gateway = Arc::new(Gateway::new(config, Arc::new(Metrics::new()), auth)?);
+        let gateway = Arc::new(Gateway::new(config, Arc::new(Metrics::new()), auth, signer, clock)?);
+        let metrics_listener = match config.server.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let tls = match &config.server.tls {
             Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
                 &files.cert,
@@ -87,14 +124,18 @@ impl Server {
         };
         Ok(Self {
             listener,
+            metrics_listener,
             gateway,
             tls,
             settings: ConnSettings {
                 http2: config.server.http2,
                 header_read_timeout: config.server.header_read_timeout.0,
                 idle_timeout: config.server.idle_timeout.0,
+                max_header_bytes: usize::try_from(config.server.max_header_bytes.0).unwrap_or(usize::MAX),
+                http2_max_concurrent_streams: config.server.http2_max_concurrent_streams,
             },
             shutdown_grace: config.server.shutdown_grace.0,
+            max_connections: config.server.max_connections,
         })
     }
 
@@ -102,23 +143,66 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The separate metrics listener's address, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The request path (tests reach the auth state through it).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and gives
     /// in-flight requests up to the grace period to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listener,
+            metrics_listener,
             gateway,
             tls,
             settings,
             shutdown_grace,
+            max_connections,
         } = self;
         let (drain_tx, drain_rx) = watch::channel(false);
         // Every connection task holds a sender; recv() returns None once
         // they have all finished.
         let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+        if let Some(metrics) = metrics_listener {
+            tokio::spawn(serve_metrics(
+                metrics,
+                Arc::clone(&gateway),
+                settings.clone(),
+                drain_rx.clone(),
+            ));
+        }
         gateway.readiness.set_listening();
+        // At the cap, accepting pauses: new connections wait in the
+        // kernel's listen queue while the open ones keep being served.
+        let slots = Arc::new(Semaphore::new(max_connections));
+        let mut cap_logged: Option<tokio::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
+            let slot = match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    if cap_logged.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(
+                            max_connections,
+                            "connection cap reached: new connections wait until one closes"
+                        );
+                        cap_logged = Some(tokio::time::Instant::now());
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        slot = Arc::clone(&slots).acquire_owned() => match slot {
+                            Ok(slot) => slot,
+                            Err(_) => break,
+                        },
+                    }
+                }
+            };
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
@@ -128,7 +212,9 @@ impl Server {
                             tls: tls.clone(),
                             settings: settings.clone(),
                             drain: drain_rx.clone(),
+                            metrics_only: false,
                             _open: open_tx.clone(),
+                            _slot: Some(slot),
                         };
                         tokio::spawn(conn.serve(tcp, peer));
                     }
@@ -152,13 +238,52 @@ impl Server {
     }
 }
 
+/// The separate metrics listener: plain HTTP/1.1, operational endpoints
+/// only, until the drain starts.
+async fn serve_metrics(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    settings: ConnSettings,
+    drain: watch::Receiver<bool>,
+) {
+    let mut stop = drain.clone();
+    loop {
+        tokio::select! {
+            () = async { let _ = stop.wait_for(|draining| *draining).await; } => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let (open, _) = mpsc::channel::<()>(1);
+                    let conn = Connection {
+                        gateway: Arc::clone(&gateway),
+                        tls: None,
+                        settings: ConnSettings { http2: false, ..settings.clone() },
+                        drain: drain.clone(),
+                        metrics_only: true,
+                        _open: open,
+                        _slot: None,
+                    };
+                    tokio::spawn(conn.serve(tcp, peer));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
 /// One accepted connection and what it needs.
 struct Connection {
     gateway: Arc<Gateway>,
     tls: Option<TlsAcceptor>,
     settings: ConnSettings,
     drain: watch::Receiver<bool>,
+    /// Served by the metrics listener: operational endpoints only.
+    metrics_only: bool,
     _open: mpsc::Sender<()>,
+    /// Its place under `max_connections`, given back when it closes.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Drives a hyper connection; on drain, asks it to finish gracefully (no
@@ -192,6 +317,7 @@ impl Connection {
             peer,
             tls: self.tls.is_some(),
             activity: Arc::clone(&activity),
+            metrics_only: self.metrics_only,
         };
         let idle = self.settings.idle_timeout;
         match self.tls.clone() {
@@ -239,30 +365,84 @@ impl Connection {
             async move { Ok::<_, Infallible>(gateway.handle(req, &info).await) }
         });
         let io = TokioIo::new(io);
-        let header_timeout = self.settings.header_read_timeout;
+        let s = &self.settings;
         match protocol {
             Protocol::Http1 => {
                 let mut builder = http1::Builder::new();
-                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+                configure_http1(&mut builder, s);
                 drive!(builder.serve_connection(io, service).with_upgrades(), self.drain);
             }
             Protocol::Http2 => {
                 let mut builder = http2::Builder::new(TokioExecutor::new());
-                builder.timer(TokioTimer::new());
+                configure_http2(&mut builder, s);
                 drive!(builder.serve_connection(io, service), self.drain);
             }
             Protocol::Detect => {
                 let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
-                builder.http2().timer(TokioTimer::new());
+                configure_http1(&mut builder.http1(), s);
+                configure_http2(&mut builder.http2(), s);
                 drive!(builder.serve_connection_with_upgrades(io, service), self.drain);
             }
         }
     }
 }
+
+/// HTTP/1.1 limits: the head must arrive in time and within its size
+/// (bigger gets 431 from hyper).
+fn configure_http1<B: Http1Settings>(builder: &mut B, s: &ConnSettings) {
+    builder.apply(s);
+}
+
+/// HTTP/2 limits: concurrent streams, header list size (which also bounds a
+/// CONTINUATION flood), and the resets a client may make us do (rapid reset,
+/// CVE-2023-44487) before the connection is closed.
+fn configure_http2<B: Http2Settings>(builder: &mut B, s: &ConnSettings) {
+    builder.apply(s);
+}
+
+/// hyper's HTTP/1.1 builders (plain and inside `auto`) take the same calls
+/// under different types.
+trait Http1Settings {
+    fn apply(&mut self, s: &ConnSettings);
+}
+
+trait Http2Settings {
+    fn apply(&mut self, s: &ConnSettings);
+}
+
+macro_rules! http1_settings {
+    ($ty:ty) => {
+        impl Http1Settings for $ty {
+            fn apply(&mut self, s: &ConnSettings) {
+                self.timer(TokioTimer::new())
+                    .header_read_timeout(s.header_read_timeout)
+                    // A head that does not fit the read buffer gets 431.
+                    .max_buf_size(s.max_header_bytes.max(8192));
+            }
+        }
+    };
+}
+
+macro_rules! http2_settings {
+    ($ty:ty) => {
+        impl Http2Settings for $ty {
+            fn apply(&mut self, s: &ConnSettings) {
+                self.timer(TokioTimer::new())
+                    .max_concurrent_streams(s.http2_max_concurrent_streams)
+                    .max_header_list_size(u32::try_from(s.max_header_bytes).unwrap_or(u32::MAX))
+                    .max_pending_accept_reset_streams(50)
+                    .max_local_error_reset_streams(1024)
+                    .keep_alive_interval(Duration::from_secs(30))
+                    .keep_alive_timeout(Duration::from_secs(20));
+            }
+        }
+    };
+}
+
+http1_settings!(http1::Builder);
+http1_settings!(auto::Http1Builder<'_, TokioExecutor>);
+http2_settings!(http2::Builder<TokioExecutor>);
+http2_settings!(auto::Http2Builder<'_, TokioExecutor>);
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -25,6 +25,8 @@ pub struct AssertionSigner {
     keys: Vec<SigningKey>,
     issuer: String,
     ttl: i64,
+    /// The header the assertion travels in.
+    header: http::HeaderName,
 }
 
 impl std::fmt::Debug for AssertionSigner {
@@ -34,7 +36,7 @@ impl std::fmt::Debug for AssertionSigner {
 }
 
 impl AssertionSigner {
-    pub fn new(keys: Vec<SigningKey>, issuer: String, ttl: Duration) -> Option<Self> {
+    pub fn new(keys: Vec<SigningKey>, issuer: String, ttl: Duration, header: &str) -> Option<Self> {
         if keys.is_empty() {
             return None;
         }
@@ -42,7 +44,12 @@ impl AssertionSigner {
             keys,
             issuer,
             ttl: i64::try_from(ttl.as_secs()).unwrap_or(60).max(1),
+            header: http::HeaderName::from_bytes(header.as_bytes()).ok()?,
         })
+    }
+
+    pub fn header_name(&self) -> &http::HeaderName {
+        &self.header
     }
 
     pub fn signing_key(&self) -> &SigningKey {
@@ -67,6 +74,9 @@ impl AssertionSigner {
             "groups": identity.groups,
             "roles": identity.roles,
             "orgs": identity.orgs,
+            // Who vouched: the same email from two IdPs is two people.
+            "idp": identity.idp,
+            "idp_iss": identity.idp_issuer,
             "iat": now,
             "nbf": now,
             "exp": exp,
@@ -150,6 +160,7 @@ mod tests {
             vec![SigningKey::generate()],
             "https://dw.test".into(),
             Duration::from_secs(60),
+            "x-doorward-assertion",
         )
         .expect("signer");
         let (token, exp) = signer.sign(&identity(), "grafana", 1_000);

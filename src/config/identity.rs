@@ -109,12 +109,6 @@ impl ListConfig {
     }
 }
 
-impl LoginRules {
-    pub fn overlay(&self, over: &Self) -> Self {
-        overlay!(self, over, allowed_groups, allowed_email_domains, allowed_emails)
-    }
-}
-
 fn overlay_part<T: Clone + Default>(base: &Option<T>, over: &Option<T>, merge: fn(&T, &T) -> T) -> Option<T> {
     match (base, over) {
         (_, None) => base.clone(),
@@ -132,7 +126,10 @@ impl IdentityConfig {
             groups: overlay_part(&self.groups, &over.groups, ListConfig::overlay),
             roles: overlay_part(&self.roles, &over.roles, ListConfig::overlay),
             orgs: overlay_part(&self.orgs, &over.orgs, ListConfig::overlay),
-            login: overlay_part(&self.login, &over.login, LoginRules::overlay),
+            // A route's login rules replace the global ones in its policy;
+            // the gate requires the global decision too, so a route can
+            // only tighten who gets in, never widen it.
+            login: over.login.clone().or_else(|| self.login.clone()),
         }
     }
 

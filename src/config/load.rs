@@ -55,17 +55,32 @@ impl fmt::Display for Problems<'_> {
     }
 }
 
+/// Checks that need more than the config's own types (compiling the
+/// identity policies, reading key files): problems as (key path, message),
+/// placed in the file like every other problem.
+pub type ExtraChecks<'a> = &'a dyn Fn(&Config) -> Vec<(String, String)>;
+
 /// Reads and checks a config file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    load_file_with(path, &|_| Vec::new())
+}
+
+/// Reads a config file and runs the config's checks and `extra`'s.
+pub fn load_file_with(path: &Path, extra: ExtraChecks<'_>) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse_str(&text, &path.display().to_string())
+    parse_str_with(&text, &path.display().to_string(), extra)
 }
 
 /// Parses and checks config text; `file` is only used in messages.
 pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
+    parse_str_with(text, file, &|_| Vec::new())
+}
+
+/// [`parse_str`] with extra checks.
+pub fn parse_str_with(text: &str, file: &str, extra: ExtraChecks<'_>) -> Result<Config, ConfigError> {
     let place = |span: Option<Range<usize>>, key: String, message: String| {
         let (line, column) = line_col(text, span.map_or(0, |s| s.start));
         Problem {
@@ -83,10 +98,26 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
         let key = e.path().to_string();
         let key = if key == "." { String::new() } else { key };
         let inner = e.into_inner();
-        ConfigError::Invalid(vec![place(inner.span(), key, inner.message().trim().to_string())])
+        let message = inner.message().trim().to_string();
+        // Errors raised after buffering (the provider `kind` enum) carry no
+        // span: find the key in the document instead.
+        let span = inner.span().or_else(|| {
+            let doc = toml_edit::Document::parse(text).ok()?;
+            let mut path = KeyPath::parse(&key);
+            if let Some(field) = named_field(&message) {
+                path.0.push(Seg::Name(field.to_string()));
+            }
+            span_of(doc.as_item(), &path)
+        });
+        ConfigError::Invalid(vec![place(span, key, message)])
     })?;
 
-    let issues = validate(&config);
+    let mut issues = validate(&config);
+    issues.extend(
+        extra(&config)
+            .into_iter()
+            .map(|(key, message)| (KeyPath::parse(&key), message)),
+    );
     if issues.is_empty() {
         return Ok(config);
     }
@@ -123,6 +154,14 @@ fn span_of(root: &toml_edit::Item, path: &KeyPath) -> Option<Range<usize>> {
         }
     }
     best
+}
+
+/// The field a serde message names (`unknown field `x``, `missing field `x``).
+fn named_field(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
+    rest.split('`').next()
 }
 
 /// 1-based line and column (in characters) of a byte offset.

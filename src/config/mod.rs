@@ -7,7 +7,7 @@
 pub mod identity;
 pub mod load;
 pub mod units;
-mod validate;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-pub use load::{load_file, parse_str, ConfigError};
+pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigError, Problem};
 use units::{ByteSize, HumanDuration, SecretSource};
+pub use validate::weakened;
 
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
@@ -67,8 +68,10 @@ pub struct SessionConfig {
     pub cookie_name: String,
     /// Share the cookie with subdomains (e.g. "example.com"). Unset: host-only.
     pub cookie_domain: Option<String>,
-    /// Mark cookies Secure. Unset: on when TLS is served or public_url is https.
-    pub cookie_secure: Option<bool>,
+    /// Security warning: leaves `Secure` off doorward's cookies even when
+    /// served over https, so they also travel over plain http. Cookies are
+    /// Secure (and `__Host-`) by default whenever doorward is reached by https.
+    pub insecure_cookie_not_secure: bool,
     /// Secrets of at least 32 bytes: the first seals new cookies and
     /// encrypts tokens, all of them open (rotation: prepend a new key).
     pub keys: Vec<SecretSource>,
@@ -80,6 +83,12 @@ pub struct SessionConfig {
     pub refresh_before: HumanDuration,
     /// Sessions kept in memory (each about 1 KiB); the rest load from the store.
     pub cache_capacity: u64,
+    /// Memory the cached sessions may take at most (a user with thousands
+    /// of groups weighs more than one with two).
+    pub cache_max_bytes: ByteSize,
+    /// Largest claims snapshot a login may store; a bigger one is refused
+    /// with a log line (an IdP sending megabytes of claims is misconfigured).
+    pub max_claims_size: ByteSize,
     /// How long a started login may take before its state expires.
     pub login_timeout: HumanDuration,
     /// Hosts (besides doorward's own) a return-to URL may point at;
@@ -92,12 +101,16 @@ impl Default for SessionConfig {
         Self {
             cookie_name: "doorward".into(),
             cookie_domain: None,
-            cookie_secure: None,
+            insecure_cookie_not_secure: false,
             keys: Vec::new(),
             idle_timeout: HumanDuration::secs(8 * 3600),
-            absolute_timeout: HumanDuration::secs(7 * 24 * 3600),
+            // mod_auth_openidc's default: a session without a refresh token
+            // must not keep a stale identity for days.
+            absolute_timeout: HumanDuration::secs(8 * 3600),
             refresh_before: HumanDuration::secs(60),
             cache_capacity: 100_000,
+            cache_max_bytes: ByteSize(128 << 20),
+            max_claims_size: ByteSize(128 << 10),
             login_timeout: HumanDuration::secs(600),
             allowed_redirect_domains: Vec::new(),
         }
@@ -153,12 +166,40 @@ pub struct ProviderConfig {
     /// Clock difference tolerated on exp/iat.
     #[serde(default = "default_skew")]
     pub clock_skew: HumanDuration,
-    /// Refuse logins whose `email_verified` is not true.
+    /// Refuse logins whose `email_verified` is not present and true. (A
+    /// claim `email_verified: false` is refused either way.)
     #[serde(default)]
     pub require_email_verified: bool,
-    /// Audiences accepted for bearer tokens (default: the client id).
+    /// Audiences a bearer access token (RFC 9068 `typ: at+jwt`, or a JWT for
+    /// an API audience) may carry. Empty: no bearer tokens from this IdP.
     #[serde(default)]
     pub bearer_audiences: Vec<String>,
+    /// Hosts (besides the issuer's) distributed claims may be fetched from,
+    /// over https only; the access token is never sent anywhere else.
+    #[serde(default)]
+    pub claim_source_hosts: Vec<String>,
+    /// How often discovery and keys are re-read at most (an IdP's
+    /// `Cache-Control` shortens it, down to five minutes).
+    #[serde(default = "default_metadata_refresh")]
+    pub metadata_refresh: HumanDuration,
+    /// Security warning: accepts logins and bearer tokens whose
+    /// `email_verified` is false, so anyone who can put an unverified
+    /// address at the IdP can claim that address here.
+    #[serde(default)]
+    pub insecure_allow_unverified_email: bool,
+    /// Security warning: accepts the client's own ID tokens as bearer
+    /// tokens. An ID token proves a login to this client, not a grant to
+    /// call an API; anything that ever saw one could replay it.
+    #[serde(default)]
+    pub insecure_accept_id_token_as_bearer: bool,
+    /// Security warning: allows an `http://` issuer off loopback, so
+    /// discovery, keys and tokens travel in the clear.
+    #[serde(default)]
+    pub insecure_allow_http_issuer: bool,
+    /// Security warning: allows HMAC (HS256/384/512) ID tokens, which are
+    /// signed with the client secret: anyone holding the secret can mint them.
+    #[serde(default)]
+    pub insecure_allow_hmac: bool,
     /// Extra CA (PEM) for an IdP with a private CA.
     pub ca_file: Option<PathBuf>,
 }
@@ -187,6 +228,10 @@ fn default_skew() -> HumanDuration {
     HumanDuration::secs(60)
 }
 
+fn default_metadata_refresh() -> HumanDuration {
+    HumanDuration::secs(3600)
+}
+
 /// `[server]`: the listener and how it treats clients.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -212,10 +257,29 @@ pub struct ServerConfig {
     pub idle_timeout: HumanDuration,
     /// Largest request body accepted; none by default.
     pub max_request_body: Option<ByteSize>,
-    /// `%2F`/`%5C` and backslashes in paths: "reject" (400) or "decode"
-    /// them into separators before normalising (for apps that put encoded
-    /// slashes in paths; the upstream then receives real slashes).
-    pub escaped_slashes: crate::proxy::path::EscapedSlashes,
+    /// A whole upload must arrive within this (besides `idle_timeout`
+    /// between chunks), so a trickle cannot hold a connection for ever.
+    pub upload_timeout: HumanDuration,
+    /// Largest request head (request line and headers); bigger gets 431.
+    pub max_header_bytes: ByteSize,
+    /// Client connections served at once; at the cap new ones wait in the
+    /// listen queue (logged), open ones keep working.
+    pub max_connections: usize,
+    /// HTTP/2 streams one client connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+    /// Protocols a client may upgrade to (`Upgrade:`); anything else is
+    /// forwarded as a plain request without the upgrade. Never `h2c`.
+    pub allowed_upgrades: Vec<String>,
+    /// Who may read `/metrics` on the main listener.
+    pub metrics_allow: Vec<IpNet>,
+    /// A separate listener for `/metrics` (and health checks), e.g.
+    /// "0.0.0.0:9180" for Prometheus; then the main one does not serve it.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Security warning: decodes `%2F`/`%5C` and backslashes in paths into
+    /// separators before normalising (for apps like GitLab that put encoded
+    /// slashes in paths) instead of refusing them; the upstream then sees
+    /// real slashes, which an app that decodes again may read differently.
+    pub insecure_decode_escaped_slashes: bool,
 }
 
 impl Default for ServerConfig {
@@ -232,7 +296,18 @@ impl Default for ServerConfig {
             header_read_timeout: HumanDuration::secs(10),
             idle_timeout: HumanDuration::secs(60),
             max_request_body: None,
-            escaped_slashes: crate::proxy::path::EscapedSlashes::Reject,
+            upload_timeout: HumanDuration::secs(3600),
+            max_header_bytes: ByteSize(64 << 10),
+            max_connections: 10_000,
+            http2_max_concurrent_streams: 100,
+            allowed_upgrades: vec!["websocket".into()],
+            // Loopback only: Prometheus elsewhere scrapes `metrics_listen`.
+            metrics_allow: vec![
+                IpNet::V4(ipnet::Ipv4Net::new_assert(std::net::Ipv4Addr::new(127, 0, 0, 0), 8)),
+                IpNet::V6(ipnet::Ipv6Net::new_assert(std::net::Ipv6Addr::LOCALHOST, 128)),
+            ],
+            metrics_listen: None,
+            insecure_decode_escaped_slashes: false,
         }
     }
 }
@@ -314,6 +389,8 @@ pub struct HeaderNames {
     pub orgs: String,
     /// The single highest role (by `[identity.roles] rank`).
     pub role: String,
+    /// The provider that logged the caller in (its configured name).
+    pub idp: String,
     pub assertion: String,
     /// More names to strip from every request (e.g. a legacy `Remote-User`).
     pub strip: Vec<String>,
@@ -325,6 +402,9 @@ pub struct HeaderNames {
     pub signing_keys: Vec<PathBuf>,
     /// Also sign each request (RFC 9421 HTTP Message Signatures).
     pub http_message_signatures: bool,
+    /// With signatures on, request bodies up to this size are read whole so
+    /// their `Content-Digest` can be signed; bigger bodies are refused (413).
+    pub signed_body_limit: ByteSize,
     /// Send the session's access token upstream as X-Forwarded-Access-Token
     /// (for apps that call APIs on the user's behalf). Off by default.
     pub pass_access_token: bool,
@@ -342,11 +422,13 @@ impl Default for HeaderNames {
             roles: "X-Forwarded-Roles".into(),
             orgs: "X-Forwarded-Orgs".into(),
             role: "X-Forwarded-Role".into(),
+            idp: "X-Forwarded-Idp".into(),
             assertion: "X-Doorward-Assertion".into(),
             strip: Vec::new(),
             assertion_ttl: HumanDuration::secs(60),
             signing_keys: Vec::new(),
             http_message_signatures: false,
+            signed_body_limit: ByteSize(8 << 20),
             pass_access_token: false,
             pass_id_token: false,
         }
@@ -364,6 +446,7 @@ impl HeaderNames {
             &self.roles,
             &self.orgs,
             &self.role,
+            &self.idp,
             &self.assertion,
         ]
         .into_iter()
@@ -400,8 +483,9 @@ pub struct RouteConfig {
     pub timeout: Option<HumanDuration>,
     /// Log in with this provider (by name) instead of offering a choice.
     pub provider: Option<String>,
-    /// Accept `Authorization: Bearer <JWT>` from the IdP as a login.
-    #[serde(default = "default_true")]
+    /// Accept `Authorization: Bearer <JWT>` access tokens from a provider
+    /// with `bearer_audiences` as a login on this route.
+    #[serde(default)]
     pub bearer: bool,
     /// The caller must hold one of these (mapped) groups, else 403.
     #[serde(default)]

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// Shortest session secret accepted: 32 bytes, as `cookie::Key::derive_from` needs.
+pub const MIN_SECRET_LEN: usize = 32;
+
 /// A duration written the human way ("500ms", "20s", "8h", "7d").
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);

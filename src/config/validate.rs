@@ -8,7 +8,7 @@ use std::fmt;
 use http::{HeaderName, Uri};
 
 use super::Config;
-use crate::proxy::path::{normalize, EscapedSlashes};
+use crate::paths::{normalize, EscapedSlashes};
 
 /// Where in the file a problem is, as keys and array indexes.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl KeyPath {
     }
 
     /// Parses `route[1].identity.groups.claim`-style paths.
-    fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Self {
         let mut segs = Vec::new();
         for part in text.split('.') {
             match part.split_once('[') {
@@ -71,22 +71,55 @@ pub fn validate(config: &Config) -> Issues {
     check_headers(config, &mut issues);
     check_routes(config, &mut issues);
     check_login(config, &mut issues);
-    if let Err(problems) = crate::identity::IdentityEngine::from_config(config) {
-        issues.extend(
-            problems
-                .into_iter()
-                .map(|(key, message)| (KeyPath::parse(&key), message)),
-        );
+    issues
+}
+
+/// The settings that weaken a default, each with why it matters: logged at
+/// start and listed by `doorward check`.
+pub fn weakened(config: &Config) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    if config.server.insecure_decode_escaped_slashes {
+        found.push((
+            "server.insecure_decode_escaped_slashes".to_string(),
+            "encoded slashes in paths are decoded into separators instead of refused",
+        ));
     }
-    for (i, path) in config.headers.signing_keys.iter().enumerate() {
-        if let Err(e) = crate::assertion::keys::SigningKey::from_file(path) {
-            issues.push((
-                KeyPath::of(&[Key("headers"), Key("signing_keys"), Index(i)]),
-                e.to_string(),
-            ));
+    if config.session.insecure_cookie_not_secure {
+        found.push((
+            "session.insecure_cookie_not_secure".to_string(),
+            "session cookies are sent over plain http too",
+        ));
+    }
+    for (i, p) in config.providers.iter().enumerate() {
+        let switches: [(bool, &str, &'static str); 4] = [
+            (
+                p.insecure_allow_unverified_email,
+                "insecure_allow_unverified_email",
+                "logins with an unverified email address are accepted",
+            ),
+            (
+                p.insecure_accept_id_token_as_bearer,
+                "insecure_accept_id_token_as_bearer",
+                "ID tokens are accepted as bearer tokens",
+            ),
+            (
+                p.insecure_allow_http_issuer,
+                "insecure_allow_http_issuer",
+                "the issuer is reached over plain http",
+            ),
+            (
+                p.insecure_allow_hmac,
+                "insecure_allow_hmac",
+                "HMAC-signed ID tokens (signed with the client secret) are accepted",
+            ),
+        ];
+        for (on, key, why) in switches {
+            if on {
+                found.push((format!("provider[{i}].{key}"), why));
+            }
         }
     }
-    issues
+    found
 }
 
 /// Signature algorithms openidconnect can verify; `none` is never one.
@@ -98,6 +131,18 @@ fn check_login(config: &Config, issues: &mut Issues) {
     let mut names = HashSet::new();
     for (i, provider) in config.providers.iter().enumerate() {
         let at = |key: &'static str| KeyPath::of(&[Key("provider"), Index(i), Key(key)]);
+        for (j, host) in provider.claim_source_hosts.iter().enumerate() {
+            if host.is_empty()
+                || !host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
+                issues.push((
+                    KeyPath::of(&[Key("provider"), Index(i), Key("claim_source_hosts"), Index(j)]),
+                    format!("`{host}` is not a host name"),
+                ));
+            }
+        }
         if provider.name.trim().is_empty()
             || !provider
                 .name
@@ -113,11 +158,16 @@ fn check_login(config: &Config, issues: &mut Issues) {
         }
         match absolute_http_url(&provider.issuer) {
             Err(why) => issues.push((at("issuer"), why)),
-            Ok(uri) if uri.scheme_str() == Some("http") && !is_loopback(uri.host().unwrap_or_default()) => {
+            Ok(uri)
+                if uri.scheme_str() == Some("http")
+                    && !is_loopback(uri.host().unwrap_or_default())
+                    && !provider.insecure_allow_http_issuer =>
+            {
                 issues.push((
                     at("issuer"),
                     format!(
-                        "`{}`: an issuer must use https (plain http is only accepted on loopback, for tests)",
+                        "`{}`: an issuer must use https (plain http is accepted on loopback, or with \
+                         insecure_allow_http_issuer = true)",
                         provider.issuer
                     ),
                 ))
@@ -136,6 +186,15 @@ fn check_login(config: &Config, issues: &mut Issues) {
             issues.push((at("scopes"), "scopes must include \"openid\"".into()));
         }
         for (j, alg) in provider.allowed_algs.iter().enumerate() {
+            if alg.starts_with("HS") && KNOWN_ALGS.contains(&alg.as_str()) && !provider.insecure_allow_hmac {
+                issues.push((
+                    KeyPath::of(&[Key("provider"), Index(i), Key("allowed_algs"), Index(j)]),
+                    format!(
+                        "`{alg}` tokens are signed with the client secret; allowing them needs \
+                         insecure_allow_hmac = true"
+                    ),
+                ));
+            }
             if !KNOWN_ALGS.contains(&alg.as_str()) {
                 issues.push((
                     KeyPath::of(&[Key("provider"), Index(i), Key("allowed_algs"), Index(j)]),
@@ -173,11 +232,11 @@ fn check_login(config: &Config, issues: &mut Issues) {
         let at = KeyPath::of(&[Key("session"), Key("keys"), Index(i)]);
         match key.resolve() {
             Err(e) => issues.push((at, e.to_string())),
-            Ok(secret) if secret.expose().len() < crate::session::keys::MIN_SECRET_LEN => issues.push((
+            Ok(secret) if secret.expose().len() < super::units::MIN_SECRET_LEN => issues.push((
                 at,
                 format!(
                     "a session key needs at least {} bytes, this one has {} (make one with `doorward keygen`)",
-                    crate::session::keys::MIN_SECRET_LEN,
+                    super::units::MIN_SECRET_LEN,
                     secret.expose().len()
                 ),
             )),
@@ -211,6 +270,18 @@ fn check_login(config: &Config, issues: &mut Issues) {
                 issues.push((
                     KeyPath::of(&[Key("route"), Index(i), Key("provider")]),
                     format!("no [[provider]] is named `{name}`"),
+                ));
+            }
+        }
+        if route.bearer {
+            let takes_bearer = config.providers.iter().any(|p| {
+                route.provider.as_ref().is_none_or(|pin| *pin == p.name)
+                    && (!p.bearer_audiences.is_empty() || p.insecure_accept_id_token_as_bearer)
+            });
+            if !takes_bearer {
+                issues.push((
+                    KeyPath::of(&[Key("route"), Index(i), Key("bearer")]),
+                    "no provider this route takes has bearer_audiences: no bearer token could pass".into(),
                 ));
             }
         }
@@ -255,10 +326,45 @@ fn check_server(config: &Config, issues: &mut Issues) {
             }
         }
     }
-    if server.header_read_timeout.0.is_zero() || server.idle_timeout.0.is_zero() {
+    for (j, protocol) in server.allowed_upgrades.iter().enumerate() {
+        if protocol.eq_ignore_ascii_case("h2c") {
+            issues.push((
+                KeyPath::of(&[Key("server"), Key("allowed_upgrades"), Index(j)]),
+                "`h2c` can never be allowed: an upgraded h2c connection would reach the upstream \
+                 without passing doorward's checks"
+                    .into(),
+            ));
+        } else if protocol.is_empty() || !protocol.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            issues.push((
+                KeyPath::of(&[Key("server"), Key("allowed_upgrades"), Index(j)]),
+                format!("`{protocol}` is not a protocol token"),
+            ));
+        }
+    }
+    if server.max_connections == 0 || server.http2_max_concurrent_streams == 0 {
         issues.push((
             KeyPath::of(&[Key("server")]),
-            "header_read_timeout and idle_timeout must be greater than zero".into(),
+            "max_connections and http2_max_concurrent_streams must be greater than zero".into(),
+        ));
+    }
+    if server.max_header_bytes.0 < 4096 {
+        issues.push((
+            KeyPath::of(&[Key("server"), Key("max_header_bytes")]),
+            "max_header_bytes must be at least 4 KiB (browsers send several KiB of cookies)".into(),
+        ));
+    }
+    if let (Some(metrics), listen) = (server.metrics_listen, server.listen) {
+        if metrics == listen {
+            issues.push((
+                KeyPath::of(&[Key("server"), Key("metrics_listen")]),
+                "metrics_listen must differ from listen".into(),
+            ));
+        }
+    }
+    if server.header_read_timeout.0.is_zero() || server.idle_timeout.0.is_zero() || server.upload_timeout.0.is_zero() {
+        issues.push((
+            KeyPath::of(&[Key("server")]),
+            "header_read_timeout, idle_timeout and upload_timeout must be greater than zero".into(),
         ));
     }
     if let Some(path) = &config.upstream.ca_file {
@@ -306,7 +412,7 @@ const RESERVED_HEADERS: &[&str] = &[
 
 fn check_headers(config: &Config, issues: &mut Issues) {
     let h = &config.headers;
-    let named: [(&'static str, &String); 8] = [
+    let named: [(&'static str, &String); 9] = [
         ("user", &h.user),
         ("email", &h.email),
         ("preferred_username", &h.preferred_username),
@@ -314,6 +420,7 @@ fn check_headers(config: &Config, issues: &mut Issues) {
         ("roles", &h.roles),
         ("orgs", &h.orgs),
         ("role", &h.role),
+        ("idp", &h.idp),
         ("assertion", &h.assertion),
     ];
     let mut seen = HashSet::new();

@@ -293,6 +293,7 @@ impl Policy {
             roles,
             role,
             orgs,
+            ..Identity::default()
         };
         let login = self.login_decision(&identity);
         if let Some(reason) = &login.reason {

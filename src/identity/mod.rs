@@ -28,6 +28,12 @@ pub struct Identity {
     /// The highest role held, by `[identity.roles] rank`.
     pub role: Option<String>,
     pub orgs: Vec<String>,
+    /// The provider that logged this caller in (its configured name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub idp: String,
+    /// That provider's own name for itself (OIDC issuer, SAML entity id).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub idp_issuer: String,
 }
 
 /// The domain of a plain `local@domain` address, lower-cased; None for

@@ -10,8 +10,16 @@ use openidconnect::core::{CoreIdToken, CoreJsonWebKey};
 use openidconnect::{AccessToken, JsonWebKeySet, Nonce};
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use openidconnect::AccessTokenHash;
+
+use super::http_client::IdpHttp;
 use super::*;
 use crate::assertion::keys::SigningKey;
+use crate::identity::Claims;
 
 const ISSUER: &str = "https://idp.test";
 const REDIRECT: &str = "https://dw.test/_doorward/callback";
@@ -30,7 +38,8 @@ fn fixture() -> Fixture {
     ))
     .expect("provider config");
     let tls = crate::tls::client_config(None).expect("tls");
-    let provider = OidcProvider::new(&config, IdpHttp::new(tls, Duration::from_secs(1))).expect("provider");
+    let provider =
+        OidcProvider::new(&config, IdpHttp::new(tls, Duration::from_secs(1)), Clock::system()).expect("provider");
     let jwk: CoreJsonWebKey = serde_json::from_value(key.public_jwk()).expect("jwk");
     let metadata: Metadata = serde_json::from_value(json!({
         "issuer": ISSUER,
@@ -53,7 +62,7 @@ fn fixture() -> Fixture {
 }
 
 fn now() -> i64 {
-    crate::session::now()
+    Clock::system().now()
 }
 
 fn good_claims(access_token: &str, fx: &Fixture) -> Value {
@@ -88,7 +97,8 @@ fn header(fx: &Fixture) -> Value {
 }
 
 async fn verify(fx: &Fixture, token: &str, access_token: &str) -> Result<Claims, OidcError> {
-    let id_token = CoreIdToken::from_str(token).map_err(|e| OidcError::IdToken(e.to_string()))?;
+    let id_token =
+        CoreIdToken::from_str(token).map_err(|e| OidcError::IdToken(IdTokenCheck::Malformed(e.to_string())))?;
     fx.provider
         .verify_id_token(
             &fx.metadata,
@@ -100,6 +110,26 @@ async fn verify(fx: &Fixture, token: &str, access_token: &str) -> Result<Claims,
         .await
 }
 
+/// The failure a test expects, by variant.
+#[derive(Debug, PartialEq)]
+enum Want {
+    Check(IdTokenCheck),
+    AuthorizedParty,
+    AccessTokenHash,
+    Malformed,
+}
+
+fn what(result: Result<Claims, OidcError>) -> Option<Want> {
+    match result {
+        Ok(_) => None,
+        Err(OidcError::IdToken(IdTokenCheck::Malformed(_))) => Some(Want::Malformed),
+        Err(OidcError::IdToken(check)) => Some(Want::Check(check)),
+        Err(OidcError::WrongAuthorizedParty) => Some(Want::AuthorizedParty),
+        Err(OidcError::AccessTokenHashMismatch) => Some(Want::AccessTokenHash),
+        Err(other) => panic!("unexpected error kind: {other}"),
+    }
+}
+
 #[tokio::test]
 async fn a_good_token_passes_and_each_altered_claim_is_refused() {
     let fx = fixture();
@@ -108,32 +138,42 @@ async fn a_good_token_passes_and_each_altered_claim_is_refused() {
     let token = mint(header(&fx), &good, &fx.key);
     assert_eq!(verify(&fx, &token, access).await.expect("valid")["sub"], "alice");
 
-    let cases: Vec<(&str, Value)> = vec![
-        ("iss", json!("https://evil.test")),
-        ("aud", json!("someone-else")),
-        ("exp", json!(now() - 61)),
-        ("iat", json!(now() + 3600)),
-        ("iat", json!(now() - 3600)),
-        ("nonce", json!("replayed-nonce")),
-        ("azp", json!("another-client")),
-        ("aud", json!(["doorward", "another-client"])),
-        ("at_hash", json!(at_hash("a-different-access-token", &fx))),
+    let cases: Vec<(&str, Value, Want)> = vec![
+        ("iss", json!("https://evil.test"), Want::Check(IdTokenCheck::Issuer)),
+        ("aud", json!("someone-else"), Want::Check(IdTokenCheck::Audience)),
+        ("exp", json!(now() - 61), Want::Check(IdTokenCheck::Expired)),
+        ("iat", json!(now() + 3600), Want::Check(IdTokenCheck::IssuedInFuture)),
+        ("iat", json!(now() - 3600), Want::Check(IdTokenCheck::IssuedTooLongAgo)),
+        ("nonce", json!("replayed-nonce"), Want::Check(IdTokenCheck::Nonce)),
+        ("azp", json!("another-client"), Want::AuthorizedParty),
+        // openidconnect refuses an untrusted extra audience before azp is looked at.
+        (
+            "aud",
+            json!(["doorward", "another-client"]),
+            Want::Check(IdTokenCheck::Audience),
+        ),
+        (
+            "at_hash",
+            json!(at_hash("a-different-access-token", &fx)),
+            Want::AccessTokenHash,
+        ),
     ];
-    for (claim, value) in cases {
+    for (claim, value, want) in cases {
         let mut claims = good.clone();
         claims[claim] = value.clone();
         let token = mint(header(&fx), &claims, &fx.key);
-        let result = verify(&fx, &token, access).await;
-        assert!(result.is_err(), "{claim} = {value} was accepted");
+        assert_eq!(what(verify(&fx, &token, access).await), Some(want), "{claim} = {value}");
     }
-    for claim in ["nonce", "exp", "iat", "sub"] {
+    for (claim, want) in [
+        ("nonce", Want::Check(IdTokenCheck::Nonce)),
+        ("exp", Want::Malformed),
+        ("iat", Want::Malformed),
+        ("sub", Want::Malformed),
+    ] {
         let mut claims = good.clone();
         claims.as_object_mut().map(|o| o.remove(claim));
         let token = mint(header(&fx), &claims, &fx.key);
-        assert!(
-            verify(&fx, &token, access).await.is_err(),
-            "missing {claim} was accepted"
-        );
+        assert_eq!(what(verify(&fx, &token, access).await), Some(want), "missing {claim}");
     }
 }
 
@@ -171,10 +211,18 @@ async fn forged_signatures_none_hmac_and_unknown_keys_are_refused() {
     // Signed by a key the IdP never published.
     let stranger = SigningKey::generate();
     let forged = mint(json!({"alg": "EdDSA", "kid": fx.key.kid()}), &claims, &stranger);
-    assert!(verify(&fx, &forged, access).await.is_err(), "foreign key");
+    assert_eq!(
+        what(verify(&fx, &forged, access).await),
+        Some(Want::Check(IdTokenCheck::Signature)),
+        "foreign key"
+    );
     // Unknown kid: the JWKS is re-fetched (unreachable here) and the token refused.
     let unknown = mint(json!({"alg": "EdDSA", "kid": "not-published"}), &claims, &stranger);
-    assert!(verify(&fx, &unknown, access).await.is_err(), "unknown kid");
+    assert_eq!(
+        what(verify(&fx, &unknown, access).await),
+        Some(Want::Check(IdTokenCheck::NoMatchingKey)),
+        "unknown kid"
+    );
     // alg none.
     let none = format!(
         "{}.{}.",
@@ -192,12 +240,20 @@ async fn forged_signatures_none_hmac_and_unknown_keys_are_refused() {
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"a-client-secret-that-could-sign-hs256").expect("mac");
     mac.update(input.as_bytes());
     let hs = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
-    assert!(verify(&fx, &hs, access).await.is_err(), "HS256 not in allowed_algs");
+    assert_eq!(
+        what(verify(&fx, &hs, access).await),
+        Some(Want::Check(IdTokenCheck::Algorithm)),
+        "HS256 not in allowed_algs"
+    );
     // A payload altered after signing.
     let good = mint(header(&fx), &claims, &fx.key);
     let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
     let mut altered = claims.clone();
     altered["sub"] = json!("admin");
     parts[1] = URL_SAFE_NO_PAD.encode(altered.to_string());
-    assert!(verify(&fx, &parts.join("."), access).await.is_err(), "altered payload");
+    assert_eq!(
+        what(verify(&fx, &parts.join("."), access).await),
+        Some(Want::Check(IdTokenCheck::Signature)),
+        "altered payload"
+    );
 }

@@ -32,6 +32,8 @@ pub enum JwtError {
     NotYetValid,
     #[error("this is not a back-channel logout token: {0}")]
     NotALogoutToken(&'static str),
+    #[error("an ID token is not accepted as a bearer token (insecure_accept_id_token_as_bearer is off)")]
+    IdTokenAsBearer,
 }
 
 #[derive(Deserialize)]
@@ -220,7 +222,15 @@ pub fn check_logout_token(verified: &Verified, want: &Expectations<'_>) -> Resul
     if sub.is_none() && sid.is_none() {
         return Err(JwtError::MissingClaim("sub or sid"));
     }
-    let exp = int_claim(claims, "exp")?.unwrap_or(want.now + 600);
+    // A token without `exp` (the spec makes it optional) is only good for
+    // a short while after `iat`: otherwise a captured one could be replayed
+    // once its jti marker is purged.
+    let iat = int_claim(claims, "iat")?.ok_or(JwtError::MissingClaim("iat"))?;
+    let exp = match int_claim(claims, "exp")? {
+        Some(exp) => exp,
+        None if iat + LOGOUT_TOKEN_WINDOW < want.now - want.skew => return Err(JwtError::Expired),
+        None => iat + LOGOUT_TOKEN_WINDOW,
+    };
     Ok(LogoutClaims {
         jti: jti.to_string(),
         sub,
@@ -228,6 +238,9 @@ pub fn check_logout_token(verified: &Verified, want: &Expectations<'_>) -> Resul
         expires_at: exp.max(want.now) + want.skew,
     })
 }
+
+/// How long a logout token without `exp` is accepted after its `iat`.
+pub const LOGOUT_TOKEN_WINDOW: i64 = 120;
 
 #[cfg(test)]
 mod tests {
@@ -311,6 +324,19 @@ mod tests {
                 "{claim} missing"
             );
         }
+        // No exp: good shortly after iat, refused well after it.
+        let mut token = good();
+        token.as_object_mut().map(|o| o.remove("exp"));
+        let optional_exp = Expectations {
+            require_exp: false,
+            ..want(&aud)
+        };
+        assert!(check_logout_token(&logout(token.clone()), &optional_exp).is_ok());
+        token["iat"] = json!(1_000_000 - LOGOUT_TOKEN_WINDOW - 61);
+        assert_eq!(
+            check_logout_token(&logout(token), &optional_exp),
+            Err(JwtError::Expired)
+        );
         let mut token = good();
         token.as_object_mut().map(|o| {
             o.remove("sid");

@@ -3,15 +3,15 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, HOST, UPGRADE};
+use http::header::{CONNECTION, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
-use super::identity_headers::FoldedNames;
+use crate::identity_headers::FoldedNames;
 
 /// Always hop-by-hop, whatever `Connection` lists. Names are constants:
 /// looking a header up by `&str` parses the name on every call.
-const HOP_BY_HOP: [HeaderName; 9] = [
+const HOP_BY_HOP: [HeaderName; 10] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -21,6 +21,8 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     http::header::TRAILER,
     http::header::TRANSFER_ENCODING,
     UPGRADE,
+    // Part of an h2c upgrade, which never reaches the upstream.
+    HeaderName::from_static("http2-settings"),
 ];
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -69,7 +71,20 @@ pub struct Forwarding {
     /// X-Forwarded-* and friends, in every spelling, dropped from anyone
     /// untrusted.
     client_claims: FoldedNames,
+    /// Dropped from everyone, trusted proxies too: they rewrite the path
+    /// after doorward decided on it, so the upstream would serve another
+    /// path than the one doorward authorized.
+    path_rewrites: FoldedNames,
 }
+
+const PATH_REWRITE_NAMES: &[&str] = &[
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-forwarded-uri",
+    "x-forwarded-prefix",
+    "x-forwarded-path",
+];
 
 const FORWARDED_NAMES: &[&str] = &[
     "x-forwarded-for",
@@ -92,6 +107,7 @@ impl Forwarding {
         Self {
             trusted,
             client_claims: FoldedNames::new(FORWARDED_NAMES.iter().copied()),
+            path_rewrites: FoldedNames::new(PATH_REWRITE_NAMES.iter().copied()),
         }
     }
 
@@ -102,10 +118,12 @@ impl Forwarding {
 
     /// Sets X-Forwarded-For/-Proto/-Host for the upstream. From an untrusted
     /// peer every client-supplied forwarding header is dropped first; from a
-    /// trusted one the chain is extended and its proto/host kept.
+    /// trusted one the chain is extended and its proto/host kept. `host` is
+    /// the canonical host the request was routed by.
     pub fn apply(&self, headers: &mut HeaderMap, peer: IpAddr, tls: bool, host: Option<&HeaderValue>) {
         let peer = peer.to_canonical();
         let trusted = self.is_trusted(peer);
+        self.path_rewrites.strip(headers);
         if !trusted {
             self.client_claims.strip(headers);
         }
@@ -122,8 +140,13 @@ impl Forwarding {
             headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
         }
         if !trusted || !headers.contains_key(&X_FORWARDED_HOST) {
-            if let Some(host) = host.or_else(|| headers.get(HOST)).cloned() {
-                headers.insert(X_FORWARDED_HOST, host);
+            match host {
+                Some(host) => {
+                    headers.insert(X_FORWARDED_HOST, host.clone());
+                }
+                None => {
+                    headers.remove(X_FORWARDED_HOST);
+                }
             }
         }
     }
@@ -177,7 +200,8 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-real-ip", "1.2.3.4"),
         ]);
-        fwd.apply(&mut h, "10.1.1.1".parse().expect("ip"), false, None);
+        let host = HeaderValue::from_static("app.example.com");
+        fwd.apply(&mut h, "10.1.1.1".parse().expect("ip"), false, Some(&host));
         assert_eq!(h.get("x-forwarded-for").map(|v| v.as_bytes()), Some(&b"10.1.1.1"[..]));
         assert_eq!(h.get("x-forwarded-proto").map(|v| v.as_bytes()), Some(&b"http"[..]));
         assert_eq!(
@@ -190,12 +214,21 @@ mod tests {
     #[test]
     fn trusted_peers_extend_the_chain() {
         let fwd = Forwarding::new(vec!["10.0.0.0/8".parse().expect("net")]);
-        let mut h = map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https")]);
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-original-url", "/admin"),
+            ("X_Rewrite_URL", "/admin"),
+            ("x-forwarded-prefix", "/admin"),
+        ]);
         fwd.apply(&mut h, "::ffff:10.1.1.1".parse().expect("ip"), false, None);
         assert_eq!(
             h.get("x-forwarded-for").map(|v| v.as_bytes()),
             Some(&b"1.2.3.4, 10.1.1.1"[..])
         );
         assert_eq!(h.get("x-forwarded-proto").map(|v| v.as_bytes()), Some(&b"https"[..]));
+        for name in ["x-original-url", "x_rewrite_url", "x-forwarded-prefix"] {
+            assert!(!h.contains_key(name), "{name} survived from a trusted proxy");
+        }
     }
 }

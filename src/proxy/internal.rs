@@ -1,15 +1,16 @@
-//! doorward's own endpoints under the internal prefix (default
-//! `/_doorward`): liveness, readiness and metrics. Later features (login,
-//! callbacks, JWKS) add theirs here.
+//! doorward's own operational endpoints under the internal prefix (default
+//! `/_doorward`): liveness, readiness, metrics and the assertion keys. The
+//! separate metrics listener, when configured, serves these at its root
+//! (`/metrics`, `/healthz`, `/readyz`) and nothing else.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{Method, StatusCode};
 
-use super::body::ResponseBody;
 use super::errors::ProxyError;
-use super::Gateway;
+use super::{ConnInfo, Gateway};
+use crate::respond::{full, Reply};
+use crate::store::SessionStore;
 
 /// Whether doorward can serve: set once the listener is up (and, as
 /// features arrive, the store is open and IdP metadata fetched).
@@ -29,19 +30,19 @@ impl Readiness {
 }
 
 /// Answers `rest`, the path after the internal prefix (`""` or `/name...`).
-pub async fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<Response<ResponseBody>, ProxyError> {
+pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
     let endpoint = match rest {
         "/healthz" => Endpoint::Health,
         "/readyz" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
-        "/jwks.json" => Endpoint::Jwks,
+        "/jwks.json" if !conn.metrics_only => Endpoint::Jwks,
         _ => return Err(ProxyError::NotFound),
     };
     if method != Method::GET && method != Method::HEAD {
         return Err(ProxyError::MethodNotAllowed);
     }
     Ok(match endpoint {
-        Endpoint::Health => text(StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
+        Endpoint::Health => full(StatusCode::OK, "ok\n", "text/plain; charset=utf-8"),
         Endpoint::Ready => {
             let (ready, report) = readiness(gateway).await;
             let status = if ready {
@@ -49,17 +50,28 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<R
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            text(status, report, "text/plain; charset=utf-8")
+            full(status, report, "text/plain; charset=utf-8")
         }
-        Endpoint::Metrics => text(
+        Endpoint::Metrics => {
+            // Metrics name routes and counts logins: only the metrics
+            // listener, or allowed addresses on the main one, may read them.
+            let peer = conn.peer.ip().to_canonical();
+            if !conn.metrics_only
+                && (gateway.metrics_elsewhere || !gateway.metrics_allow.iter().any(|n| n.contains(&peer)))
+            {
+                return Err(ProxyError::NotPermitted);
+            }
+            full(
+                StatusCode::OK,
+                gateway.metrics().encode(),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+        }
+        Endpoint::Jwks => full(
             StatusCode::OK,
-            gateway.metrics().encode(),
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            gateway.signer.jwks().to_string(),
+            "application/jwk-set+json",
         ),
-        Endpoint::Jwks => match &gateway.signer {
-            Some(signer) => text(StatusCode::OK, signer.jwks().to_string(), "application/jwk-set+json"),
-            None => return Err(ProxyError::NotFound),
-        },
     })
 }
 
@@ -67,7 +79,6 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str) -> Result<R
 /// reported but do not fail readiness: sessions keep working while an IdP
 /// is down, and taking every replica out of service would end them too.
 async fn readiness(gateway: &Gateway) -> (bool, String) {
-    use crate::store::SessionStore;
     let mut ready = gateway.readiness.is_ready();
     let mut report = format!("listening: {}\n", if ready { "ok" } else { "not yet" });
     if let Some(auth) = gateway.auth() {
@@ -97,16 +108,4 @@ enum Endpoint {
     Ready,
     Metrics,
     Jwks,
-}
-
-fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

@@ -1,46 +1,46 @@
-//! The request path. [`Gateway::handle`] follows DESIGN.md's steps in
+//! The request path. [`Gateway::process`] follows DESIGN.md's steps in
 //! order: strip identity headers, normalise the path, doorward's own
-//! endpoints, route, authorize, forward. Each step either continues or
-//! returns an error that [`errors`] turns into the one response.
+//! endpoints, route by host and path, recognise the caller, admit, forward.
+//! Each step either continues or returns an error that
+//! [`crate::respond::failure_response`] turns into the one response.
 
-pub mod body;
 pub mod conn_io;
 pub mod errors;
+mod exchange;
 pub mod forwarding;
-pub mod identity_headers;
+pub mod host;
 mod internal;
-pub mod path;
 pub mod policy;
 pub mod request_id;
+mod rewrite;
 pub mod route;
 mod upgrade;
 pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, HOST};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::assertion::AssertionSigner;
 use crate::auth::endpoints::Endpoint;
-use crate::auth::Auth;
+use crate::auth::{Auth, RouteRules};
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::identity_headers::IdentityHeaders;
 use crate::metrics::{Metrics, RouteMetrics};
-use body::{body_failure_in, RequestBody, ResponseBody};
+use crate::paths::{normalize, route_prefix_matches, EscapedSlashes};
+use crate::respond::body::BodyLimits;
+use crate::respond::{failure_response, wants_json, Failure, Reply, ResponseBody};
 use conn_io::ConnActivity;
-use errors::{wants_json, ProxyError};
-use forwarding::{remove_hop_by_hop, wants_upgrade, Forwarding};
-use identity_headers::IdentityHeaders;
+use errors::ProxyError;
 pub use internal::Readiness;
-use path::{normalize, route_prefix_matches, EscapedSlashes};
-use policy::{Permit, Refusal};
-use route::{request_host, HostMatch, Route, RouteTable};
+use policy::Stop;
+use route::{HostMatch, Route, RouteTable};
 use upstream::{PoolSettings, Upstream};
 
 /// What a client connection tells the request path.
@@ -49,17 +49,21 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
     pub activity: Arc<ConnActivity>,
+    /// A connection to the separate metrics listener.
+    pub metrics_only: bool,
 }
 
 /// Everything the request path needs, built once from the config.
 pub struct Gateway {
     routes: RouteTable,
     identity_headers: IdentityHeaders,
-    forwarding: Forwarding,
+    rewrite: rewrite::Rewriter,
     internal_prefix: String,
     escaped_slashes: EscapedSlashes,
-    max_request_body: Option<u64>,
-    body_idle: Duration,
+    body_limits: BodyLimits,
+    allowed_upgrades: Vec<String>,
+    metrics_allow: Vec<ipnet::IpNet>,
+    metrics_elsewhere: bool,
     access_log: bool,
     metrics: Arc<Metrics>,
     internal_metrics: RouteMetrics,
@@ -69,48 +73,12 @@ pub struct Gateway {
     /// public paths pass).
     auth: Option<Arc<Auth>>,
     /// Signs identity assertions (and HTTP message signatures).
-    pub signer: Option<Arc<crate::assertion::AssertionSigner>>,
-    assertion_header: http::HeaderName,
-    http_signatures: bool,
-    pass_access_token: bool,
-    pass_id_token: bool,
-    /// Headers covered by the HTTP message signature.
-    signed_headers: Vec<http::HeaderName>,
-}
-
-/// The assertion signer: configured keys, or one made now (with a
-/// warning: assertions then only verify against this process's JWKS).
-fn build_signer(config: &Config) -> Result<Option<crate::assertion::AssertionSigner>, BuildError> {
-    use crate::assertion::keys::SigningKey;
-    let mut keys = Vec::new();
-    for path in &config.headers.signing_keys {
-        keys.push(SigningKey::from_file(path).map_err(|e| BuildError::Signing(e.to_string()))?);
-    }
-    if keys.is_empty() {
-        if !config.providers.is_empty() {
-            tracing::warn!(
-                "no [headers] signing_keys: signing assertions with a key made at start; \
-                 set one (doorward keygen --signing) so assertions survive restarts and replicas"
-            );
-        }
-        keys.push(SigningKey::generate());
-    }
-    let issuer = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| "doorward".to_string());
-    Ok(crate::assertion::AssertionSigner::new(
-        keys,
-        issuer,
-        config.headers.assertion_ttl.0,
-    ))
+    pub signer: Arc<AssertionSigner>,
+    pub clock: Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("signing key: {0}")]
-    Signing(String),
+pub enum GatewayError {
     #[error("route `{route}`: {reason}")]
     Upstream { route: String, reason: String },
     #[error(transparent)]
@@ -118,24 +86,13 @@ pub enum BuildError {
 }
 
 impl Gateway {
-    pub fn new(config: &Config, metrics: Arc<Metrics>, auth: Option<Arc<Auth>>) -> Result<Self, BuildError> {
-        let signer = build_signer(config)?.map(Arc::new);
-        let header = |name: &str| http::HeaderName::from_bytes(name.as_bytes()).ok();
-        let h = &config.headers;
-        let signed_headers: Vec<http::HeaderName> = [
-            &h.user,
-            &h.email,
-            &h.preferred_username,
-            &h.groups,
-            &h.roles,
-            &h.role,
-            &h.orgs,
-            &h.assertion,
-        ]
-        .into_iter()
-        .filter_map(|n| header(n))
-        .chain([http::HeaderName::from_static("x-request-id")])
-        .collect();
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        auth: Option<Arc<Auth>>,
+        signer: Arc<AssertionSigner>,
+        clock: Clock,
+    ) -> Result<Self, GatewayError> {
         let needs_tls = config.routes.iter().any(|r| r.upstream.starts_with("https:"));
         let tls = if needs_tls {
             let client = crate::tls::client_config(config.upstream.ca_file.as_deref())?;
@@ -149,38 +106,52 @@ impl Gateway {
             max_idle: config.upstream.pool_max_idle,
             tls,
         };
+        let rules = match &auth {
+            Some(auth) => auth.routes.clone(),
+            None => RouteRules::from_config(config, None),
+        };
         let mut routes = Vec::with_capacity(config.routes.len());
-        for (index, r) in config.routes.iter().enumerate() {
-            let upstream = Upstream::new(&r.upstream, pool.clone()).map_err(|reason| BuildError::Upstream {
+        for (r, rules) in config.routes.iter().zip(rules) {
+            let upstream = Upstream::new(&r.upstream, pool.clone()).map_err(|reason| GatewayError::Upstream {
                 route: r.name.clone(),
                 reason,
             })?;
             routes.push(Route {
-                index,
-                name: r.name.clone(),
+                metrics: metrics.for_route(&r.name),
+                rules,
                 host: HostMatch::parse(r.host.as_deref()),
                 prefix: r.path_prefix.clone(),
                 public: r.public.clone(),
                 upstream: Arc::new(upstream),
                 preserve_host: r.preserve_host,
                 timeout: r.timeout.unwrap_or(config.upstream.timeout).0,
-                provider: r.provider.clone(),
-                bearer: r.bearer,
-                policy: auth.as_ref().map_or(0, |a| a.engine.policy_of_route(index)),
-                require_groups: r.require_groups.clone(),
-                require_roles: r.require_roles.clone(),
-                audience: r.audience.clone().unwrap_or_else(|| r.name.clone()),
-                metrics: metrics.for_route(&r.name),
             });
         }
+        let identity_headers = IdentityHeaders::from_config(&config.headers);
         Ok(Self {
             routes: RouteTable::new(routes),
-            identity_headers: IdentityHeaders::from_config(&config.headers),
-            forwarding: Forwarding::new(config.server.trusted_proxies.clone()),
+            rewrite: rewrite::Rewriter::new(
+                config,
+                &identity_headers,
+                auth.as_ref().map(|a| a.cookie_base.clone()),
+                clock.clone(),
+            ),
+            clock,
+            identity_headers,
             internal_prefix: config.server.internal_prefix.clone(),
-            escaped_slashes: config.server.escaped_slashes,
-            max_request_body: config.server.max_request_body.map(|b| b.0),
-            body_idle: config.server.idle_timeout.0,
+            escaped_slashes: if config.server.insecure_decode_escaped_slashes {
+                EscapedSlashes::Decode
+            } else {
+                EscapedSlashes::Reject
+            },
+            body_limits: BodyLimits {
+                max: config.server.max_request_body.map(|b| b.0),
+                idle: config.server.idle_timeout.0,
+                deadline: config.server.upload_timeout.0,
+            },
+            allowed_upgrades: config.server.allowed_upgrades.clone(),
+            metrics_allow: config.server.metrics_allow.clone(),
+            metrics_elsewhere: config.server.metrics_listen.is_some(),
             access_log: config.log.access_log,
             internal_metrics: metrics.for_route("_internal"),
             unrouted_metrics: metrics.for_route("_unrouted"),
@@ -188,17 +159,12 @@ impl Gateway {
             readiness: Arc::new(Readiness::default()),
             auth,
             signer,
-            assertion_header: header(&h.assertion).unwrap_or(http::HeaderName::from_static("x-doorward-assertion")),
-            http_signatures: h.http_message_signatures,
-            pass_access_token: h.pass_access_token,
-            pass_id_token: h.pass_id_token,
-            signed_headers,
         })
     }
 
     /// Handles one request end to end; never fails, since every error
     /// becomes a response here.
-    pub async fn handle(&self, mut req: Request<Incoming>, conn: &ConnInfo) -> Response<ResponseBody> {
+    pub async fn handle(&self, mut req: Request<Incoming>, conn: &ConnInfo) -> Reply {
         let started = Instant::now();
         let _busy = conn.activity.busy();
         let _in_flight = InFlight::enter(&self.metrics);
@@ -233,7 +199,7 @@ impl Gateway {
                 } else {
                     tracing::debug!(request_id = id, %error, "request refused");
                 }
-                error.to_response(id, json)
+                failure_response(&error, id, json)
             }
         };
         let elapsed = started.elapsed();
@@ -250,7 +216,7 @@ impl Gateway {
                 peer = %conn.peer.ip(),
                 %method,
                 path = seen.path.as_deref().unwrap_or("-"),
-                route = seen.route.as_ref().map_or("-", |r| r.name.as_str()),
+                route = seen.route.as_ref().map_or("-", |r| r.name()),
                 status = response.status().as_u16(),
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
             );
@@ -265,174 +231,82 @@ impl Gateway {
         conn: &ConnInfo,
         request_id: &HeaderValue,
         seen: &mut Seen,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
+    ) -> Result<Reply, ProxyError> {
         let (parts, body) = req.into_parts();
         // Normalise once: routing, public rules and the upstream all use this
-        // path, so they cannot disagree about what was asked for.
-        let path = normalize(parts.uri.path(), self.escaped_slashes)?;
+        // path, so they cannot disagree about what was asked for. (A Uri
+        // clone is a reference count, not a copy.)
+        let uri = parts.uri.clone();
+        let path = normalize(uri.path(), self.escaped_slashes)?;
         if self.access_log {
             seen.path = Some(path.to_string());
         }
 
-        if route_prefix_matches(&path, &self.internal_prefix) {
+        if conn.metrics_only || route_prefix_matches(&path, &self.internal_prefix) {
             seen.internal = true;
-            let rest = &path[self.internal_prefix.len()..];
-            if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
-                return crate::auth::endpoints::handle(auth, endpoint, &parts, body, &self.internal_prefix).await;
-            }
-            return internal::respond(self, &parts.method, rest).await;
+            let rest = if conn.metrics_only {
+                &path[..]
+            } else {
+                &path[self.internal_prefix.len()..]
+            };
+            return self.internal(&parts, body, rest, conn).await;
         }
 
-        let host = request_host(&parts.uri, &parts.headers);
-        let route = Arc::clone(self.routes.find(host, &path).ok_or(ProxyError::NoRoute)?);
+        // The host is read strictly, once: routing and the upstream's Host
+        // and X-Forwarded-Host all use this canonical form.
+        let host = host::request_host(&parts.uri, &parts.headers)?;
+        let route = Arc::clone(
+            self.routes
+                .find(host.as_ref().map(|h| h.name.as_str()), &path)
+                .ok_or(ProxyError::NoRoute)?,
+        );
         seen.route = Some(Arc::clone(&route));
 
-        let caller = match &self.auth {
+        let recognised = match &self.auth {
             Some(auth) => {
-                let bearer = route.bearer && !route.is_public(&path);
-                auth.authenticate(&parts.headers, bearer, route.provider.as_deref())
-                    .await
+                let bearer = route.rules.bearer && !route.is_public(&path);
+                auth.recognise(&parts.headers, bearer).await
             }
-            None => None,
+            None => Ok(None),
         };
-        let view = caller.as_ref().map(|c| Arc::clone(c.view(route.policy)));
-        let tokens = caller.as_ref().and_then(|c| c.passed_tokens());
-        let permit = match policy::authorize(&route, &path, view, tokens) {
-            Ok(permit) => permit,
-            Err(Refusal::Unauthenticated) => return self.unauthenticated(&parts, &path, &route),
-            Err(Refusal::Forbidden(reason)) => return Err(ProxyError::Forbidden(reason)),
+        let passage = match policy::decide(&route, &path, recognised) {
+            Ok(passage) => passage,
+            Err(Stop::Login) => return self.unauthenticated(&parts, &path, &route),
+            Err(Stop::Forbidden(reason)) => return Err(ProxyError::Forbidden(reason)),
+            Err(Stop::Unavailable(e)) => return Err(ProxyError::Auth(e)),
         };
 
-        let uri = upstream_uri(&route.upstream.base_path, &path, parts.uri.query())?;
-        self.forward(parts, body, uri, &route, permit, conn, request_id).await
+        let upgrade = upgrade::requested(&parts.headers, &self.allowed_upgrades)?;
+        let request = rewrite::Request {
+            parts,
+            body,
+            path: &path,
+            host: host.as_ref(),
+            route: &route,
+            passage: &passage,
+            conn,
+            request_id,
+            upgrade,
+        };
+        let prepared = self.rewrite.prepare(request, &self.signer, self.body_limits).await?;
+        let cookie_name = self.auth.as_ref().map(|a| a.cookie_base.as_str());
+        exchange::exchange(prepared, &route, conn, request_id, cookie_name).await
     }
 
-    /// Sends the request upstream and streams the answer back. Takes a
-    /// [`Permit`], which only the policy check can make.
-    #[allow(clippy::too_many_arguments)]
-    async fn forward(
-        &self,
-        mut parts: Parts,
-        body: Incoming,
-        uri: Uri,
-        route: &Route,
-        permit: Permit,
-        conn: &ConnInfo,
-        request_id: &HeaderValue,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
-        if let (Some(limit), Some(declared)) = (self.max_request_body, content_length(&parts)) {
-            if declared > limit {
-                return Err(ProxyError::BodyTooLarge);
+    /// doorward's own endpoints: login and identity ones when providers are
+    /// configured, then health, readiness, metrics and keys.
+    async fn internal(&self, parts: &Parts, body: Incoming, rest: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
+        if !conn.metrics_only {
+            if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
+                return Ok(crate::auth::endpoints::handle(auth, endpoint, parts, body).await?);
             }
         }
-        let upgrade = parts.version == Version::HTTP_11 && wants_upgrade(&parts.headers);
-        let client_upgrade = if upgrade {
-            parts.extensions.remove::<OnUpgrade>()
-        } else {
-            None
-        };
-        parts.extensions = http::Extensions::new();
-
-        // HTTP/2 requests carry the host in the URI, not a Host header.
-        let client_host = parts.headers.get(HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        remove_hop_by_hop(&mut parts.headers, upgrade);
-        self.forwarding
-            .apply(&mut parts.headers, conn.peer.ip(), conn.tls, client_host.as_ref());
-        parts.headers.insert(request_id::HEADER, request_id.clone());
-        if let Some(auth) = &self.auth {
-            crate::session::cookies::strip_own(&mut parts.headers, &auth.cookie_base);
-        }
-        if let Some(tokens) = permit.tokens() {
-            if let (true, Some(access)) = (self.pass_access_token, &tokens.access) {
-                parts.headers.insert("x-forwarded-access-token", access.clone());
-            }
-            if let (true, Some(id)) = (self.pass_id_token, &tokens.id) {
-                parts.headers.insert("x-forwarded-id-token", id.clone());
-            }
-        }
-        if let Some(view) = permit.view() {
-            self.identity_headers.set(&mut parts.headers, &view.encoded);
-            if let Some(signer) = &self.signer {
-                let now = crate::session::now();
-                let identity = &view.outcome.identity;
-                if let Some(assertion) = view.assertions.get(route.index, signer, identity, &route.audience, now) {
-                    parts.headers.insert(self.assertion_header.clone(), assertion);
-                }
-            }
-        }
-        let host = match client_host {
-            Some(host) if route.preserve_host => host,
-            _ => route.upstream.authority.clone(),
-        };
-        parts.headers.insert(HOST, host);
-        parts.uri = uri;
-        parts.version = Version::HTTP_11;
-        if let (true, Some(signer), Some(_)) = (self.http_signatures, &self.signer, permit.view()) {
-            let authority = parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            crate::assertion::http_signature::sign(
-                &parts.method,
-                &authority,
-                route.upstream.is_https(),
-                parts.uri.path(),
-                &mut parts.headers,
-                &self.signed_headers,
-                crate::session::now(),
-                signer.signing_key(),
-            );
-        }
-
-        let (body, body_sent) = RequestBody::new(body, self.max_request_body, self.body_idle);
-        let request = Request::from_parts(parts, body);
-        let exchange = route.upstream.send(request, true);
-        tokio::pin!(exchange);
-        // The response timeout runs from the end of the upload: a slow but
-        // steady upload is bounded by the idle timeout, not this one.
-        let sent = tokio::select! {
-            response = &mut exchange => Ok(response),
-            _ = body_sent => tokio::time::timeout(route.timeout, &mut exchange).await,
-        };
-        let response = match sent {
-            Err(_) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
-            Ok(Err(upstream::UpstreamError::Request(e))) => {
-                return Err(match body_failure_in(&e) {
-                    Some(failure) => ProxyError::ClientBody(failure),
-                    None => ProxyError::Upstream(upstream::UpstreamError::Request(e)),
-                })
-            }
-            Ok(result) => result?,
-        };
-
-        let (mut head, body) = response.into_parts();
-        let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
-        match (switching, client_upgrade, head.extensions.remove::<OnUpgrade>()) {
-            (false, _, _) => remove_hop_by_hop(&mut head.headers, false),
-            (true, Some(client), Some(upstream)) => {
-                remove_hop_by_hop(&mut head.headers, true);
-                let id = request_id.to_str().unwrap_or("-").to_string();
-                upgrade::spawn_tunnel(client, upstream, conn.activity.busy(), id);
-            }
-            (true, _, _) => return Err(ProxyError::BadRequest("upstream switched protocols unasked")),
-        }
-        head.extensions = http::Extensions::new();
-        // The upstream's HTTP version is its own business; the client keeps
-        // the version it spoke.
-        head.version = Version::default();
-        Ok(Response::from_parts(head, ResponseBody::Upstream(body)))
+        internal::respond(self, &parts.method, rest, conn).await
     }
 
-    /// No caller on a protected path: browsers are sent to log in (and
-    /// come back here), API clients get 401 JSON.
-    fn unauthenticated(&self, parts: &Parts, path: &str, route: &Route) -> Result<Response<ResponseBody>, ProxyError> {
+    /// No acceptable caller on a protected path: browsers are sent to log
+    /// in (and come back here), API clients get 401 JSON.
+    fn unauthenticated(&self, parts: &Parts, path: &str, route: &Route) -> Result<Reply, ProxyError> {
         let api_client = wants_json(&parts.headers)
             || parts.headers.contains_key(http::header::AUTHORIZATION)
             || parts
@@ -449,7 +323,7 @@ impl Gateway {
         }
         let mut location = format!("{}/login?rd=", self.internal_prefix);
         location.extend(form_urlencoded::byte_serialize(return_to.as_bytes()));
-        if let Some(provider) = &route.provider {
+        if let Some(provider) = &route.rules.provider {
             location.push_str("&provider=");
             location.extend(form_urlencoded::byte_serialize(provider.as_bytes()));
         }
@@ -457,10 +331,7 @@ impl Gateway {
         let mut response = Response::new(ResponseBody::empty());
         *response.status_mut() = StatusCode::FOUND;
         response.headers_mut().insert(http::header::LOCATION, location);
-        response
-            .headers_mut()
-            .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Ok(response)
+        Ok(crate::respond::no_store(response))
     }
 
     /// The login machinery, when a provider is configured.
@@ -496,21 +367,4 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight().dec();
     }
-}
-
-fn content_length(parts: &Parts) -> Option<u64> {
-    parts.headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-/// The origin-form URI the upstream receives: its base path, then exactly
-/// the normalised path doorward matched, then the query untouched.
-fn upstream_uri(base: &str, path: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
-    let mut target = String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
-    target.push_str(base);
-    target.push_str(path);
-    if let Some(query) = query {
-        target.push('?');
-        target.push_str(query);
-    }
-    Uri::try_from(target).map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))
 }

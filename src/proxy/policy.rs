@@ -1,76 +1,55 @@
-//! Authorization decisions. Forwarding takes a [`Permit`], and only this
-//! module can make one, so a path that skips the check does not compile.
-
-use std::sync::Arc;
+//! What may pass to the upstream. Forwarding takes a [`Passage`], and only
+//! [`decide`] makes one, from what the admission gate said: so a request
+//! path that skips the gate does not compile.
 
 use super::route::Route;
-use crate::auth::view::IdentityView;
-use crate::session::PassedTokens;
+use crate::auth::{admit, Admitted, AuthError, Caller, Refusal};
 
 /// Proof that this request may reach the upstream, with the identity to
-/// send along (if any).
-pub struct Permit {
-    // Private fields: no code outside this module can make one.
-    view: Option<Arc<IdentityView>>,
-    tokens: Option<Arc<PassedTokens>>,
+/// send along if the gate admitted the caller.
+pub struct Passage {
+    // Private: only `decide` makes one.
+    admitted: Option<Admitted>,
 }
 
-impl Permit {
-    /// The caller's identity under this route's policy, when logged in.
-    pub fn view(&self) -> Option<&Arc<IdentityView>> {
-        self.view.as_ref()
-    }
-
-    /// Tokens to pass upstream (only when configured and authenticated).
-    pub fn tokens(&self) -> Option<&Arc<PassedTokens>> {
-        self.tokens.as_ref()
+impl Passage {
+    /// The admitted caller; None on a public path for anyone else.
+    pub fn admitted(&self) -> Option<&Admitted> {
+        self.admitted.as_ref()
     }
 }
 
-/// Why a request may not pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// Nobody is logged in and the path is not public.
-    Unauthenticated,
-    /// Logged in, but this route's rules say no (the reason is for the log).
+/// Why a request stops here.
+#[derive(Debug)]
+pub enum Stop {
+    /// Nobody (acceptable) is logged in: browsers go to log in.
+    Login,
+    /// Logged in, but the rules say no (the reason is for the log).
     Forbidden(String),
+    /// doorward cannot tell who is calling right now (the store is down).
+    Unavailable(AuthError),
 }
 
-/// Decides for a request on `route` with normalised `path`, given the
-/// caller's identity under the route's policy. Public paths pass (with the
-/// identity if someone is logged in); other paths need a caller who passes
-/// the route's login rules and holds a required group and role.
-pub fn authorize(
-    route: &Route,
-    path: &str,
-    view: Option<Arc<IdentityView>>,
-    tokens: Option<Arc<PassedTokens>>,
-) -> Result<Permit, Refusal> {
-    if route.is_public(path) {
-        return Ok(Permit { view, tokens });
-    }
-    let Some(view) = view else {
-        return Err(Refusal::Unauthenticated);
+/// Decides for a request on `route` with normalised `path`. Public paths
+/// always pass: with the identity when the gate admits the caller, as
+/// anonymous otherwise (even when the store is down). Other paths need an
+/// admitted caller.
+pub fn decide(route: &Route, path: &str, recognised: Result<Option<Caller>, AuthError>) -> Result<Passage, Stop> {
+    let public = route.is_public(path);
+    let caller = match recognised {
+        Ok(Some(caller)) => caller,
+        Ok(None) if public => return Ok(Passage { admitted: None }),
+        Ok(None) => return Err(Stop::Login),
+        Err(_) if public => return Ok(Passage { admitted: None }),
+        Err(e) => return Err(Stop::Unavailable(e)),
     };
-    let identity = &view.outcome.identity;
-    if !view.outcome.login.allowed {
-        let reason = view.outcome.login.reason.clone().unwrap_or_default();
-        return Err(Refusal::Forbidden(format!("user `{}`: {reason}", identity.user)));
+    match admit(&caller, &route.rules.requirements()) {
+        Ok(admitted) => Ok(Passage {
+            admitted: Some(admitted),
+        }),
+        Err(_) if public => Ok(Passage { admitted: None }),
+        // Another provider's session: log in with the route's own.
+        Err(Refusal::WrongProvider { .. }) => Err(Stop::Login),
+        Err(refusal) => Err(Stop::Forbidden(refusal.to_string())),
     }
-    if !route.require_groups.is_empty() && !identity.groups.iter().any(|g| route.require_groups.contains(g)) {
-        return Err(Refusal::Forbidden(format!(
-            "user `{}` holds none of route `{}` require_groups",
-            identity.user, route.name
-        )));
-    }
-    if !route.require_roles.is_empty() && !identity.roles.iter().any(|r| route.require_roles.contains(r)) {
-        return Err(Refusal::Forbidden(format!(
-            "user `{}` holds none of route `{}` require_roles",
-            identity.user, route.name
-        )));
-    }
-    Ok(Permit {
-        view: Some(view),
-        tokens,
-    })
 }

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::path::{public_rule_matches, route_prefix_matches};
 use super::upstream::Upstream;
+use crate::auth::RouteRules;
 use crate::metrics::RouteMetrics;
+use crate::paths::{public_rule_matches, route_prefix_matches};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostMatch {
@@ -52,29 +53,23 @@ impl HostMatch {
 
 /// One configured route, ready to serve.
 pub struct Route {
-    /// Position in the config (assertion cache slot).
-    pub index: usize,
-    pub name: String,
+    /// Who may pass (the admission gate's requirements) and the route's
+    /// name, slot and assertion audience.
+    pub rules: RouteRules,
     pub host: HostMatch,
     pub prefix: String,
     pub public: Vec<String>,
     pub upstream: Arc<Upstream>,
     pub preserve_host: bool,
     pub timeout: Duration,
-    /// Log in with this provider only.
-    pub provider: Option<String>,
-    /// Accept bearer tokens on this route.
-    pub bearer: bool,
-    /// Which identity policy applies (0 = global `[identity]`).
-    pub policy: usize,
-    pub require_groups: Vec<String>,
-    pub require_roles: Vec<String>,
-    /// `aud` of the signed assertion.
-    pub audience: String,
     pub metrics: RouteMetrics,
 }
 
 impl Route {
+    pub fn name(&self) -> &str {
+        &self.rules.name
+    }
+
     /// Is this normalised path one that skips authentication?
     pub fn is_public(&self, path: &str) -> bool {
         self.public.iter().any(|rule| public_rule_matches(path, rule))
@@ -107,22 +102,6 @@ impl RouteTable {
     }
 }
 
-/// The host a request names, without port: the Host header, or the
-/// authority of an HTTP/2 request. X-Forwarded-Host is never read here.
-pub fn request_host<'a>(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Option<&'a str> {
-    let raw = match headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
-        Some(host) => host,
-        None => uri.authority()?.as_str(),
-    };
-    let host = if raw.starts_with('[') {
-        // [v6]:port
-        raw.split(']').next().map(|h| &raw[..h.len() + 1]).unwrap_or(raw)
-    } else {
-        raw.rsplit_once(':').map_or(raw, |(h, _)| h)
-    };
-    Some(host)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,15 +114,5 @@ mod tests {
         assert!(!w.matches("example.com"));
         assert!(!w.matches("a.b.example.com"));
         assert!(!w.matches("aexample.com"));
-    }
-
-    #[test]
-    fn hosts_lose_their_port() {
-        let uri: http::Uri = "/x".parse().expect("uri");
-        let mut h = http::HeaderMap::new();
-        h.insert("host", http::HeaderValue::from_static("app.example.com:8443"));
-        assert_eq!(request_host(&uri, &h), Some("app.example.com"));
-        h.insert("host", http::HeaderValue::from_static("[::1]:8443"));
-        assert_eq!(request_host(&uri, &h), Some("[::1]"));
     }
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use super::body::{PooledBody, RequestBody};
+use crate::respond::body::{ConnectionPool, Lease, PooledBody, RequestBody};
 
 type Sender = http1::SendRequest<RequestBody>;
 
@@ -65,19 +65,6 @@ pub struct Upstream {
 struct IdleConn {
     sender: Sender,
     since: Instant,
-}
-
-/// A checked-out connection, given back by [`Lease::release`] once its
-/// response has been read to the end.
-pub struct Lease {
-    sender: Sender,
-    upstream: Arc<Upstream>,
-}
-
-impl Lease {
-    pub fn release(self) {
-        self.upstream.put_back(self.sender);
-    }
 }
 
 impl Upstream {
@@ -152,10 +139,8 @@ impl Upstream {
 
     fn wrap(self: &Arc<Self>, response: Response<Incoming>, sender: Sender, keep: bool) -> Response<PooledBody> {
         // A 101 hands the connection over to the upgraded protocol.
-        let lease = (keep && response.status() != http::StatusCode::SWITCHING_PROTOCOLS).then(|| Lease {
-            sender,
-            upstream: Arc::clone(self),
-        });
+        let lease = (keep && response.status() != http::StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| Lease::new(sender, Arc::clone(self) as Arc<dyn ConnectionPool>));
         response.map(|body| PooledBody::new(body, lease))
     }
 
@@ -167,19 +152,6 @@ impl Upstream {
             }
         }
         None
-    }
-
-    fn put_back(&self, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < self.settings.max_idle {
-            idle.push(IdleConn {
-                sender,
-                since: Instant::now(),
-            });
-        }
     }
 
     async fn connect(&self) -> Result<Sender, UpstreamError> {
@@ -199,6 +171,21 @@ impl Upstream {
                 handshake(tls).await
             }
             _ => handshake(tcp).await,
+        }
+    }
+}
+
+impl ConnectionPool for Upstream {
+    fn put_back(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < self.settings.max_idle {
+            idle.push(IdleConn {
+                sender,
+                since: Instant::now(),
+            });
         }
     }
 }

@@ -9,8 +9,7 @@ use sha2::Sha256;
 
 use crate::secret::SecretString;
 
-/// Shortest secret accepted: 32 bytes, as `cookie::Key::derive_from` needs.
-pub const MIN_SECRET_LEN: usize = 32;
+pub use crate::config::units::MIN_SECRET_LEN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

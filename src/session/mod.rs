@@ -1,103 +1,51 @@
 //! Sessions: an opaque id in a sealed cookie, the record in the durable
 //! store, and a bounded moka cache of the compact form the request path
 //! needs.
+//!
+//! The session layer does not know what callers do with a session: what
+//! it caches beside the record (`V`, the identity views) is made by a
+//! function its owner passes in.
 
 pub mod cookies;
 pub mod id;
 pub mod keys;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::HeaderMap;
 use moka::future::Cache;
-use serde::{Deserialize, Serialize};
 
-use crate::auth::view::{Views, ViewsFn};
-use crate::identity::{Claims, Identity};
-use crate::store::{SessionKey, SessionRecord, SessionStore, SqliteStore, StoreError};
+use crate::clock::Clock;
+use crate::identity::Claims;
+use crate::login::{merged_claims, LoginResult, PassedTokens, Tokens};
+use crate::store::{SessionKey, SessionRecord, SessionStore, Store, StoreError};
 use cookies::CookieSettings;
 pub use id::SessionId;
 use keys::KeyRing;
 
-/// Seconds since the epoch: the store's clock.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+/// What the cache may weigh a session by: roughly its bytes in memory.
+pub trait Footprint {
+    fn footprint(&self) -> usize;
 }
 
-/// Tokens of a session, encrypted at rest and never logged.
-#[derive(Clone, Default, Serialize, Deserialize)]
-pub struct Tokens {
-    pub access_token: Option<String>,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-    pub expires_at: Option<i64>,
+/// Where a session came from, for deriving its views.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub provider: &'a str,
+    pub issuer: &'a str,
 }
 
-/// Tokens ready to pass upstream (`[headers] pass_access_token`,
-/// `pass_id_token`), kept in memory only when one of those is on.
-#[derive(Debug, Default)]
-pub struct PassedTokens {
-    pub access: Option<http::HeaderValue>,
-    pub id: Option<http::HeaderValue>,
-}
-
-impl PassedTokens {
-    pub fn from_tokens(tokens: &Tokens) -> Self {
-        let sensitive = |t: &Option<String>| {
-            t.as_deref()
-                .and_then(|t| http::HeaderValue::from_str(t).ok())
-                .map(|mut v| {
-                    v.set_sensitive(true);
-                    v
-                })
-        };
-        Self {
-            access: sensitive(&tokens.access_token),
-            id: sensitive(&tokens.id_token),
-        }
-    }
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens([redacted])")
-    }
-}
-
-/// What a finished login (or refresh) hands to the session layer.
-#[derive(Debug, Clone)]
-pub struct LoginResult {
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub sid: Option<String>,
-    /// The claims the identity is computed from (ID token and userinfo,
-    /// as `claims_source` says).
-    pub merged: Claims,
-    /// JSON snapshot of the claims (no tokens), for the debug view.
-    pub claims: serde_json::Value,
-    pub tokens: Tokens,
-}
-
-/// The merged claims stored in a record's snapshot.
-pub fn merged_claims(snapshot: &str) -> Claims {
-    serde_json::from_str::<serde_json::Value>(snapshot)
-        .ok()
-        .and_then(|v| v.get("merged").and_then(|m| m.as_object()).cloned())
-        .unwrap_or_default()
-}
+/// Makes the cached views of a session from its claims.
+pub type DeriveFn<V> = Arc<dyn Fn(&Claims, Origin<'_>) -> V + Send + Sync>;
 
 /// The compact, cached form of a session: what a request needs.
-#[derive(Debug)]
-pub struct LiveSession {
+pub struct LiveSession<V> {
     pub key: SessionKey,
     pub provider: String,
-    /// The identity under each policy (global first, then route overrides).
-    pub views: Views,
+    /// What the owner derived from the claims (identity views).
+    pub views: V,
     pub expires_at: i64,
     pub token_expires_at: Option<i64>,
     pub has_refresh_token: bool,
@@ -109,13 +57,27 @@ pub struct LiveSession {
     pub passed_tokens: Option<Arc<PassedTokens>>,
 }
 
-impl LiveSession {
-    fn from_record(record: &SessionRecord, views: Views, tokens: &Tokens, pass_tokens: bool) -> Self {
+impl<V> std::fmt::Debug for LiveSession<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSession")
+            .field("key", &self.key)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> LiveSession<V> {
+    fn from_record(record: &SessionRecord, views: V, tokens: &Tokens, pass_tokens: bool) -> Self {
+        // A session ends with the IdP's own session when it said when.
+        let expires_at = match record.idp_expires_at {
+            Some(idp_end) => record.expires_at.min(idp_end),
+            None => record.expires_at,
+        };
         Self {
             key: record.key,
             provider: record.provider.clone(),
             views,
-            expires_at: record.expires_at,
+            expires_at,
             token_expires_at: record.token_expires_at,
             has_refresh_token: tokens.refresh_token.is_some(),
             last_seen: AtomicI64::new(record.last_seen),
@@ -123,11 +85,6 @@ impl LiveSession {
             refresh_lock: tokio::sync::Mutex::new(()),
             passed_tokens: pass_tokens.then(|| Arc::new(PassedTokens::from_tokens(tokens))),
         }
-    }
-
-    /// The identity under the global policy.
-    pub fn identity(&self) -> &Identity {
-        &self.views[0].outcome.identity
     }
 
     pub fn last_seen(&self) -> i64 {
@@ -141,17 +98,27 @@ pub struct SessionSettings {
     pub cookie: CookieSettings,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    /// Sessions kept in memory at most.
     pub cache_capacity: u64,
+    /// Bytes the cached sessions may take at most.
+    pub cache_max_bytes: u64,
     /// Keep tokens in memory to pass them upstream.
     pub pass_tokens: bool,
 }
 
 /// Sessions for the whole process.
-pub struct SessionManager {
-    store: SqliteStore,
-    views: ViewsFn,
-    cache: Cache<SessionKey, Arc<LiveSession>>,
+pub struct SessionManager<V> {
+    store: Store,
+    derive: DeriveFn<V>,
+    cache: Cache<SessionKey, Arc<LiveSession<V>>>,
+    /// Keys revoked lately: a cache fill that read the record before the
+    /// revocation must not put it back (it would resurrect the session).
+    revoked: moka::sync::Cache<SessionKey, ()>,
+    /// Bumped whenever the whole cache is flushed; a fill that started
+    /// before a flush is not cached.
+    epoch: AtomicU64,
     keys: KeyRing,
+    clock: Clock,
     pub settings: SessionSettings,
 }
 
@@ -159,17 +126,37 @@ pub struct SessionManager {
 /// request path must not write to the database on every request.
 const TOUCH_EVERY: i64 = 60;
 
-impl SessionManager {
-    pub fn new(store: SqliteStore, keys: KeyRing, settings: SessionSettings, views: ViewsFn) -> Self {
+/// How long a revocation is remembered against racing cache fills: far
+/// longer than any store read takes.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(120);
+
+impl<V> SessionManager<V>
+where
+    V: Footprint + Send + Sync + 'static,
+{
+    pub fn new(store: Store, keys: KeyRing, settings: SessionSettings, derive: DeriveFn<V>, clock: Clock) -> Self {
+        // Every entry weighs at least bytes/capacity, so the cache holds at
+        // most `cache_capacity` sessions and at most `cache_max_bytes`.
+        let floor = (settings.cache_max_bytes / settings.cache_capacity.max(1)).max(1);
         let cache = Cache::builder()
-            .max_capacity(settings.cache_capacity)
+            .max_capacity(settings.cache_max_bytes)
+            .weigher(move |_key, live: &Arc<LiveSession<V>>| {
+                let bytes = (std::mem::size_of::<LiveSession<V>>() + live.views.footprint()) as u64;
+                u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
+            })
             .time_to_idle(settings.idle_timeout)
             .build();
         Self {
             store,
-            views,
+            derive,
             cache,
+            revoked: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TOMBSTONE_TTL)
+                .build(),
+            epoch: AtomicU64::new(0),
             keys,
+            clock,
             settings,
         }
     }
@@ -178,25 +165,39 @@ impl SessionManager {
         &self.keys
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn derive(&self, claims: &Claims, record: &SessionRecord) -> V {
+        (self.derive)(
+            claims,
+            Origin {
+                provider: &record.provider,
+                issuer: &record.issuer,
+            },
+        )
     }
 
     /// Starts a session for a login: always a new id (no fixation). Returns
     /// the sealed cookie value.
-    pub async fn create(&self, login: LoginResult) -> Result<(String, Arc<LiveSession>), StoreError> {
+    pub async fn create(&self, login: LoginResult) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
         let id = SessionId::new_random();
         let key = id.key();
-        let now = now();
+        let now = self.clock.now();
         let absolute = i64::try_from(self.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-        let views = (self.views)(&login.merged);
         let record = SessionRecord {
             key,
             provider: login.provider,
             issuer: login.issuer,
             subject: login.subject,
-            sid: login.sid,
-            identity: serde_json::to_string(&views[0].outcome.identity).unwrap_or_default(),
+            sid: login.idp_session,
+            logout_hint: login.logout_hint,
+            idp_expires_at: login.idp_session_end,
             claims: login.claims.to_string(),
             tokens: self.seal_tokens(&key, &login.tokens),
             token_expires_at: login.tokens.expires_at,
@@ -205,6 +206,7 @@ impl SessionManager {
             last_seen: now,
             last_refresh: now,
         };
+        let views = self.derive(&login.merged, &record);
         self.store.insert(&record).await?;
         let live = Arc::new(LiveSession::from_record(
             &record,
@@ -217,47 +219,35 @@ impl SessionManager {
         Ok((sealed, live))
     }
 
-    /// The session a request's cookie names, if valid: tampered, foreign,
-    /// expired or idle sessions are all "no session".
-    pub async fn from_request(&self, headers: &HeaderMap) -> Option<Arc<LiveSession>> {
-        let sealed = cookies::find(headers, &self.settings.cookie_name)?;
-        let id = self.keys.open_cookie(&self.settings.cookie_name, sealed)?;
-        let id = SessionId::parse(&id)?;
-        self.get(&id.key()).await
+    /// The session a request's cookie names. Tampered, foreign, expired or
+    /// idle sessions are `Ok(None)`; a store that does not answer is an
+    /// error (a database blip must not log everyone out).
+    pub async fn from_request(&self, headers: &HeaderMap) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
+        let Some(sealed) = cookies::find(headers, &self.settings.cookie_name) else {
+            return Ok(None);
+        };
+        let Some(id) = self.keys.open_cookie(&self.settings.cookie_name, sealed) else {
+            return Ok(None);
+        };
+        match SessionId::parse(&id) {
+            Some(id) => self.get(&id.key()).await,
+            None => Ok(None),
+        }
     }
 
-    pub async fn get(&self, key: &SessionKey) -> Option<Arc<LiveSession>> {
+    pub async fn get(&self, key: &SessionKey) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
         let live = match self.cache.get(key).await {
             Some(live) => live,
-            None => {
-                let record = match self.store.get(key).await {
-                    Ok(Some(record)) => record,
-                    Ok(None) => return None,
-                    Err(e) => {
-                        tracing::error!(error = %e, "session store read failed");
-                        return None;
-                    }
-                };
-                // The identity is recomputed from the stored claims, so a
-                // changed mapping applies to existing sessions too.
-                let views = (self.views)(&merged_claims(&record.claims));
-                // Tokens that no longer open (a removed key) mean no refresh.
-                let tokens = self.open_tokens(&record).unwrap_or_default();
-                let live = Arc::new(LiveSession::from_record(
-                    &record,
-                    views,
-                    &tokens,
-                    self.settings.pass_tokens,
-                ));
-                self.cache.insert(*key, Arc::clone(&live)).await;
-                live
-            }
+            None => match self.load(key).await? {
+                Some(live) => live,
+                None => return Ok(None),
+            },
         };
-        let now = now();
+        let now = self.clock.now();
         let idle = i64::try_from(self.settings.idle_timeout.as_secs()).unwrap_or(i64::MAX);
         if now >= live.expires_at || now.saturating_sub(live.last_seen()) > idle {
-            self.delete(key).await;
-            return None;
+            self.delete(key).await?;
+            return Ok(None);
         }
         live.last_seen.store(now, Ordering::Relaxed);
         if now - live.persisted_seen.load(Ordering::Relaxed) >= TOUCH_EVERY {
@@ -270,30 +260,61 @@ impl SessionManager {
                 }
             });
         }
-        Some(live)
+        Ok(Some(live))
+    }
+
+    /// Reads a session from the store into the cache, unless it was revoked
+    /// (or the cache flushed) while the read was under way.
+    async fn load(&self, key: &SessionKey) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let Some(record) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        if self.revoked.contains_key(key) {
+            return Ok(None);
+        }
+        // The identity is recomputed from the stored claims, so a changed
+        // mapping applies to existing sessions too.
+        let views = self.derive(&merged_claims(&record.claims), &record);
+        // Tokens that no longer open (a removed key) mean no refresh.
+        let tokens = self.open_tokens(&record).unwrap_or_default();
+        let live = Arc::new(LiveSession::from_record(
+            &record,
+            views,
+            &tokens,
+            self.settings.pass_tokens,
+        ));
+        if self.epoch.load(Ordering::Acquire) == epoch && !self.revoked.contains_key(key) {
+            self.cache.insert(*key, Arc::clone(&live)).await;
+        }
+        Ok(Some(live))
     }
 
     /// The cached form, if cached (no store read).
-    pub async fn cached(&self, key: &SessionKey) -> Option<Arc<LiveSession>> {
+    pub async fn cached(&self, key: &SessionKey) -> Option<Arc<LiveSession<V>>> {
         self.cache.get(key).await
     }
 
     /// The full record and its decrypted tokens (for refresh and logout).
-    pub async fn record(&self, key: &SessionKey) -> Option<(SessionRecord, Tokens)> {
-        let record = self.store.get(key).await.ok()??;
-        let tokens = self.open_tokens(&record)?;
-        Some((record, tokens))
+    pub async fn record(&self, key: &SessionKey) -> Result<Option<(SessionRecord, Tokens)>, StoreError> {
+        let Some(record) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        let tokens = self.open_tokens(&record).unwrap_or_default();
+        Ok(Some((record, tokens)))
     }
 
     /// Replaces a session's identity and tokens after a refresh.
-    pub async fn replace(&self, key: &SessionKey, login: LoginResult) -> Result<Option<Arc<LiveSession>>, StoreError> {
+    pub async fn replace(
+        &self,
+        key: &SessionKey,
+        login: LoginResult,
+    ) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
         let Some(mut record) = self.store.get(key).await? else {
             return Ok(None);
         };
-        let now = now();
-        let views = (self.views)(&login.merged);
-        record.sid = login.sid.or(record.sid);
-        record.identity = serde_json::to_string(&views[0].outcome.identity).unwrap_or_default();
+        let now = self.clock.now();
+        record.sid = login.idp_session.or(record.sid);
         record.claims = login.claims.to_string();
         record.tokens = self.seal_tokens(key, &login.tokens);
         record.token_expires_at = login.tokens.expires_at;
@@ -302,21 +323,36 @@ impl SessionManager {
         if !self.store.update(&record).await? {
             return Ok(None);
         }
+        let views = self.derive(&login.merged, &record);
         let live = Arc::new(LiveSession::from_record(
             &record,
             views,
             &login.tokens,
             self.settings.pass_tokens,
         ));
-        self.cache.insert(*key, Arc::clone(&live)).await;
+        if !self.revoked.contains_key(key) {
+            self.cache.insert(*key, Arc::clone(&live)).await;
+        }
         Ok(Some(live))
     }
 
-    pub async fn delete(&self, key: &SessionKey) {
+    /// Forgets a session in this process (cache and tombstone), without
+    /// touching the store: for revocations another replica made.
+    pub async fn forget(&self, key: &SessionKey) {
+        self.revoked.insert(*key, ());
         self.cache.invalidate(key).await;
-        if let Err(e) = self.store.delete(key).await {
-            tracing::error!(error = %e, "session store delete failed");
-        }
+    }
+
+    /// Drops every cached session: the next requests read through.
+    pub fn flush(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+    }
+
+    pub async fn delete(&self, key: &SessionKey) -> Result<(), StoreError> {
+        self.forget(key).await;
+        self.store.delete(key).await?;
+        Ok(())
     }
 
     /// Ends every session of an IdP session or subject (back-channel logout).
@@ -328,9 +364,14 @@ impl SessionManager {
     ) -> Result<usize, StoreError> {
         let keys = self.store.delete_matching(issuer, subject, sid).await?;
         for key in &keys {
-            self.cache.invalidate(key).await;
+            self.forget(key).await;
         }
         Ok(keys.len())
+    }
+
+    /// Sessions in this process's cache (for metrics).
+    pub fn cached_count(&self) -> u64 {
+        self.cache.entry_count()
     }
 
     fn seal_tokens(&self, key: &SessionKey, tokens: &Tokens) -> Vec<u8> {
@@ -353,7 +394,7 @@ impl SessionManager {
                 let Some(manager) = manager.upgrade() else {
                     return;
                 };
-                match manager.store.purge_expired(now()).await {
+                match manager.store.purge_expired(manager.clock.now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(removed = n, "purged expired sessions"),
                     Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStore;
 
+/// The store the rest of doorward uses.
+pub type Store = SqliteStore;
+
 /// A session's key in the store: SHA-256 of the session id, so a copy of
 /// the database does not hand out usable cookies.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,10 +37,12 @@ pub struct SessionRecord {
     pub provider: String,
     pub issuer: String,
     pub subject: String,
-    /// The IdP's session id (`sid`), for back-channel logout.
+    /// The IdP's session (OIDC `sid`, SAML `SessionIndex`), for single logout.
     pub sid: Option<String>,
-    /// JSON: the computed identity.
-    pub identity: String,
+    /// What the login protocol needs to log out later (SAML NameID).
+    pub logout_hint: Option<String>,
+    /// When the IdP's own session ends, if it said.
+    pub idp_expires_at: Option<i64>,
     /// JSON: claims snapshot (id_token, userinfo, merged); never tokens.
     pub claims: String,
     /// Tokens, encrypted at rest.

@@ -52,7 +52,8 @@ fn record_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
         issuer: row.try_get("issuer")?,
         subject: row.try_get("subject")?,
         sid: row.try_get("sid")?,
-        identity: row.try_get("identity")?,
+        logout_hint: row.try_get("logout_hint")?,
+        idp_expires_at: row.try_get("idp_expires_at")?,
         claims: row.try_get("claims")?,
         tokens: row.try_get("tokens")?,
         token_expires_at: row.try_get("token_expires_at")?,
@@ -66,16 +67,17 @@ fn record_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
 impl SessionStore for SqliteStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (key, provider, issuer, subject, sid, identity, claims, tokens, \
-             token_expires_at, created_at, expires_at, last_seen, last_refresh) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (key, provider, issuer, subject, sid, logout_hint, idp_expires_at, claims, \
+             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.key.0[..])
         .bind(&r.provider)
         .bind(&r.issuer)
         .bind(&r.subject)
         .bind(&r.sid)
-        .bind(&r.identity)
+        .bind(&r.logout_hint)
+        .bind(r.idp_expires_at)
         .bind(&r.claims)
         .bind(&r.tokens)
         .bind(r.token_expires_at)
@@ -98,11 +100,10 @@ impl SessionStore for SqliteStore {
 
     async fn update(&self, r: &SessionRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE sessions SET sid = ?, identity = ?, claims = ?, tokens = ?, token_expires_at = ?, \
+            "UPDATE sessions SET sid = ?, claims = ?, tokens = ?, token_expires_at = ?, \
              last_seen = ?, last_refresh = ? WHERE key = ?",
         )
         .bind(&r.sid)
-        .bind(&r.identity)
         .bind(&r.claims)
         .bind(&r.tokens)
         .bind(r.token_expires_at)

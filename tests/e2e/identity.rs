@@ -55,6 +55,13 @@ async fn a_user_outside_the_login_allowlist_is_refused_without_a_session() {
         ..Options::default()
     })
     .await;
+    // Verified, but outside the allowed domains: refused by policy.
+    s.idp
+        .set_account(
+            "eve",
+            &json!({"email": "eve@elsewhere.test", "email_verified": true, "preferred_username": "eve"}),
+        )
+        .await;
     let mut eve = Browser::default();
     let page = eve.login(&s.url("/"), "eve", &s.idp).await;
     assert_eq!(page.status, 403, "{}", page.body);
@@ -172,7 +179,8 @@ async fn a_distributed_groups_claim_is_fetched_with_the_access_token() {
     let config = doorward::config::parse_str(&config, "t.toml").expect("config");
     let tls = doorward::tls::client_config(None).expect("tls");
     let http = doorward::oidc::http_client::IdpHttp::new(tls, std::time::Duration::from_secs(5));
-    let provider = doorward::oidc::OidcProvider::new(&config.providers[0], http).expect("provider");
+    let provider = doorward::oidc::OidcProvider::new(&config.providers[0], http, doorward::clock::Clock::system())
+        .expect("provider");
     let endpoint = format!("{}/claims/groups", upstream.url());
     let groups = provider
         .fetch_distributed_claim(&endpoint, "the-access-token", "groups")

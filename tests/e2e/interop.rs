@@ -281,6 +281,13 @@ async fn the_http_message_signature_verifies_with_an_rfc_9421_library() {
     assert_eq!(covered["@method"], "GET");
     assert_eq!(covered["@authority"], host.to_ascii_lowercase());
     assert_eq!(covered["@path"], "/reports/q3", "the path without the query");
+    assert_eq!(covered["@query"], "?tab=a%20b");
+    let params = &verified["parameters"];
+    assert!(params["nonce"].as_str().is_some_and(|n| n.len() >= 16), "{params}");
+    assert_eq!(
+        params["expires"].as_i64().expect("expires") - params["created"].as_i64().expect("created"),
+        60
+    );
     assert_eq!(covered["x-forwarded-user"], "alice@example.com");
     assert_eq!(covered["x-forwarded-groups"], "engineers,staff");
     assert_eq!(
@@ -310,6 +317,7 @@ async fn the_http_message_signature_verifies_with_an_rfc_9421_library() {
             with_header(&request, "x-doorward-assertion", Some("e30.e30.AAAA")),
         ),
         ("another path", with(&request, "url", url("/reports/q4?tab=a%20b"))),
+        ("another query", with(&request, "url", url("/reports/q3?tab=admin"))),
         ("another method", with(&request, "method", json!("POST"))),
         (
             "another authority",
@@ -343,10 +351,29 @@ async fn the_http_message_signature_verifies_with_an_rfc_9421_library() {
     // ...while that request, as received, verifies.
     verify_signature(&received(&second, &jwks)).await.verified();
 
-    // The client's Host (kept, preserve_host) in capitals: @authority is
-    // lower-cased on both sides.
+    // A body: its digest is signed, so the headers cannot carry another.
+    let relay = url::Url::parse(&s.url("/relay")).expect("url");
+    let cookie = format!("doorward={}", browser.cookie("doorward").expect("session").value);
+    let posted = crate::idp::raw_request(
+        "POST",
+        &relay,
+        &[("cookie", &cookie), ("content-type", "text/plain")],
+        bytes::Bytes::from_static(b"transfer 10 to bob"),
+    )
+    .await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let sent = s.upstream.last();
+    assert_eq!(sent.body, "transfer 10 to bob");
+    let with_body = with(&received(&sent, &jwks), "body", json!(sent.body));
+    verify_signature(&with_body).await.verified();
+    verify_signature(&with(&with_body, "body", json!("transfer 10000 to mallory")))
+        .await
+        .refused("another body", "content-digest does not match the body");
+
+    // The client's Host (kept, preserve_host) in capitals: the upstream gets
+    // the canonical (lower-case) host doorward routed by.
     let seen = via_host(&s, &browser, "App.Test").await;
-    assert_eq!(seen.header("host"), Some("App.Test"));
+    assert_eq!(seen.header("host"), Some("app.test"));
     let verified = verify_signature(&received(&seen, &jwks)).await.verified();
     assert_eq!(verified["covered"]["@authority"], "app.test");
 }
@@ -365,9 +392,9 @@ async fn via_host(s: &Scenario, browser: &Browser, host: &str) -> Seen {
 }
 
 /// RFC 9421 2.2.3: @authority is normalised per RFC 9110 4.2.3, the host
-/// lower-cased and the scheme's default port left out. doorward signs the
-/// Host as received, lower-cased only: for `Host: App.Test:80` it signs
-/// `"@authority": app.test:80` where a verifier computes `app.test`.
+/// lower-cased and the scheme's default port left out: for `Host:
+/// App.Test:80` the upstream gets `app.test:80` and both sides sign
+/// `app.test`.
 #[tokio::test]
 async fn the_signed_authority_leaves_out_the_default_port() {
     let s = Scenario::start(Options {
@@ -378,7 +405,7 @@ async fn the_signed_authority_leaves_out_the_default_port() {
     let (browser, _) = alice_gets(&s, "/x").await;
     let jwks = jwks(&s).await;
     let seen = via_host(&s, &browser, "App.Test:80").await;
-    assert_eq!(seen.header("host"), Some("App.Test:80"));
+    assert_eq!(seen.header("host"), Some("app.test:80"));
     let verified = verify_signature(&received(&seen, &jwks)).await.verified();
     assert_eq!(verified["covered"]["@authority"], "app.test");
 }

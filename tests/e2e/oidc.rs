@@ -11,6 +11,8 @@ use crate::idp::{Browser, Idp, CLIENT_SECRET};
 use crate::support::{Proxy, Upstream};
 
 pub const SESSION_KEY: &str = "test-session-key-0123456789abcdef0123456789";
+/// The API the test IdP issues JWT access tokens for (to `api-*` clients).
+pub const API_RESOURCE: &str = "urn:doorward:test-api";
 
 /// doorward in front of an upstream, logging in at a real IdP.
 pub struct Scenario {
@@ -35,6 +37,8 @@ pub struct Options {
     pub headers: String,
     /// Extra lines inside `[[provider]]`.
     pub provider: String,
+    /// Extra lines inside the `app` `[[route]]`.
+    pub route: String,
     pub backchannel: Option<String>,
 }
 
@@ -54,7 +58,9 @@ impl Scenario {
                 "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
             }
         ]);
-        let idp = Idp::start(&clients, &Idp::accounts(), &options.idp_env);
+        let mut idp_env = vec![("OIDC_API_RESOURCE", API_RESOURCE)];
+        idp_env.extend(options.idp_env.iter().copied());
+        let idp = Idp::start(&clients, &Idp::accounts(), &idp_env);
         let upstream = Upstream::start().await;
         let store = tempfile::tempdir().expect("store dir");
         let config = format!(
@@ -77,12 +83,13 @@ issuer = "{issuer}"
 client_id = "doorward"
 client_secret = "{CLIENT_SECRET}"
 scopes = ["openid", "email", "profile", "groups"]
-bearer_audiences = ["doorward", "api-client"]
+bearer_audiences = ["{API_RESOURCE}"]
 {provider}
 [[route]]
 name = "app"
 upstream = "{upstream}"
 public = ["/public/"]
+{route}
 {extra}
 "#,
             store = store.path().display(),
@@ -90,6 +97,7 @@ public = ["/public/"]
             headers = options.headers,
             issuer = idp.issuer,
             provider = options.provider,
+            route = options.route,
             upstream = upstream.url(),
             extra = options.extra.replace("@ISSUER@", &idp.issuer),
         );
@@ -421,9 +429,9 @@ async fn api_client_tokens(s: &Scenario, user: &str) -> Value {
     let verifier = "a-pkce-verifier-that-is-long-enough-0123456789";
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
     let auth = format!(
-        "{}/auth?client_id=api-client&response_type=code&scope=openid%20email%20profile%20groups\
+        "{}/auth?client_id=api-client&response_type=code&scope=openid%20email%20profile%20groups%20api%3Aread\
          &redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=st4te12345&nonce=n0nce&code_challenge={challenge}\
-         &code_challenge_method=S256",
+         &code_challenge_method=S256&resource=urn%3Adoorward%3Atest-api",
         s.idp.issuer
     );
     let mut browser = Browser::default();
@@ -476,44 +484,91 @@ async fn api_client_tokens(s: &Scenario, user: &str) -> Value {
     panic!("no code after 12 steps");
 }
 
+/// `GET /api/report` with `Authorization: Bearer <token>`, as an API client.
+async fn api_call(s: &Scenario, path: &str, token: &str) -> crate::idp::Page {
+    let url = url::Url::parse(&s.url(path)).expect("url");
+    let auth = format!("Bearer {token}");
+    crate::idp::raw_request(
+        "GET",
+        &url,
+        &[("authorization", &auth), ("accept", "application/json")],
+        bytes::Bytes::new(),
+    )
+    .await
+}
+
 #[tokio::test]
-async fn bearer_tokens_from_the_idp_are_a_sessionless_login() {
-    let s = Scenario::start(Options::default()).await;
+async fn access_tokens_are_a_sessionless_login_where_a_route_takes_them() {
+    let s = Scenario::start(Options {
+        route: "bearer = true".into(),
+        extra: format!(
+            "[[route]]\nname = \"no-bearer\"\npath_prefix = \"/web\"\nupstream = \"{}\"\n",
+            "http://127.0.0.1:9"
+        ),
+        ..Options::default()
+    })
+    .await;
     let tokens = api_client_tokens(&s, "bob").await;
-    let id_token = tokens["id_token"].as_str().expect("id_token").to_string();
-    let api = |token: String| {
-        let url = url::Url::parse(&s.url("/api/report")).expect("url");
-        async move {
-            let auth = format!("Bearer {token}");
-            crate::idp::raw_request(
-                "GET",
-                &url,
-                &[("authorization", &auth), ("accept", "application/json")],
-                bytes::Bytes::new(),
-            )
-            .await
-        }
-    };
-    let ok = api(id_token.clone()).await;
+    let access = tokens["access_token"].as_str().expect("access_token").to_string();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            access.split('.').next().expect("a JWT"),
+        )
+        .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(header["typ"], "at+jwt", "the peer issues RFC 9068 access tokens");
+
+    let ok = api_call(&s, "/api/report", &access).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     let seen = s.upstream.last();
     assert_eq!(seen.header("x-forwarded-user"), Some("bob@example.com"));
     assert_eq!(seen.header("x-forwarded-groups"), Some("Marketing%20Team"));
+    assert_eq!(seen.header("x-forwarded-idp"), Some("test-idp"));
     assert!(ok.header("set-cookie").is_none(), "no session is created");
 
+    // A route that does not take bearer tokens (the default) ignores it.
+    assert_eq!(api_call(&s, "/web/x", &access).await.status, 401);
+
+    // An ID token is a login to doorward, not a grant to call an API.
+    let id_token = tokens["id_token"].as_str().expect("id_token").to_string();
+    assert_eq!(api_call(&s, "/api/report", &id_token).await.status, 401);
+
     // A token whose payload was altered no longer verifies.
-    let mut parts: Vec<String> = id_token.split('.').map(str::to_string).collect();
+    let mut parts: Vec<String> = access.split('.').map(str::to_string).collect();
     let payload = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1]).expect("b64");
     let mut claims: Value = serde_json::from_slice(&payload).expect("json");
     claims["email"] = json!("admin@example.com");
     parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims.to_string());
-    let forged = api(parts.join(".")).await;
+    let forged = api_call(&s, "/api/report", &parts.join(".")).await;
     assert_eq!(forged.status, 401);
     assert!(forged.header("www-authenticate").is_some());
-    // An opaque access token is not a JWT: refused, not a crash.
-    let opaque = tokens["access_token"].as_str().expect("access_token").to_string();
-    assert_eq!(api(opaque).await.status, 401);
-    assert_eq!(api("not-a-token".into()).await.status, 401);
+    assert_eq!(api_call(&s, "/api/report", "not-a-token").await.status, 401);
+}
+
+#[tokio::test]
+async fn id_tokens_as_bearer_need_the_weakening_switch() {
+    for switch in [false, true] {
+        let s = Scenario::start(Options {
+            route: "bearer = true".into(),
+            headers: "pass_id_token = true".into(),
+            provider: format!("insecure_accept_id_token_as_bearer = {switch}"),
+            ..Options::default()
+        })
+        .await;
+        // doorward's own ID token for bob, as the upstream was given it.
+        let _bob = s.logged_in("bob", "/").await;
+        let id_token = s
+            .upstream
+            .last()
+            .header("x-forwarded-id-token")
+            .expect("the ID token is passed")
+            .to_string();
+        let answer = api_call(&s, "/api/report", &id_token).await;
+        let want = if switch { 200 } else { 401 };
+        assert_eq!(answer.status, want, "switch {switch}: {}", answer.body);
+    }
 }
 
 #[tokio::test]
@@ -525,7 +580,7 @@ async fn state_nonce_and_pkce_tampering_are_refused() {
     // Each case: start a login, edit what the pending-login cookie holds
     // (the test has the deployment's key), finish at the IdP, and expect
     // the callback to refuse it.
-    for field in ["nonce", "pkce_verifier", "state"] {
+    for field in ["nonce", "pkce_verifier", "key"] {
         let mut browser = Browser::default();
         let start = browser.get(&s.url("/_doorward/login?rd=/x")).await;
         assert_eq!(start.status, 302);
@@ -535,7 +590,11 @@ async fn state_nonce_and_pkce_tampering_are_refused() {
             .clone();
         let opened = keys.open_cookie(&cookie.name, &cookie.value).expect("opens");
         let mut pending: Value = serde_json::from_str(&opened).expect("json");
-        pending[field] = json!(format!("tampered-{field}-0123456789abcdef0123456789abcdef"));
+        let tampered = json!(format!("tampered-{field}-0123456789abcdef0123456789abcdef"));
+        match field {
+            "key" => pending["key"] = tampered,
+            _ => pending["state"][field] = tampered,
+        }
         browser.set_cookie_value(&cookie.name, &keys.seal_cookie(&cookie.name, &pending.to_string()));
         let page = browser.follow(start).await;
         let mut page = page;

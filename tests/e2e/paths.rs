@@ -134,7 +134,7 @@ async fn an_upstream_base_path_is_prepended() {
 async fn escaped_slashes_can_be_decoded_into_separators() {
     let upstream = Upstream::start().await;
     let config = format!(
-        "[server]\nescaped_slashes = \"decode\"\n{}",
+        "[server]\ninsecure_decode_escaped_slashes = true\n{}",
         Proxy::route(&upstream.url(), "public = [\"/public/\"]")
     );
     let proxy = Proxy::start(&config).await;

@@ -55,6 +55,11 @@ if (!['always', 'never'].includes(ROTATION)) {
   fail(`OIDC_REFRESH_TOKEN_ROTATION must be "always" or "never", got ${JSON.stringify(ROTATION)}`);
 }
 
+// An API resource (RFC 8707) for which JWT access tokens (RFC 9068,
+// `typ: at+jwt`) are issued, only to clients whose id starts with `api-`:
+// doorward's own login client keeps opaque tokens that userinfo accepts.
+const API_RESOURCE = process.env.OIDC_API_RESOURCE || '';
+
 const clients = envJson('OIDC_CLIENTS', []);
 if (!Array.isArray(clients)) fail('OIDC_CLIENTS must be a JSON array of client metadata objects');
 
@@ -359,6 +364,22 @@ const provider = new Provider(issuer, {
     rpInitiatedLogout: { enabled: true },
     backchannelLogout: { enabled: true },
     claimsParameter: { enabled: true },
+    resourceIndicators: {
+      enabled: API_RESOURCE !== '',
+      defaultResource: (_ctx, client) => (client.clientId.startsWith('api-') ? API_RESOURCE : undefined),
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, resource) => {
+        if (resource !== API_RESOURCE) throw new Error(`unknown resource ${resource}`);
+        return { scope: 'api:read', audience: API_RESOURCE, accessTokenFormat: 'jwt', accessTokenTTL: ACCESS_TOKEN_TTL };
+      },
+    },
+  },
+  // JWT access tokens carry who the user is, as API gateways expect.
+  extraTokenClaims: async (_ctx, token) => {
+    if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+    const account = accounts.get(token.accountId) || {};
+    const { email, email_verified, preferred_username, groups } = account;
+    return { email, email_verified, preferred_username, groups };
   },
   // Ignored by oidc-provider 8 (whose back-channel requests use `got` and
   // reach loopback as is). oidc-provider >= 9 sends them through fetch with

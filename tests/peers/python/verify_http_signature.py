@@ -10,7 +10,9 @@ Reads one JSON document on stdin:
       "jwks": {"keys": [...]},                  # or "jwk": {...}, or "public_key": base64url raw Ed25519 key
       "label": "doorward",                      # optional, default "doorward"
       "require": ["@method", "@path", ...],     # optional: components the signature must cover
-      "max_age": 300                            # optional: seconds since `created`
+      "max_age": 300,                           # optional: seconds since `created`
+      "body": "..."                             # optional: the body received; then a covered
+                                                # content-digest must match it (RFC 9530)
     }
 
 The key is looked up by the signature's `keyid`; the algorithm follows from
@@ -24,6 +26,7 @@ Exit 2: the input document is unusable.
 
 import base64
 import datetime
+import hashlib
 import json
 import sys
 import warnings
@@ -154,11 +157,24 @@ def main() -> int:
             print(f"signature base computed by http_message_signatures:\n{base}", file=sys.stderr)
         return 1
     result = results[0]
+    covered = {unquoted(k): v for k, v in result.covered_components.items()}
+    # An upstream that receives a body checks that the signed digest is the
+    # body's (RFC 9530), or the signature says nothing about the body.
+    if doc.get("body"):
+        body = doc["body"].encode()
+        digest = covered.get("content-digest")
+        if digest is None:
+            print("the body is not covered by the signature (no content-digest)", file=sys.stderr)
+            return 1
+        want = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+        if digest != want:
+            print("content-digest does not match the body", file=sys.stderr)
+            return 1
     json.dump(
         {
             "label": result.label,
             "parameters": result.parameters,
-            "covered": {unquoted(k): v for k, v in result.covered_components.items()},
+            "covered": covered,
         },
         sys.stdout,
         sort_keys=True,

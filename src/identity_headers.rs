@@ -1,6 +1,6 @@
 //! The one module that owns identity headers: it removes every incoming
-//! copy of them and (later) sets the computed ones. Nothing else touches
-//! these names.
+//! copy of them and sets the computed ones. Nothing else touches these
+//! names.
 //!
 //! A client must never be able to pass its own `X-Forwarded-User` through:
 //! every letter case, every duplicate and the underscore spelling
@@ -76,6 +76,10 @@ pub struct IdentityHeaders {
     roles: Option<HeaderName>,
     role: Option<HeaderName>,
     orgs: Option<HeaderName>,
+    idp: Option<HeaderName>,
+    /// Set every header, empty when there is no value: with HTTP message
+    /// signatures each is covered, so one added downstream breaks them.
+    every_name: bool,
 }
 
 impl IdentityHeaders {
@@ -90,6 +94,8 @@ impl IdentityHeaders {
             roles: None,
             role: None,
             orgs: None,
+            idp: None,
+            every_name: false,
         }
     }
 
@@ -104,7 +110,27 @@ impl IdentityHeaders {
             roles: parse(&config.roles),
             role: parse(&config.role),
             orgs: parse(&config.orgs),
+            idp: parse(&config.idp),
+            every_name: config.http_message_signatures,
         }
+    }
+
+    /// The names the upstream receives identity in (for signatures).
+    pub fn set_names(&self) -> Vec<HeaderName> {
+        [
+            &self.user,
+            &self.email,
+            &self.preferred_username,
+            &self.groups,
+            &self.roles,
+            &self.role,
+            &self.orgs,
+            &self.idp,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
     }
 
     /// Step 3 of the request path: no incoming identity survives.
@@ -115,34 +141,42 @@ impl IdentityHeaders {
     /// Encodes an identity for the upstream. Lists use the
     /// [`header_list`] encoding, so no value can break the header.
     pub fn encode(&self, identity: &Identity) -> EncodedIdentity {
-        let mut out = Vec::with_capacity(6);
-        let mut push = |name: &Option<HeaderName>, value: String| {
+        let mut out = Vec::with_capacity(9);
+        let every_name = self.every_name;
+        let mut push = |name: &Option<HeaderName>, value: Option<String>| {
+            let value = match value {
+                Some(value) => value,
+                None if every_name => String::new(),
+                None => return,
+            };
             if let (Some(name), Ok(value)) = (name, HeaderValue::from_str(&value)) {
                 out.push((name.clone(), value));
             }
         };
-        push(&self.user, header_list::encode_item(&identity.user));
-        if let Some(email) = &identity.email {
-            push(&self.email, header_list::encode_item(email));
-        }
-        if let Some(username) = &identity.preferred_username {
-            push(&self.preferred_username, header_list::encode_item(username));
-        }
-        push(&self.groups, header_list::encode(&identity.groups));
-        push(&self.roles, header_list::encode(&identity.roles));
-        if let Some(role) = &identity.role {
-            push(&self.role, header_list::encode_item(role));
-        }
-        push(&self.orgs, header_list::encode(&identity.orgs));
+        push(&self.user, Some(header_list::encode_item(&identity.user)));
+        push(&self.email, identity.email.as_deref().map(header_list::encode_item));
+        push(
+            &self.preferred_username,
+            identity.preferred_username.as_deref().map(header_list::encode_item),
+        );
+        push(&self.groups, Some(header_list::encode(&identity.groups)));
+        push(&self.roles, Some(header_list::encode(&identity.roles)));
+        push(&self.role, identity.role.as_deref().map(header_list::encode_item));
+        push(&self.orgs, Some(header_list::encode(&identity.orgs)));
+        push(
+            &self.idp,
+            (!identity.idp.is_empty()).then(|| header_list::encode_item(&identity.idp)),
+        );
         Arc::new(out)
     }
+}
 
-    /// Sets the computed identity (after [`IdentityHeaders::strip_incoming`]
-    /// has run on the same map).
-    pub fn set(&self, headers: &mut HeaderMap, encoded: &EncodedIdentity) {
-        for (name, value) in encoded.iter() {
-            headers.insert(name.clone(), value.clone());
-        }
+/// Sets an admitted identity's headers (after
+/// [`IdentityHeaders::strip_incoming`] has run on the same map). The
+/// encoded block only comes from `auth::Admitted::headers`.
+pub fn set(headers: &mut HeaderMap, encoded: &EncodedIdentity) {
+    for (name, value) in encoded.iter() {
+        headers.insert(name.clone(), value.clone());
     }
 }
 

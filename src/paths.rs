@@ -9,8 +9,7 @@
 use std::borrow::Cow;
 
 /// What to do with `%2F` and `%5C` (encoded `/` and `\`) inside a segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EscapedSlashes {
     /// Refuse the request: safest, and what most apps never need.
     #[default]

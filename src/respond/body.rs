@@ -1,17 +1,19 @@
 //! Body types on both sides of the proxy. Both stream: nothing here buffers
-//! a whole body, so a 1 GiB upload or download passes in bounded memory.
+//! a whole body (except a request whose digest must be signed, up to its
+//! limit), so a 1 GiB upload or download passes in bounded memory.
+//! doorward's own answers (pages, JSON) are [`ResponseBody::Full`].
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use tokio::time::{Instant, Sleep};
-
-use super::upstream::Lease;
 
 /// Why a client's request body could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,8 @@ pub enum BodyError {
     TooLarge,
     #[error("client sent no body data for {0:?}")]
     Stalled(Duration),
+    #[error("the upload took longer than {0:?}")]
+    TooSlow(Duration),
     #[error("reading the request body failed: {0}")]
     Client(#[source] hyper::Error),
 }
@@ -37,7 +41,7 @@ impl BodyError {
     pub fn failure(&self) -> BodyFailure {
         match self {
             Self::TooLarge => BodyFailure::TooLarge,
-            Self::Stalled(_) => BodyFailure::Stalled,
+            Self::Stalled(_) | Self::TooSlow(_) => BodyFailure::Stalled,
             Self::Client(_) => BodyFailure::Broken,
         }
     }
@@ -56,15 +60,31 @@ pub fn body_failure_in(error: &(dyn std::error::Error + 'static)) -> Option<Body
     None
 }
 
+/// Bounds on a client's request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body, if limited.
+    pub max: Option<u64>,
+    /// Longest silence between chunks.
+    pub idle: Duration,
+    /// Longest whole upload.
+    pub deadline: Duration,
+}
+
 /// The client's request body on its way upstream, with an optional size
-/// limit and an idle timeout between chunks (a stalled upload must not hold
-/// an upstream connection forever).
+/// limit, an idle timeout between chunks and a deadline for the whole
+/// upload (a stalled or trickling upload must not hold an upstream
+/// connection for ever). Or, when it had to be read first (to sign its
+/// digest), the bytes read.
 pub struct RequestBody {
-    inner: Incoming,
+    inner: Option<Incoming>,
+    buffered: Option<Bytes>,
     remaining: Option<u64>,
     idle: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     timer_armed: bool,
+    deadline: Option<Pin<Box<Sleep>>>,
+    deadline_after: Duration,
     /// Told when the whole body has been read: the upstream's response
     /// timeout starts then, not while the client is still uploading.
     done: Option<tokio::sync::oneshot::Sender<()>>,
@@ -73,22 +93,50 @@ pub struct RequestBody {
 impl RequestBody {
     /// The body, and a receiver that resolves once it has been sent whole
     /// (or errs if it never will be).
-    pub fn new(inner: Incoming, limit: Option<u64>, idle: Duration) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+    pub fn new(inner: Incoming, limits: BodyLimits) -> (Self, tokio::sync::oneshot::Receiver<()>) {
         let (done, sent) = tokio::sync::oneshot::channel();
         let mut body = Self {
-            inner,
-            remaining: limit,
-            idle,
+            inner: Some(inner),
+            buffered: None,
+            remaining: limits.max,
+            idle: limits.idle,
             timer: None,
             timer_armed: false,
+            deadline: None,
+            deadline_after: limits.deadline,
             done: Some(done),
         };
         body.signal_if_done();
         (body, sent)
     }
 
+    /// A body already read whole.
+    pub fn buffered(bytes: Bytes) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (done, sent) = tokio::sync::oneshot::channel();
+        let _ = done.send(());
+        let body = Self {
+            inner: None,
+            buffered: (!bytes.is_empty()).then_some(bytes),
+            remaining: None,
+            idle: Duration::ZERO,
+            timer: None,
+            timer_armed: false,
+            deadline: None,
+            deadline_after: Duration::ZERO,
+            done: None,
+        };
+        (body, sent)
+    }
+
+    /// Reads a whole body within `limits` (for signing its digest).
+    pub async fn read_whole(inner: Incoming, limits: BodyLimits) -> Result<Bytes, BodyError> {
+        use http_body_util::BodyExt;
+        let (body, _) = Self::new(inner, limits);
+        Ok(body.collect().await?.to_bytes())
+    }
+
     fn signal_if_done(&mut self) {
-        if self.inner.is_end_stream() {
+        if self.inner.as_ref().is_some_and(Incoming::is_end_stream) {
             if let Some(done) = self.done.take() {
                 let _ = done.send(());
             }
@@ -102,7 +150,17 @@ impl Body for RequestBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(this.buffered.take().map(|b| Ok(Frame::data(b))));
+        };
+        let deadline_after = this.deadline_after;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline_after)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(BodyError::TooSlow(deadline_after))));
+        }
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer_armed = false;
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
@@ -140,11 +198,41 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Some(inner) => inner.is_end_stream(),
+            None => self.buffered.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match (&self.inner, &self.buffered) {
+            (Some(inner), _) => inner.size_hint(),
+            (None, Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// Where a connection goes back once its response has been read whole: the
+/// upstream's pool. A trait so this module needs no upstream types.
+pub trait ConnectionPool: Send + Sync {
+    fn put_back(&self, sender: SendRequest<RequestBody>);
+}
+
+/// A checked-out upstream connection, given back when its response body
+/// has been read to the end.
+pub struct Lease {
+    sender: SendRequest<RequestBody>,
+    pool: Arc<dyn ConnectionPool>,
+}
+
+impl Lease {
+    pub fn new(sender: SendRequest<RequestBody>, pool: Arc<dyn ConnectionPool>) -> Self {
+        Self { sender, pool }
+    }
+
+    fn release(self) {
+        self.pool.put_back(self.sender);
     }
 }
 

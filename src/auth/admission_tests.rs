@@ -1,0 +1,148 @@
+//! The gate, refusal by refusal: each rule shown refusing with its exact
+//! variant, and route rules shown tightening, never widening.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+use crate::auth::caller::BearerLogin;
+use crate::auth::view::ViewBuilder;
+use crate::identity::IdentityEngine;
+use crate::identity_headers::IdentityHeaders;
+use crate::session::Origin;
+
+const CONFIG: &str = r#"
+[server]
+public_url = "https://dw.test"
+[session]
+keys = ["0123456789abcdef0123456789abcdef-admission"]
+[[provider]]
+name = "corp"
+kind = "oidc"
+issuer = "https://idp.test"
+client_id = "doorward"
+
+[identity.login]
+allowed_groups = ["staff", "admins"]
+
+[[route]]
+name = "open"
+upstream = "http://127.0.0.1:1"
+
+[[route]]
+name = "admins-only"
+path_prefix = "/admin"
+upstream = "http://127.0.0.1:1"
+require_roles = ["admin"]
+[route.identity.login]
+allowed_groups = ["admins"]
+[route.identity.roles]
+from_groups = ["admin"]
+
+[[route]]
+name = "pinned"
+path_prefix = "/pinned"
+upstream = "http://127.0.0.1:1"
+provider = "corp"
+"#;
+
+struct World {
+    views: ViewBuilder,
+    rules: Vec<RouteRules>,
+}
+
+fn world() -> World {
+    let config = crate::config::parse_str(CONFIG, "test.toml").expect("config");
+    let engine = Arc::new(IdentityEngine::from_config(&config).expect("engine"));
+    let rules = RouteRules::from_config(&config, Some(&engine));
+    World {
+        views: ViewBuilder::new(engine, IdentityHeaders::from_config(&config.headers)),
+        rules,
+    }
+}
+
+fn caller(world: &World, provider: &str, groups: &[&str]) -> Caller {
+    let claims = json!({"sub": "u1", "email": "u1@example.com", "groups": groups});
+    let claims = claims.as_object().cloned().unwrap_or_default();
+    let origin = Origin {
+        provider,
+        issuer: "https://idp.test",
+    };
+    Caller::Bearer(Arc::new(BearerLogin {
+        views: world.views.build(&claims, origin),
+        provider: provider.to_string(),
+        expires_at: i64::MAX,
+        passed_tokens: None,
+    }))
+}
+
+#[test]
+fn an_allowed_caller_is_admitted_with_its_provider_in_the_identity() {
+    let w = world();
+    let admitted = admit(&caller(&w, "corp", &["staff"]), &w.rules[0].requirements()).expect("admitted");
+    assert_eq!(admitted.identity().idp, "corp");
+    assert_eq!(admitted.identity().idp_issuer, "https://idp.test");
+    assert!(admitted
+        .headers()
+        .iter()
+        .any(|(name, value)| name == "x-forwarded-idp" && value == "corp"));
+}
+
+#[test]
+fn the_global_login_policy_refuses_on_every_route_and_endpoint() {
+    let w = world();
+    let sales = caller(&w, "corp", &["sales"]);
+    for needs in [
+        Requirements::default(),
+        w.rules[0].requirements(),
+        w.rules[2].requirements(),
+    ] {
+        assert_eq!(
+            admit(&sales, &needs).err(),
+            Some(Refusal::NotAllowed(
+                "user `u1@example.com`: holds none of login.allowed_groups".into()
+            ))
+        );
+    }
+}
+
+#[test]
+fn route_login_rules_tighten_and_never_widen() {
+    let w = world();
+    // Allowed globally (staff) but not by the route's own list (admins).
+    let staff = caller(&w, "corp", &["staff"]);
+    assert!(matches!(
+        admit(&staff, &w.rules[1].requirements()),
+        Err(Refusal::NotAllowed(reason)) if reason.contains("route `admins-only`")
+    ));
+    // In the route's list and the global one, with the required role.
+    let admin = caller(&w, "corp", &["admins", "admin"]);
+    assert!(admit(&admin, &w.rules[1].requirements()).is_ok());
+}
+
+#[test]
+fn required_roles_and_groups_are_enforced() {
+    let w = world();
+    let admins_without_role = caller(&w, "corp", &["admins"]);
+    assert_eq!(
+        admit(&admins_without_role, &w.rules[1].requirements()).err(),
+        Some(Refusal::MissingGrant(
+            "user `u1@example.com` holds none of route `admins-only` require_roles".into()
+        ))
+    );
+}
+
+#[test]
+fn a_pinned_route_refuses_callers_from_another_provider() {
+    let w = world();
+    let other = caller(&w, "partner", &["staff"]);
+    assert_eq!(
+        admit(&other, &w.rules[2].requirements()).err(),
+        Some(Refusal::WrongProvider {
+            pinned: "corp".into(),
+            caller: "partner".into()
+        })
+    );
+    assert!(admit(&caller(&w, "corp", &["staff"]), &w.rules[2].requirements()).is_ok());
+}

@@ -1,0 +1,76 @@
+//! Bearer tokens as session-less logins: a JWT from a configured provider,
+//! verified once and cached by its hash until it expires. Whether a route
+//! takes them at all, and from which provider, is the gate's business.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+
+use super::caller::BearerLogin;
+use super::Auth;
+use crate::login::{PassedTokens, Tokens};
+use crate::session::Origin;
+
+pub struct BearerCache {
+    cache: Cache<[u8; 32], Arc<BearerLogin>>,
+}
+
+impl BearerCache {
+    pub fn new() -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        }
+    }
+}
+
+impl Auth {
+    pub(super) async fn bearer(&self, token: &str) -> Option<Arc<BearerLogin>> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = self.clock.now();
+        if let Some(hit) = self.bearer.cache.get(&digest).await {
+            if hit.expires_at > now {
+                return Some(hit);
+            }
+            self.bearer.cache.invalidate(&digest).await;
+        }
+        // The issuer names the provider; only that one is tried.
+        let issuer = crate::oidc::jwt::payload_unverified(token)
+            .ok()?
+            .get("iss")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)?;
+        let provider = self.providers.iter().find(|p| p.issuer == issuer)?;
+        match provider.verify_bearer(token).await {
+            Ok(claims) => {
+                let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+                let passed_tokens = self.sessions.settings.pass_tokens.then(|| {
+                    Arc::new(PassedTokens::from_tokens(&Tokens {
+                        access_token: Some(token.to_string()),
+                        ..Default::default()
+                    }))
+                });
+                let origin = Origin {
+                    provider: &provider.name,
+                    issuer: &provider.issuer,
+                };
+                let login = Arc::new(BearerLogin {
+                    views: self.views.build(&claims, origin),
+                    provider: provider.name.clone(),
+                    expires_at,
+                    passed_tokens,
+                });
+                self.bearer.cache.insert(digest, Arc::clone(&login)).await;
+                Some(login)
+            }
+            Err(e) => {
+                tracing::info!(provider = %provider.name, error = %e, "bearer token refused");
+                None
+            }
+        }
+    }
+}

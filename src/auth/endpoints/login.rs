@@ -1,0 +1,188 @@
+//! Starting a login (`/login`: pick the provider or show the chooser,
+//! remember the login in a sealed cookie, send the browser to the IdP) and
+//! finishing one, whatever the protocol: the login policy, a bound on what
+//! is stored, a brand-new session.
+
+use http::request::Parts;
+use http::StatusCode;
+
+use super::{param, query_pairs, redirect};
+use crate::auth::{Auth, AuthError};
+use crate::identity::engine::Outcome;
+use crate::login::pending::{self, PendingLogin, ProtocolState, StateError};
+use crate::login::LoginResult;
+use crate::respond::{add_cookie, html, page, Reply};
+use crate::session::cookies;
+
+/// Pending logins one browser may have at once. More (a `/login` loop, a
+/// page opening many tabs) drop the oldest, so no cookie bomb can grow.
+const MAX_PENDING_LOGINS: usize = 3;
+
+/// `/login?rd=<return-to>&provider=<name>`.
+pub(super) async fn start(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError> {
+    let query = query_pairs(parts);
+    let return_to = param(&query, "rd")
+        .and_then(|rd| auth.redirects.check(rd))
+        .unwrap_or_else(|| "/".to_string());
+    let provider = match param(&query, "provider") {
+        Some(name) => auth.provider(name).ok_or(AuthError::BadRequest("no such provider"))?,
+        None if auth.providers.len() == 1 => &auth.providers[0],
+        None => {
+            let choices: Vec<(String, String)> = auth
+                .providers
+                .iter()
+                .map(|p| (p.name.clone(), p.display_name.clone()))
+                .collect();
+            let login_path = format!("{}/login", auth.urls.prefix);
+            return Ok(html(StatusCode::OK, page::chooser(&login_path, &choices, &return_to)));
+        }
+    };
+    let start = provider.start_login(&auth.urls.callback).await.map_err(|e| {
+        if e.is_unreachable() {
+            AuthError::LoginUnavailable(e.to_string())
+        } else {
+            AuthError::LoginFailed(e.to_string())
+        }
+    })?;
+    let pending = PendingLogin {
+        provider: provider.name.clone(),
+        key: start.state,
+        state: ProtocolState::Oidc {
+            nonce: start.nonce,
+            pkce_verifier: start.pkce_verifier,
+        },
+        return_to,
+        created_at: auth.clock().now(),
+    };
+    let mut response = redirect(&start.url)?;
+    remember(auth, parts, &pending, &mut response)?;
+    Ok(response)
+}
+
+/// Sets the sealed pending-login cookie, and clears this browser's oldest
+/// pending logins beyond [`MAX_PENDING_LOGINS`].
+fn remember(auth: &Auth, parts: &Parts, pending: &PendingLogin, response: &mut Reply) -> Result<(), AuthError> {
+    let name = pending::cookie_name(&auth.cookie_base, &pending.key)
+        .ok_or_else(|| AuthError::LoginFailed("unusable login key".into()))?;
+    let prefix = pending::cookie_prefix(&auth.cookie_base);
+    let keys = auth.sessions.keys();
+    let mut existing: Vec<(i64, String)> = cookies::pairs(&parts.headers)
+        .filter(|(key, _)| key.starts_with(prefix.as_bytes()))
+        .filter_map(|(key, value)| {
+            let key = std::str::from_utf8(key).ok()?.to_string();
+            // A cookie that does not open is the oldest of all: drop it first.
+            let created = std::str::from_utf8(value)
+                .ok()
+                .and_then(|value| PendingLogin::created_at_of(keys, &key, value))
+                .unwrap_or(i64::MIN);
+            Some((created, key))
+        })
+        .filter(|(_, key)| *key != name)
+        .collect();
+    existing.sort();
+    let excess = (existing.len() + 1).saturating_sub(MAX_PENDING_LOGINS);
+    let settings = &auth.sessions.settings;
+    for (_, stale) in existing.iter().take(excess) {
+        add_cookie(response, settings.cookie.clear_cookie(stale));
+    }
+    let sealed = pending.seal(keys, &name);
+    add_cookie(response, settings.cookie.set_cookie(&name, &sealed, auth.login_timeout));
+    Ok(())
+}
+
+/// The pending login a returning browser belongs to, by its key (OIDC
+/// `state`, SAML `RelayState`), with the cookie's name.
+pub(super) fn recall(auth: &Auth, parts: &Parts, key: &str) -> Result<(PendingLogin, String), AuthError> {
+    let failed = |e: StateError| AuthError::LoginFailed(e.to_string());
+    let name = pending::cookie_name(&auth.cookie_base, key).ok_or(failed(StateError::MissingState))?;
+    let sealed = cookies::find(&parts.headers, &name).ok_or(failed(StateError::NoCookie))?;
+    let pending = PendingLogin::open(
+        auth.sessions.keys(),
+        &name,
+        sealed,
+        key,
+        auth.clock().now(),
+        auth.login_timeout,
+    )
+    .map_err(failed)?;
+    Ok((pending, name))
+}
+
+/// Finishes any login: the claims are bounded, the login policy decides,
+/// and a brand-new session is made (a new id at every login: no fixation).
+pub(super) async fn finish(
+    auth: &Auth,
+    result: LoginResult,
+    return_to: &str,
+    pending_cookie: &str,
+) -> Result<Reply, AuthError> {
+    let stored = result.claims.to_string().len();
+    if stored > auth.max_claims_bytes {
+        return Err(AuthError::LoginFailed(format!(
+            "the IdP sent {stored} bytes of claims for `{}`; [session] max_claims_size allows {}",
+            result.subject, auth.max_claims_bytes
+        )));
+    }
+    let outcome = auth.engine().global().compute(&result.merged, false);
+    if !outcome.login.allowed {
+        return Err(AuthError::LoginDenied(format!(
+            "user `{}` from `{}`: {}",
+            outcome.identity.user,
+            result.provider,
+            outcome.login.reason.unwrap_or_default()
+        )));
+    }
+    log_login(auth, &result, &outcome);
+    let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
+    let (sealed, _) = auth.sessions.create(result).await?;
+    let mut response = redirect(return_to)?;
+    let settings = &auth.sessions.settings;
+    add_cookie(
+        &mut response,
+        settings.cookie.set_cookie(&settings.cookie_name, &sealed, max_age),
+    );
+    add_cookie(&mut response, settings.cookie.clear_cookie(pending_cookie));
+    Ok(response)
+}
+
+/// One structured line per login: which claims came (and which were
+/// blank), how many groups went in and out, and the roles that resulted.
+fn log_login(auth: &Auth, result: &LoginResult, outcome: &Outcome) {
+    let present: Vec<&str> = result.merged.keys().map(String::as_str).collect();
+    let blank: Vec<&str> = result
+        .merged
+        .iter()
+        .filter(|(_, v)| {
+            v.is_null() || v.as_str().is_some_and(str::is_empty) || v.as_array().is_some_and(Vec::is_empty)
+        })
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let groups_in = result
+        .merged
+        .get("groups")
+        .and_then(|g| g.as_array())
+        .map_or(0, Vec::len);
+    tracing::info!(
+        provider = %result.provider,
+        user = %outcome.identity.user,
+        subject = %result.subject,
+        claims = ?present,
+        blank = ?blank,
+        groups_in,
+        groups_out = outcome.identity.groups.len(),
+        roles = ?outcome.identity.roles,
+        refresh_token = result.tokens.refresh_token.is_some(),
+        "login"
+    );
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // IdPs omit a claim when a user has none of it: say so, quietly.
+        let explained = auth.engine().global().compute(&result.merged, true);
+        for reason in explained
+            .reasons
+            .iter()
+            .filter(|r| r.rule.starts_with("claim is missing"))
+        {
+            tracing::debug!(user = %outcome.identity.user, part = reason.part, claim = %reason.value, "claim is missing: no values");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Signing out: `GET /logout` asks for confirmation (a link or an image
+//! must not log anyone out), the form POSTs with a CSRF token bound to the
+//! session, the session ends, and the browser goes on to the IdP's own
+//! logout when it has one.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http::header::ORIGIN;
+use http::request::Parts;
+use http::StatusCode;
+use hyper::body::Incoming;
+use subtle::ConstantTimeEq;
+
+use super::{param, read_form, redirect};
+use crate::auth::view::Views;
+use crate::auth::{Auth, AuthError, Caller};
+use crate::respond::{add_cookie, html, page, Reply};
+use crate::session::LiveSession;
+
+/// The CSRF token for a session's logout form: a MAC of the session key.
+fn csrf_token(auth: &Auth, session: &LiveSession<Views>) -> String {
+    URL_SAFE_NO_PAD.encode(auth.sessions.keys().mac(&session.key.0))
+}
+
+pub(super) async fn confirm_page(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError> {
+    match auth.recognise(&parts.headers, false).await? {
+        Some(Caller::Session(session)) => {
+            let action = format!("{}/logout", auth.urls.prefix);
+            Ok(html(
+                StatusCode::OK,
+                page::logout_confirm(&action, &csrf_token(auth, &session)),
+            ))
+        }
+        _ => Ok(signed_out()),
+    }
+}
+
+pub(super) fn signed_out() -> Reply {
+    html(StatusCode::OK, page::signed_out())
+}
+
+/// Ends the session (POST with the CSRF token), then sends the browser to
+/// the provider's end-session endpoint when it has one.
+pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
+    if let Some(origin) = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok()) {
+        let same = url::Url::parse(origin)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .is_some_and(|host| host == auth.redirects.own_host);
+        if !same {
+            return Err(AuthError::Csrf);
+        }
+    }
+    let form = read_form(body, 8 * 1024).await?;
+    let Some(Caller::Session(session)) = auth.recognise(&parts.headers, false).await? else {
+        return redirect(&auth.urls.logged_out);
+    };
+    let expected = csrf_token(auth, &session);
+    let presented = param(&form, "csrf").unwrap_or_default();
+    if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
+        return Err(AuthError::Csrf);
+    }
+    let id_token = auth
+        .sessions
+        .record(&session.key)
+        .await?
+        .and_then(|(_, tokens)| tokens.id_token);
+    auth.sessions.delete(&session.key).await?;
+    tracing::info!(session = ?session.key, provider = %session.provider, "logout");
+    let target = match auth.provider(&session.provider) {
+        Some(provider) => provider
+            .end_session_url(id_token.as_deref(), &auth.urls.logged_out)
+            .await
+            .unwrap_or_else(|| auth.urls.logged_out.clone()),
+        None => auth.urls.logged_out.clone(),
+    };
+    let mut response = redirect(&target)?;
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let settings = &auth.sessions.settings;
+    add_cookie(&mut response, settings.cookie.clear_cookie(&settings.cookie_name));
+    Ok(response)
+}

@@ -1,0 +1,88 @@
+//! doorward's own endpoints under the internal prefix that have to do with
+//! who is calling. Where each request lands, by file:
+//!
+//! - [`login`]: `/login` (start, provider chooser) and finishing any login
+//! - [`oidc`]: `/callback`, `/backchannel-logout` (OpenID Connect)
+//! - [`logout`]: `/logout` (confirm, then end the session), `/logged-out`
+//! - [`introspect`]: `/auth` (forward-auth), `/userinfo`, `/debug`
+
+mod introspect;
+mod login;
+mod logout;
+mod oidc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::Method;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::{Auth, AuthError};
+use crate::respond::Reply;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Login,
+    Callback,
+    Logout,
+    LoggedOut,
+    BackchannelLogout,
+    ForwardAuth,
+    Userinfo,
+    Debug,
+}
+
+impl Endpoint {
+    /// `rest` is the path after the internal prefix.
+    pub fn parse(rest: &str) -> Option<Self> {
+        Some(match rest {
+            "/login" => Self::Login,
+            "/callback" => Self::Callback,
+            "/logout" => Self::Logout,
+            "/logged-out" => Self::LoggedOut,
+            "/backchannel-logout" => Self::BackchannelLogout,
+            "/auth" => Self::ForwardAuth,
+            "/userinfo" => Self::Userinfo,
+            "/debug" => Self::Debug,
+            _ => return None,
+        })
+    }
+}
+
+pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
+    match (endpoint, &parts.method) {
+        (Endpoint::Login, &Method::GET | &Method::HEAD) => login::start(auth, parts).await,
+        (Endpoint::Callback, &Method::GET) => oidc::callback(auth, parts).await,
+        (Endpoint::Logout, &Method::GET | &Method::HEAD) => logout::confirm_page(auth, parts).await,
+        (Endpoint::Logout, &Method::POST) => logout::end_session(auth, parts, body).await,
+        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => Ok(logout::signed_out()),
+        (Endpoint::BackchannelLogout, &Method::POST) => oidc::backchannel_logout(auth, body).await,
+        (Endpoint::ForwardAuth, _) => introspect::forward_auth(auth, parts).await,
+        (Endpoint::Userinfo, &Method::GET | &Method::HEAD) => introspect::userinfo(auth, parts).await,
+        (Endpoint::Debug, &Method::GET) => introspect::debug(auth, parts).await,
+        _ => Err(AuthError::MethodNotAllowed),
+    }
+}
+
+fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+async fn read_form(body: Incoming, limit: usize) -> Result<Vec<(String, String)>, AuthError> {
+    let bytes: Bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| AuthError::BadRequest("the form body is too large or broken"))?
+        .to_bytes();
+    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+fn redirect(location: &str) -> Result<Reply, AuthError> {
+    crate::respond::redirect(location).ok_or(AuthError::BadRequest("unusable redirect target"))
+}

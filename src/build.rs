@@ -1,0 +1,79 @@
+//! What `doorward check` and `doorward serve` both make from a config
+//! before anything touches the network: the identity policies, the session
+//! key ring, the signing keys. The same constructors run in both, so a
+//! config that checks is a config that starts ("check = serve"); the config
+//! module itself stays free of runtime code.
+
+use std::path::Path;
+
+use crate::assertion::keys::SigningKey;
+use crate::assertion::AssertionSigner;
+use crate::config::{self, Config, ConfigError};
+use crate::identity::IdentityEngine;
+use crate::session::keys::KeyRing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("headers.signing_keys: {0}")]
+    Signing(String),
+}
+
+/// Problems found by building what the config describes, as (key path,
+/// message) for the config loader to place in the file.
+pub fn problems(config: &Config) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    if let Err(problems) = IdentityEngine::from_config(config) {
+        found.extend(problems);
+    }
+    for (i, path) in config.headers.signing_keys.iter().enumerate() {
+        if let Err(e) = SigningKey::from_file(path) {
+            found.push((format!("headers.signing_keys[{i}]"), e.to_string()));
+        }
+    }
+    let secrets: Result<Vec<_>, _> = config.session.keys.iter().map(|k| k.resolve()).collect();
+    if let Ok(secrets) = secrets {
+        if !secrets.is_empty() {
+            if let Err(e) = KeyRing::new(&secrets) {
+                found.push(("session.keys".to_string(), e.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// Loads a config file with every check `serve` would make.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    config::load_file_with(path, &problems)
+}
+
+/// The assertion signer: configured keys, or one made now (with a
+/// warning: assertions then only verify against this process's JWKS).
+pub fn signer(config: &Config) -> Result<AssertionSigner, BuildError> {
+    let mut keys = Vec::new();
+    for path in &config.headers.signing_keys {
+        keys.push(SigningKey::from_file(path).map_err(|e| BuildError::Signing(e.to_string()))?);
+    }
+    if keys.is_empty() {
+        if !config.providers.is_empty() {
+            tracing::warn!(
+                "no [headers] signing_keys: signing assertions with a key made at start; \
+                 set one (doorward keygen --signing) so assertions survive restarts and replicas"
+            );
+        }
+        keys.push(SigningKey::generate());
+    }
+    let issuer = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "doorward".to_string());
+    AssertionSigner::new(keys, issuer, config.headers.assertion_ttl.0, &config.headers.assertion)
+        .ok_or_else(|| BuildError::Signing("no usable signing key".into()))
+}
+
+/// One warning line per setting that weakens a default.
+pub fn warn_weakened(config: &Config) {
+    for (key, why) in config::weakened(config) {
+        tracing::warn!(setting = %key, "security: {why}");
+    }
+}

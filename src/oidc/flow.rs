@@ -1,0 +1,305 @@
+//! The authorization code flow with PKCE (S256), state and nonce; the
+//! refresh grant; userinfo; where to send a browser to log out.
+
+use std::sync::Arc;
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
+use openidconnect::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+use super::{error_chain, jwt, Metadata, OidcError, OidcProvider};
+use crate::config::{ClaimsSource, ClientAuth};
+use crate::identity::Claims;
+use crate::login::{LoginResult, Tokens};
+
+/// The openidconnect client as doorward builds it from discovered metadata
+/// (authorization endpoint set; token and userinfo endpoints maybe).
+type RpClient = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// What the login start hands to the pending-login cookie.
+pub struct LoginStart {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// Token endpoint failures: a refusal by the IdP, or no answer at all.
+fn token_error<RE, T>(error: openidconnect::RequestTokenError<RE, T>) -> OidcError
+where
+    RE: std::error::Error + 'static,
+    T: openidconnect::ErrorResponse + 'static,
+{
+    match &error {
+        openidconnect::RequestTokenError::Request(_) => OidcError::Unreachable(error_chain(&error)),
+        _ => OidcError::TokenEndpoint(error_chain(&error)),
+    }
+}
+
+impl OidcProvider {
+    pub(super) fn client(&self, metadata: &Metadata, redirect_uri: &str) -> Result<RpClient, OidcError> {
+        let secret = self
+            .client_secret
+            .as_ref()
+            .map(|s| ClientSecret::new(s.expose().to_string()));
+        let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| OidcError::Config(e.to_string()))?;
+        let auth_type = match self.client_auth {
+            ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+            ClientAuth::ClientSecretPost => AuthType::RequestBody,
+        };
+        Ok(
+            CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(self.client_id.clone()), secret)
+                .set_redirect_uri(redirect)
+                .set_auth_type(auth_type),
+        )
+    }
+
+    /// The authorization URL, with fresh state, nonce and PKCE (S256).
+    /// `offline_access` is asked for when the provider offers it, so
+    /// sessions can be refreshed instead of ending at `absolute_timeout`.
+    pub async fn start_login(&self, redirect_uri: &str) -> Result<LoginStart, OidcError> {
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata, redirect_uri)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in self.scopes.iter().filter(|s| *s != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let offers_offline = metadata
+            .scopes_supported()
+            .is_some_and(|scopes| scopes.iter().any(|s| s.as_str() == "offline_access"));
+        if offers_offline && !self.scopes.iter().any(|s| s == "offline_access") {
+            request = request.add_scope(Scope::new("offline_access".into()));
+        }
+        for (key, value) in &self.auth_params {
+            request = request.add_extra_param(key.clone(), value.clone());
+        }
+        let (url, state, nonce) = request.url();
+        Ok(LoginStart {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// RFC 9207: the authorization response's `iss` must be this
+    /// provider's when sent, and must be sent when the provider says so.
+    pub async fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), OidcError> {
+        match iss {
+            Some(iss) if iss == self.issuer => Ok(()),
+            Some(iss) => Err(OidcError::WrongResponseIssuer(iss.to_string())),
+            None => {
+                let metadata = self.metadata().await?;
+                let promised = metadata
+                    .additional_metadata()
+                    .additional_metadata
+                    .authorization_response_iss_parameter_supported
+                    == Some(true);
+                if promised {
+                    Err(OidcError::MissingResponseIssuer)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Exchanges the code and checks everything the spec asks of the RP.
+    pub async fn finish_login(
+        &self,
+        code: &str,
+        nonce: &str,
+        pkce_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<LoginResult, OidcError> {
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata, redirect_uri)?;
+        let http = self.http_fn();
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| OidcError::Config(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(&http)
+            .await
+            .map_err(token_error)?;
+        let id_token = response.id_token().ok_or(OidcError::MissingIdToken)?;
+        let expected_nonce = Nonce::new(nonce.to_string());
+        let id_claims = self
+            .verify_id_token(
+                &metadata,
+                redirect_uri,
+                id_token,
+                Some(&expected_nonce),
+                response.access_token(),
+            )
+            .await?;
+        self.complete(id_claims, &response, None).await
+    }
+
+    /// Userinfo merge, checks, result: shared by login and refresh.
+    async fn complete(
+        &self,
+        id_claims: Claims,
+        response: &openidconnect::core::CoreTokenResponse,
+        previous_refresh: Option<&str>,
+    ) -> Result<LoginResult, OidcError> {
+        let subject = id_claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let userinfo = match self.claims_source {
+            ClaimsSource::IdToken => None,
+            ClaimsSource::Userinfo | ClaimsSource::Merged => self.userinfo(response.access_token().secret()).await?,
+        };
+        if let Some(userinfo) = &userinfo {
+            let userinfo_sub = userinfo.get("sub").and_then(Value::as_str);
+            if userinfo_sub != Some(subject.as_str()) {
+                return Err(OidcError::UserinfoSubjectMismatch);
+            }
+        }
+        let merged = match (self.claims_source, &userinfo) {
+            (ClaimsSource::IdToken, _) | (_, None) => id_claims.clone(),
+            (ClaimsSource::Userinfo, Some(userinfo)) => {
+                let mut merged = userinfo.clone();
+                for key in ["iss", "sub", "aud", "sid"] {
+                    if let Some(v) = id_claims.get(key) {
+                        merged.insert(key.to_string(), v.clone());
+                    }
+                }
+                merged
+            }
+            (ClaimsSource::Merged, Some(userinfo)) => {
+                let mut merged = id_claims.clone();
+                for (k, v) in userinfo {
+                    merged.insert(k.clone(), v.clone());
+                }
+                merged
+            }
+        };
+        self.check_email_verified(&merged)?;
+        let now = self.clock.now();
+        let expires_at = response
+            .expires_in()
+            .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+        let tokens = Tokens {
+            access_token: Some(response.access_token().secret().clone()),
+            refresh_token: response
+                .refresh_token()
+                .map(|t| t.secret().clone())
+                .or_else(|| previous_refresh.map(str::to_string)),
+            id_token: response.id_token().map(|t| t.to_string()),
+            expires_at,
+        };
+        let sid = id_claims.get("sid").and_then(Value::as_str).map(str::to_string);
+        let claims = serde_json::json!({
+            "id_token": id_claims,
+            "userinfo": userinfo,
+            "merged": merged,
+        });
+        Ok(LoginResult {
+            provider: self.name.clone(),
+            issuer: self.issuer.clone(),
+            subject,
+            idp_session: sid,
+            logout_hint: None,
+            idp_session_end: None,
+            merged,
+            claims,
+            tokens,
+        })
+    }
+
+    /// The userinfo endpoint's claims (JSON responses), if it has one.
+    async fn userinfo(&self, access_token: &str) -> Result<Option<Claims>, OidcError> {
+        let metadata = self.metadata().await?;
+        let Some(endpoint) = metadata.userinfo_endpoint() else {
+            return Ok(None);
+        };
+        let claims = self.get_json(endpoint.as_str(), access_token, "userinfo").await?;
+        let Value::Object(claims) = claims else {
+            return Err(OidcError::Userinfo("userinfo is not a JSON object".into()));
+        };
+        Ok(Some(claims))
+    }
+
+    /// Uses the refresh token; the new claims replace the old ones, so
+    /// membership removed at the IdP disappears here.
+    pub async fn refresh(&self, tokens: &Tokens, subject: &str, redirect_uri: &str) -> Result<LoginResult, OidcError> {
+        let refresh_token = tokens.refresh_token.as_ref().ok_or(OidcError::NoRefreshToken)?;
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata, redirect_uri)?;
+        let http = self.http_fn();
+        let response = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
+            .map_err(|e| OidcError::Config(e.to_string()))?
+            .request_async(&http)
+            .await
+            .map_err(token_error)?;
+        let id_claims = match response.id_token() {
+            Some(id_token) => {
+                self.verify_id_token(&metadata, redirect_uri, id_token, None, response.access_token())
+                    .await?
+            }
+            None => {
+                // No new ID token: keep the old one's claims, userinfo
+                // brings the fresh ones.
+                let old = tokens.id_token.as_deref().ok_or(OidcError::MissingIdToken)?;
+                jwt::payload_unverified(old)?
+            }
+        };
+        if id_claims.get("sub").and_then(Value::as_str) != Some(subject) {
+            return Err(OidcError::RefreshSubjectMismatch);
+        }
+        let mut result = self.complete(id_claims, &response, Some(refresh_token)).await?;
+        if result.tokens.id_token.is_none() {
+            result.tokens.id_token = tokens.id_token.clone();
+        }
+        Ok(result)
+    }
+
+    /// Where to send the browser after a local logout, if the provider
+    /// supports RP-initiated logout.
+    pub async fn end_session_url(&self, id_token_hint: Option<&str>, post_logout_redirect: &str) -> Option<String> {
+        let metadata: Arc<Metadata> = self.metadata().await.ok()?;
+        let endpoint = metadata.additional_metadata().end_session_endpoint.as_ref()?;
+        let mut url = url::Url::parse(endpoint.as_str()).ok()?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(hint) = id_token_hint {
+                query.append_pair("id_token_hint", hint);
+            }
+            query.append_pair("client_id", &self.client_id);
+            query.append_pair("post_logout_redirect_uri", post_logout_redirect);
+        }
+        Some(url.to_string())
+    }
+}

@@ -1,0 +1,70 @@
+//! The exchange with the upstream: send the prepared request, bound the
+//! wait for its answer, and make the answer fit to return: hop-by-hop
+//! headers removed, doorward's own cookies kept out of the app's reach, an
+//! upgrade joined only when the upstream proved it understood it.
+
+use http::{HeaderValue, Response, StatusCode, Version};
+use hyper::upgrade::OnUpgrade;
+
+use super::errors::ProxyError;
+use super::forwarding::remove_hop_by_hop;
+use super::rewrite::Prepared;
+use super::route::Route;
+use super::upgrade::spawn_tunnel;
+use super::upstream::UpstreamError;
+use super::ConnInfo;
+use crate::respond::body::body_failure_in;
+use crate::respond::{Reply, ResponseBody};
+
+pub async fn exchange(
+    prepared: Prepared,
+    route: &Route,
+    conn: &ConnInfo,
+    request_id: &HeaderValue,
+    cookie_name: Option<&str>,
+) -> Result<Reply, ProxyError> {
+    let Prepared {
+        request,
+        body_sent,
+        upgrade,
+    } = prepared;
+    let exchange = route.upstream.send(request, true);
+    tokio::pin!(exchange);
+    // The response timeout runs from the end of the upload: a slow but
+    // steady upload is bounded by the idle timeout, not this one.
+    let sent = tokio::select! {
+        response = &mut exchange => Ok(response),
+        _ = body_sent => tokio::time::timeout(route.timeout, &mut exchange).await,
+    };
+    let response = match sent {
+        Err(_) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
+        Ok(Err(UpstreamError::Request(e))) => {
+            return Err(match body_failure_in(&e) {
+                Some(failure) => ProxyError::ClientBody(failure),
+                None => ProxyError::Upstream(UpstreamError::Request(e)),
+            })
+        }
+        Ok(result) => result?,
+    };
+
+    let (mut head, body) = response.into_parts();
+    let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
+    match (switching, upgrade, head.extensions.remove::<OnUpgrade>()) {
+        (false, _, _) => remove_hop_by_hop(&mut head.headers, false),
+        (true, Some((client, upgrade)), Some(upstream)) => {
+            upgrade.check_switch(&head.headers)?;
+            remove_hop_by_hop(&mut head.headers, true);
+            let id = request_id.to_str().unwrap_or("-").to_string();
+            spawn_tunnel(client, upstream, conn.activity.busy(), id);
+        }
+        (true, _, _) => return Err(ProxyError::BadUpgrade("the upstream switched protocols unasked")),
+    }
+    if let Some(name) = cookie_name {
+        crate::session::cookies::strip_own_set_cookie(&mut head.headers, name);
+    }
+    head.extensions = http::Extensions::new();
+    // The upstream's HTTP version is its own business; the client keeps
+    // the version it spoke.
+    head.version = Version::default();
+    Ok(Response::from_parts(head, ResponseBody::Upstream(body)))
+}
