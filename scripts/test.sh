@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the pinned test peers (the real OpenID
-# provider, from package-lock.json; the Python verifiers, from
-# requirements.txt, into a venv at target/pyenv), then runs every unit and
-# end-to-end test. Needs a Rust toolchain, Node.js 18+ with npm and Python 3.
+# provider, from package-lock.json; the real SAML IdP (pysaml2) and the
+# Python verifiers, from their requirements.txt files, into a venv at
+# target/pyenv), then runs every unit and end-to-end test. Needs a Rust
+# toolchain, Node.js 18+ with npm, Python 3 and the system packages of
+# scripts/install-system-packages.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-oidc-peer.sh
 pyenv=target/pyenv
-requirements=tests/peers/python/requirements.txt
-if [ ! -f "$pyenv/installed" ] || [ "$requirements" -nt "$pyenv/installed" ]; then
+requirements=(tests/peers/python/requirements.txt tests/peers/saml/requirements.txt)
+stale=false
+[ -f "$pyenv/installed" ] || stale=true
+for file in "${requirements[@]}"; do
+  if [ "$file" -nt "$pyenv/installed" ]; then stale=true; fi
+done
+if $stale; then
   python3 -m venv --clear "$pyenv"
-  "$pyenv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]/#/-r}"
   touch "$pyenv/installed"
 fi
 cargo test --locked --no-fail-fast "$@"

@@ -5,7 +5,8 @@
 //!
 //! Layers, lowest first: `clock`, `paths`, `config` (types and checks only),
 //! `identity` (pure), `identity_headers`, `store` (rows), `session`,
-//! `login` (protocol-neutral results) with the protocols `oidc`,
+//! `login` (protocol-neutral results and the provider seam) with the
+//! protocols `oidc` and `saml`,
 //! `assertion`, `respond` (every answer doorward makes itself), `auth` (the
 //! admission gate and login endpoints), `proxy` (the request path), then
 //! `build` and `server`.
@@ -25,6 +26,7 @@ pub mod paths;
 pub mod probe;
 pub mod proxy;
 pub mod respond;
+pub mod saml;
 pub mod secret;
 pub mod server;
 pub mod session;

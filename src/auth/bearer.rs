@@ -44,7 +44,7 @@ impl Auth {
             .get("iss")
             .and_then(|v| v.as_str())
             .map(str::to_string)?;
-        let provider = self.providers.iter().find(|p| p.issuer == issuer)?;
+        let provider = self.oidc_providers().find(|p| p.issuer == issuer)?;
         match provider.verify_bearer(token).await {
             Ok(claims) => {
                 let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);

@@ -23,11 +23,13 @@ use http::HeaderMap;
 
 use crate::assertion::AssertionSigner;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ProviderConfig};
 use crate::identity::IdentityEngine;
 use crate::identity_headers::IdentityHeaders;
+use crate::login::provider::Provider;
 use crate::oidc::http_client::IdpHttp;
 use crate::oidc::{OidcError, OidcProvider};
+use crate::saml::{SamlProvider, SpUrls};
 use crate::session::cookies::{effective_name, CookieSettings};
 use crate::session::keys::KeyRing;
 use crate::session::{DeriveFn, LiveSession, SessionManager, SessionSettings};
@@ -46,6 +48,8 @@ pub enum AuthSetupError {
     Store(#[from] crate::store::StoreError),
     #[error("provider: {0}")]
     Provider(#[from] OidcError),
+    #[error("{0}")]
+    Saml(#[from] crate::saml::SamlSetupError),
     #[error("TLS for identity providers: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("public_url: {0}")]
@@ -69,7 +73,7 @@ pub struct Urls {
 }
 
 pub struct Auth {
-    pub providers: Vec<Arc<OidcProvider>>,
+    pub providers: Vec<Provider>,
     pub sessions: Arc<Sessions>,
     pub urls: Urls,
     pub redirects: RedirectPolicy,
@@ -159,9 +163,22 @@ impl Auth {
 
         let mut providers = Vec::new();
         for provider in &config.providers {
-            let tls = crate::tls::client_config(provider.ca_file.as_deref())?;
-            let http = IdpHttp::new(tls, Duration::from_secs(10));
-            providers.push(Arc::new(OidcProvider::new(provider, http, clock.clone())?));
+            providers.push(match provider {
+                ProviderConfig::Oidc(oidc) => {
+                    let tls = crate::tls::client_config(oidc.ca_file.as_deref())?;
+                    let http = IdpHttp::new(tls, Duration::from_secs(10));
+                    Provider::Oidc(Arc::new(OidcProvider::new(oidc, http, clock.clone())?))
+                }
+                ProviderConfig::Saml(saml) => {
+                    let tls = crate::tls::client_config(saml.ca_file.as_deref())?;
+                    let http = IdpHttp::new(tls, Duration::from_secs(10));
+                    let urls = SpUrls {
+                        base: &base,
+                        prefix: &prefix,
+                    };
+                    Provider::Saml(Arc::new(SamlProvider::new(saml, urls, http, clock.clone())?))
+                }
+            });
         }
         Ok(Some(Self {
             providers,
@@ -188,8 +205,18 @@ impl Auth {
         }))
     }
 
-    pub fn provider(&self, name: &str) -> Option<&Arc<OidcProvider>> {
-        self.providers.iter().find(|p| p.name == name)
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name() == name)
+    }
+
+    /// The OpenID Connect providers (bearer tokens, back-channel logout).
+    pub fn oidc_providers(&self) -> impl Iterator<Item = &Arc<OidcProvider>> {
+        self.providers.iter().filter_map(Provider::oidc)
+    }
+
+    /// The SAML providers.
+    pub fn saml_providers(&self) -> impl Iterator<Item = &Arc<SamlProvider>> {
+        self.providers.iter().filter_map(Provider::saml)
     }
 
     pub fn engine(&self) -> &IdentityEngine {
@@ -204,7 +231,7 @@ impl Auth {
     /// failures are logged and retried.
     pub fn warm_up(self: &Arc<Self>) {
         for provider in &self.providers {
-            Arc::clone(provider).spawn_metadata_refresh();
+            provider.spawn_metadata_refresh();
         }
     }
 

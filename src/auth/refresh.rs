@@ -25,7 +25,8 @@ impl Auth {
                 return Ok(Some(current));
             }
         }
-        let Some(provider) = self.provider(&live.provider) else {
+        // Only OpenID Connect sessions refresh (SAML has no such thing).
+        let Some(provider) = self.provider(&live.provider).and_then(|p| p.oidc()) else {
             return Ok(Some(live));
         };
         if provider.refresh_backing_off() {

@@ -4,8 +4,10 @@
 //! types in [`validate`]. Nothing here touches the network or writes anything,
 //! so `doorward check` and `doorward serve` share the same path.
 
+mod check_providers;
 pub mod identity;
 pub mod load;
+pub mod provider;
 pub mod units;
 pub mod validate;
 
@@ -16,6 +18,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigError, Problem};
+pub use provider::{ClaimsSource, ClientAuth, OidcProviderConfig, ProviderConfig, SamlProviderConfig};
 use units::{ByteSize, HumanDuration, SecretSource};
 pub use validate::weakened;
 
@@ -115,121 +118,6 @@ impl Default for SessionConfig {
             allowed_redirect_domains: Vec::new(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    Oidc,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimsSource {
-    IdToken,
-    Userinfo,
-    Merged,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    ClientSecretBasic,
-    ClientSecretPost,
-}
-
-/// `[[provider]]`: an identity provider.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    pub name: String,
-    pub kind: ProviderKind,
-    /// Shown on the chooser page when there are several providers.
-    pub display_name: Option<String>,
-    /// Issuer URL; metadata comes from `{issuer}/.well-known/openid-configuration`.
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Option<SecretSource>,
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-    #[serde(default = "default_claims_source")]
-    pub claims_source: ClaimsSource,
-    /// Extra authorization request parameters (`prompt`, `acr_values`,
-    /// `resource`, ...).
-    #[serde(default)]
-    pub auth_params: std::collections::BTreeMap<String, String>,
-    #[serde(default = "default_client_auth")]
-    pub client_auth: ClientAuth,
-    /// ID token signature algorithms accepted. HMAC (HS*) only if listed.
-    #[serde(default = "default_algs")]
-    pub allowed_algs: Vec<String>,
-    /// Clock difference tolerated on exp/iat.
-    #[serde(default = "default_skew")]
-    pub clock_skew: HumanDuration,
-    /// Refuse logins whose `email_verified` is not present and true. (A
-    /// claim `email_verified: false` is refused either way.)
-    #[serde(default)]
-    pub require_email_verified: bool,
-    /// Audiences a bearer access token (RFC 9068 `typ: at+jwt`, or a JWT for
-    /// an API audience) may carry. Empty: no bearer tokens from this IdP.
-    #[serde(default)]
-    pub bearer_audiences: Vec<String>,
-    /// Hosts (besides the issuer's) distributed claims may be fetched from,
-    /// over https only; the access token is never sent anywhere else.
-    #[serde(default)]
-    pub claim_source_hosts: Vec<String>,
-    /// How often discovery and keys are re-read at most (an IdP's
-    /// `Cache-Control` shortens it, down to five minutes).
-    #[serde(default = "default_metadata_refresh")]
-    pub metadata_refresh: HumanDuration,
-    /// Security warning: accepts logins and bearer tokens whose
-    /// `email_verified` is false, so anyone who can put an unverified
-    /// address at the IdP can claim that address here.
-    #[serde(default)]
-    pub insecure_allow_unverified_email: bool,
-    /// Security warning: accepts the client's own ID tokens as bearer
-    /// tokens. An ID token proves a login to this client, not a grant to
-    /// call an API; anything that ever saw one could replay it.
-    #[serde(default)]
-    pub insecure_accept_id_token_as_bearer: bool,
-    /// Security warning: allows an `http://` issuer off loopback, so
-    /// discovery, keys and tokens travel in the clear.
-    #[serde(default)]
-    pub insecure_allow_http_issuer: bool,
-    /// Security warning: allows HMAC (HS256/384/512) ID tokens, which are
-    /// signed with the client secret: anyone holding the secret can mint them.
-    #[serde(default)]
-    pub insecure_allow_hmac: bool,
-    /// Extra CA (PEM) for an IdP with a private CA.
-    pub ca_file: Option<PathBuf>,
-}
-
-fn default_scopes() -> Vec<String> {
-    ["openid", "email", "profile"].map(String::from).to_vec()
-}
-
-fn default_claims_source() -> ClaimsSource {
-    ClaimsSource::Merged
-}
-
-fn default_client_auth() -> ClientAuth {
-    ClientAuth::ClientSecretBasic
-}
-
-fn default_algs() -> Vec<String> {
-    [
-        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-fn default_skew() -> HumanDuration {
-    HumanDuration::secs(60)
-}
-
-fn default_metadata_refresh() -> HumanDuration {
-    HumanDuration::secs(3600)
 }
 
 /// `[server]`: the listener and how it treats clients.

@@ -22,7 +22,7 @@ pub enum Seg {
 }
 
 impl KeyPath {
-    fn of(segs: &[Seg]) -> Self {
+    pub fn of(segs: &[Seg]) -> Self {
         Self(segs.to_vec())
     }
 
@@ -59,7 +59,7 @@ impl fmt::Display for KeyPath {
     }
 }
 
-type Issues = Vec<(KeyPath, String)>;
+pub(super) type Issues = Vec<(KeyPath, String)>;
 
 use Seg::{Index, Key};
 
@@ -90,130 +90,16 @@ pub fn weakened(config: &Config) -> Vec<(String, &'static str)> {
             "session cookies are sent over plain http too",
         ));
     }
-    for (i, p) in config.providers.iter().enumerate() {
-        let switches: [(bool, &str, &'static str); 4] = [
-            (
-                p.insecure_allow_unverified_email,
-                "insecure_allow_unverified_email",
-                "logins with an unverified email address are accepted",
-            ),
-            (
-                p.insecure_accept_id_token_as_bearer,
-                "insecure_accept_id_token_as_bearer",
-                "ID tokens are accepted as bearer tokens",
-            ),
-            (
-                p.insecure_allow_http_issuer,
-                "insecure_allow_http_issuer",
-                "the issuer is reached over plain http",
-            ),
-            (
-                p.insecure_allow_hmac,
-                "insecure_allow_hmac",
-                "HMAC-signed ID tokens (signed with the client secret) are accepted",
-            ),
-        ];
-        for (on, key, why) in switches {
-            if on {
-                found.push((format!("provider[{i}].{key}"), why));
-            }
+    for (i, provider) in config.providers.iter().enumerate() {
+        for (key, why) in super::check_providers::weakened(provider) {
+            found.push((format!("provider[{i}].{key}"), why));
         }
     }
     found
 }
 
-/// Signature algorithms openidconnect can verify; `none` is never one.
-const KNOWN_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
-];
-
 fn check_login(config: &Config, issues: &mut Issues) {
-    let mut names = HashSet::new();
-    for (i, provider) in config.providers.iter().enumerate() {
-        let at = |key: &'static str| KeyPath::of(&[Key("provider"), Index(i), Key(key)]);
-        for (j, host) in provider.claim_source_hosts.iter().enumerate() {
-            if host.is_empty()
-                || !host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            {
-                issues.push((
-                    KeyPath::of(&[Key("provider"), Index(i), Key("claim_source_hosts"), Index(j)]),
-                    format!("`{host}` is not a host name"),
-                ));
-            }
-        }
-        if provider.name.trim().is_empty()
-            || !provider
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            issues.push((
-                at("name"),
-                format!("`{}`: a provider name is letters, digits, `-` and `_`", provider.name),
-            ));
-        } else if !names.insert(provider.name.as_str()) {
-            issues.push((at("name"), format!("provider name `{}` is used twice", provider.name)));
-        }
-        match absolute_http_url(&provider.issuer) {
-            Err(why) => issues.push((at("issuer"), why)),
-            Ok(uri)
-                if uri.scheme_str() == Some("http")
-                    && !is_loopback(uri.host().unwrap_or_default())
-                    && !provider.insecure_allow_http_issuer =>
-            {
-                issues.push((
-                    at("issuer"),
-                    format!(
-                        "`{}`: an issuer must use https (plain http is accepted on loopback, or with \
-                         insecure_allow_http_issuer = true)",
-                        provider.issuer
-                    ),
-                ))
-            }
-            Ok(_) => {}
-        }
-        if provider.client_id.trim().is_empty() {
-            issues.push((at("client_id"), "a client_id is required".into()));
-        }
-        if let Some(secret) = &provider.client_secret {
-            if let Err(e) = secret.resolve() {
-                issues.push((at("client_secret"), e.to_string()));
-            }
-        }
-        if !provider.scopes.iter().any(|s| s == "openid") {
-            issues.push((at("scopes"), "scopes must include \"openid\"".into()));
-        }
-        for (j, alg) in provider.allowed_algs.iter().enumerate() {
-            if alg.starts_with("HS") && KNOWN_ALGS.contains(&alg.as_str()) && !provider.insecure_allow_hmac {
-                issues.push((
-                    KeyPath::of(&[Key("provider"), Index(i), Key("allowed_algs"), Index(j)]),
-                    format!(
-                        "`{alg}` tokens are signed with the client secret; allowing them needs \
-                         insecure_allow_hmac = true"
-                    ),
-                ));
-            }
-            if !KNOWN_ALGS.contains(&alg.as_str()) {
-                issues.push((
-                    KeyPath::of(&[Key("provider"), Index(i), Key("allowed_algs"), Index(j)]),
-                    format!(
-                        "`{alg}` is not a supported signature algorithm ({})",
-                        KNOWN_ALGS.join(", ")
-                    ),
-                ));
-            }
-        }
-        if provider.allowed_algs.is_empty() {
-            issues.push((at("allowed_algs"), "at least one signature algorithm is needed".into()));
-        }
-        if let Some(path) = &provider.ca_file {
-            if let Err(e) = std::fs::metadata(path) {
-                issues.push((at("ca_file"), format!("cannot read {}: {e}", path.display())));
-            }
-        }
-    }
+    super::check_providers::check(config, issues);
     if !config.providers.is_empty() {
         if config.server.public_url.is_none() {
             issues.push((
@@ -266,7 +152,7 @@ fn check_login(config: &Config, issues: &mut Issues) {
     }
     for (i, route) in config.routes.iter().enumerate() {
         if let Some(name) = &route.provider {
-            if !config.providers.iter().any(|p| &p.name == name) {
+            if !config.providers.iter().any(|p| p.name() == name) {
                 issues.push((
                     KeyPath::of(&[Key("route"), Index(i), Key("provider")]),
                     format!("no [[provider]] is named `{name}`"),
@@ -274,7 +160,7 @@ fn check_login(config: &Config, issues: &mut Issues) {
             }
         }
         if route.bearer {
-            let takes_bearer = config.providers.iter().any(|p| {
+            let takes_bearer = config.providers.iter().filter_map(|p| p.oidc()).any(|p| {
                 route.provider.as_ref().is_none_or(|pin| *pin == p.name)
                     && (!p.bearer_audiences.is_empty() || p.insecure_accept_id_token_as_bearer)
             });
@@ -288,7 +174,7 @@ fn check_login(config: &Config, issues: &mut Issues) {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')
@@ -530,7 +416,7 @@ fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
-fn absolute_http_url(url: &str) -> Result<Uri, String> {
+pub(super) fn absolute_http_url(url: &str) -> Result<Uri, String> {
     let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(uri),

@@ -5,6 +5,7 @@
 //! nothing of sessions or the request path.
 
 pub mod pending;
+pub mod provider;
 
 use serde::{Deserialize, Serialize};
 

@@ -32,8 +32,8 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let key = SigningKey::generate();
-    let config: ProviderConfig = toml::from_str(&format!(
-        "name = 't'\nkind = 'oidc'\nissuer = '{ISSUER}'\nclient_id = 'doorward'\n\
+    let config: OidcProviderConfig = toml::from_str(&format!(
+        "name = 't'\nissuer = '{ISSUER}'\nclient_id = 'doorward'\n\
          client_secret = 'a-client-secret-that-could-sign-hs256'\nallowed_algs = ['EdDSA']\nclock_skew = '60s'\n"
     ))
     .expect("provider config");

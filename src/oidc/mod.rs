@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::config::{ClaimsSource, ClientAuth, ProviderConfig};
+use crate::config::{ClaimsSource, ClientAuth, OidcProviderConfig};
 use crate::secret::SecretString;
 pub use flow::LoginStart;
 use http_client::{IdpHttp, IdpHttpError};
@@ -145,7 +145,7 @@ pub struct OidcProvider {
 const REFRESH_RETRY: i64 = 30;
 
 impl OidcProvider {
-    pub fn new(config: &ProviderConfig, http: IdpHttp, clock: Clock) -> Result<Self, OidcError> {
+    pub fn new(config: &OidcProviderConfig, http: IdpHttp, clock: Clock) -> Result<Self, OidcError> {
         let client_secret = match &config.client_secret {
             Some(source) => Some(source.resolve().map_err(|e| OidcError::Config(e.to_string()))?),
             None => None,

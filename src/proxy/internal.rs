@@ -91,12 +91,7 @@ async fn readiness(gateway: &Gateway) -> (bool, String) {
             }
         }
         for provider in &auth.providers {
-            let state = if provider.has_metadata() {
-                "metadata loaded"
-            } else {
-                "metadata not fetched yet (logins retry)"
-            };
-            report.push_str(&format!("provider {}: {state}\n", provider.name));
+            report.push_str(&format!("provider {}: {}\n", provider.name(), provider.status()));
         }
     }
     report.push_str(if ready { "ready\n" } else { "not ready\n" });

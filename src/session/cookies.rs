@@ -135,6 +135,19 @@ impl CookieSettings {
         HeaderValue::from_str(&text).ok()
     }
 
+    /// A cookie a cross-site POST carries back (`SameSite=None`, which
+    /// browsers only accept with `Secure`; they honour `Secure` cookies on
+    /// http://localhost too). For the SAML pending login only: it is
+    /// short-lived and bound to the login's key.
+    pub fn set_cross_site_cookie(&self, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+        let mut text = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=None; Secure");
+        if let Some(domain) = &self.domain {
+            text.push_str("; Domain=");
+            text.push_str(domain);
+        }
+        HeaderValue::from_str(&text).ok()
+    }
+
     pub fn clear_cookie(&self, name: &str) -> Option<HeaderValue> {
         self.set_cookie(name, "", 0)
     }

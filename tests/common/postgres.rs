@@ -255,7 +255,11 @@ impl TestPostgres {
 
     /// `postgres://doorward:<percent-encoded password>@127.0.0.1:PORT/<db>`.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://{USER}:{}@127.0.0.1:{}/{db}", encode_userinfo(PASSWORD), self.port())
+        format!(
+            "postgres://{USER}:{}@127.0.0.1:{}/{db}",
+            encode_userinfo(PASSWORD),
+            self.port()
+        )
     }
 
     /// The same without the password, for tests that pass it separately.
@@ -272,7 +276,11 @@ impl TestPostgres {
             .username(USER)
             .password(PASSWORD)
             .database(db)
-            .ssl_mode(if self.options.tls.is_some() { PgSslMode::Prefer } else { PgSslMode::Disable })
+            .ssl_mode(if self.options.tls.is_some() {
+                PgSslMode::Prefer
+            } else {
+                PgSslMode::Disable
+            })
     }
 
     /// Everything the server logged so far (all its runs).
@@ -318,10 +326,13 @@ impl TestPostgres {
     /// Drops database `name`, disconnecting its clients first.
     pub async fn drop_database(&self, name: &str) {
         let mut admin = self.admin().await;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("DROP DATABASE {name}: {e}"));
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.replace('"', "\"\"")
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("DROP DATABASE {name}: {e}"));
         let _ = admin.close().await;
     }
 
@@ -435,7 +446,11 @@ impl TestPostgres {
             let _ = std::os::unix::fs::lchown(self.log_path(), Some(user.uid), Some(user.gid));
         }
         let mut command = Command::new("sh");
-        command.arg("-c").arg(WRAPPER).arg("doorward-test-postgres").arg(self.dir.path());
+        command
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("doorward-test-postgres")
+            .arg(self.dir.path());
         push_setpriv(&mut command, self.run_as.as_ref());
         command
             .arg(self.bindir.join("postgres"))
@@ -449,7 +464,14 @@ impl TestPostgres {
             command.arg("-c").arg(format!("{name}={value}"));
         }
         if self.options.tls.is_some() {
-            command.args(["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]);
+            command.args([
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+            ]);
         }
         for (name, value) in &self.options.settings {
             command.arg("-c").arg(format!("{name}={value}"));
@@ -464,10 +486,17 @@ impl TestPostgres {
             // Not in the test's process group: a terminal's Ctrl-C reaches
             // only the test, whose exit then stops the server cleanly.
             .process_group(0);
-        let mut wrapper = command.spawn().map_err(|e| StartError::Failed(format!("spawn sh: {e}")))?;
+        let mut wrapper = command
+            .spawn()
+            .map_err(|e| StartError::Failed(format!("spawn sh: {e}")))?;
         let stdin = wrapper.stdin.take().expect("piped stdin");
         let pid = read_pid(&mut wrapper).map_err(|e| StartError::Failed(format!("{e}\n{}", self.log())))?;
-        self.lock().running = Some(Running { wrapper, stdin, pid, log_start });
+        self.lock().running = Some(Running {
+            wrapper,
+            stdin,
+            pid,
+            log_start,
+        });
         Ok(())
     }
 
@@ -482,11 +511,13 @@ impl TestPostgres {
             drop(state);
             let log = self.log();
             let log = format!("{}\n(exit: {status})", tail(log.get(log_start..).unwrap_or(&log), 40));
-            return Err(if log.contains("could not bind") || log.contains("could not create any TCP/IP sockets") {
-                StartError::PortTaken(log)
-            } else {
-                StartError::Failed(log)
-            });
+            return Err(
+                if log.contains("could not bind") || log.contains("could not create any TCP/IP sockets") {
+                    StartError::PortTaken(log)
+                } else {
+                    StartError::Failed(log)
+                },
+            );
         }
         let pidfile = fs::read_to_string(self.dir.path().join("data/postmaster.pid")).unwrap_or_default();
         let lines: Vec<&str> = pidfile.lines().collect();
@@ -502,7 +533,10 @@ impl TestPostgres {
             }
             if Instant::now() > deadline {
                 self.stop_with("QUIT", waiter).await;
-                return Err(StartError::Failed(format!("not ready in time\n{}", tail(&self.log(), 40))));
+                return Err(StartError::Failed(format!(
+                    "not ready in time\n{}",
+                    tail(&self.log(), 40)
+                )));
             }
             waiter.sleep(Duration::from_millis(2)).await;
         }
@@ -523,9 +557,14 @@ enum StartError {
 }
 
 fn retryable(log: &str) -> bool {
-    ["could not bind", "could not create any TCP/IP sockets", "pre-existing shared memory block", "lock file"]
-        .iter()
-        .any(|m| log.contains(m))
+    [
+        "could not bind",
+        "could not create any TCP/IP sockets",
+        "pre-existing shared memory block",
+        "lock file",
+    ]
+    .iter()
+    .any(|m| log.contains(m))
 }
 
 /// How to wait between polls: in a tokio runtime, or by blocking the thread
@@ -560,7 +599,9 @@ fn block_on_sleepless<F: std::future::Future>(future: F) -> F::Output {
 fn read_pid(wrapper: &mut Child) -> Result<u32, String> {
     let stdout = wrapper.stdout.take().expect("piped stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map_err(|e| format!("read the server's pid: {e}"))?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("read the server's pid: {e}"))?;
     u32::from_str(line.trim()).map_err(|_| format!("the wrapper printed {line:?} instead of a pid"))
 }
 
@@ -608,7 +649,11 @@ fn bindir() -> &'static PathBuf {
         let has_both = |dir: &Path| dir.join("postgres").is_file() && dir.join("initdb").is_file();
         if let Some(dir) = std::env::var_os("DOORWARD_PG_BINDIR") {
             let dir = PathBuf::from(dir);
-            assert!(has_both(&dir), "DOORWARD_PG_BINDIR={} has no postgres and initdb", dir.display());
+            assert!(
+                has_both(&dir),
+                "DOORWARD_PG_BINDIR={} has no postgres and initdb",
+                dir.display()
+            );
             return dir;
         }
         let mut debian: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
@@ -677,7 +722,9 @@ fn scratch_base() -> PathBuf {
         return dir.into();
     }
     let shm = Path::new("/dev/shm");
-    let sticky_and_open = fs::metadata(shm).map(|m| m.is_dir() && m.mode() & 0o1777 == 0o1777).unwrap_or(false);
+    let sticky_and_open = fs::metadata(shm)
+        .map(|m| m.is_dir() && m.mode() & 0o1777 == 0o1777)
+        .unwrap_or(false);
     if sticky_and_open {
         shm.to_path_buf()
     } else {
@@ -686,8 +733,9 @@ fn scratch_base() -> PathBuf {
 }
 
 /// The initdb'd template data directory, made once per PostgreSQL version
-/// and kept under `CARGO_TARGET_TMPDIR` (the system temp dir outside
-/// integration tests). `DOORWARD_PG_REBUILD_TEMPLATE=1` makes it anew.
+/// and kept in `DOORWARD_PG_TEMPLATE_CACHE`, else `CARGO_TARGET_TMPDIR`
+/// (`target/tmp`), else the system temp dir. `DOORWARD_PG_REBUILD_TEMPLATE=1`
+/// makes it anew.
 fn template(bindir: &Path, run_as: Option<&RunAs>) -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
@@ -698,9 +746,18 @@ fn template(bindir: &Path, run_as: Option<&RunAs>) -> &'static Path {
             .unwrap_or_default();
         let key: String = format!("{TEMPLATE_VERSION}-{}", version.trim())
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        let cache_root = option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let cache_root = std::env::var_os("DOORWARD_PG_TEMPLATE_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from))
+            .unwrap_or_else(std::env::temp_dir);
         let rebuild = std::env::var_os("DOORWARD_PG_REBUILD_TEMPLATE").is_some_and(|v| v != "0");
         let cached = cache_root.join(format!("doorward-pg-template-{key}"));
         if rebuild {
@@ -722,7 +779,11 @@ fn template(bindir: &Path, run_as: Option<&RunAs>) -> &'static Path {
         }
         let data = work.path().join("data");
         let mut command = Command::new("sh");
-        command.arg("-c").arg(WRAPPER).arg("doorward-test-initdb").arg(work.path());
+        command
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("doorward-test-initdb")
+            .arg(work.path());
         push_setpriv(&mut command, run_as);
         command
             .arg(bindir.join("initdb"))
@@ -730,7 +791,12 @@ fn template(bindir: &Path, run_as: Option<&RunAs>) -> &'static Path {
             .arg(&data)
             .arg(format!("--username={USER}"))
             .arg(format!("--pwfile={}", pwfile.display()))
-            .args(["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-locale"])
+            .args([
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+            ])
             .args(["--no-sync", "--no-instructions", "--wal-segsize=1"])
             .env("LC_ALL", "C")
             .stdin(Stdio::piped())
@@ -758,7 +824,11 @@ fn template(bindir: &Path, run_as: Option<&RunAs>) -> &'static Path {
             // Another test process published it first.
             let _ = fs::remove_dir_all(&staging);
         }
-        assert!(cached.join("PG_VERSION").is_file(), "template cache {} is incomplete", cached.display());
+        assert!(
+            cached.join("PG_VERSION").is_file(),
+            "template cache {} is incomplete",
+            cached.display()
+        );
         cached
     })
 }

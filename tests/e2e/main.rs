@@ -2,6 +2,7 @@
 //! HTTP server, all on 127.0.0.1 port 0.
 
 mod idp;
+mod saml_peer;
 mod support;
 
 mod hygiene;
@@ -12,4 +13,6 @@ mod lifecycle;
 mod oidc;
 mod paths;
 mod proxying;
+mod saml;
+mod saml_attacks;
 mod tls;

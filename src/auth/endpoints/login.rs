@@ -10,6 +10,7 @@ use super::{param, query_pairs, redirect};
 use crate::auth::{Auth, AuthError};
 use crate::identity::engine::Outcome;
 use crate::login::pending::{self, PendingLogin, ProtocolState, StateError};
+use crate::login::provider::LoginError;
 use crate::login::LoginResult;
 use crate::respond::{add_cookie, html, page, Reply};
 use crate::session::cookies;
@@ -31,30 +32,24 @@ pub(super) async fn start(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError
             let choices: Vec<(String, String)> = auth
                 .providers
                 .iter()
-                .map(|p| (p.name.clone(), p.display_name.clone()))
+                .map(|p| (p.name().to_string(), p.display_name().to_string()))
                 .collect();
             let login_path = format!("{}/login", auth.urls.prefix);
             return Ok(html(StatusCode::OK, page::chooser(&login_path, &choices, &return_to)));
         }
     };
-    let start = provider.start_login(&auth.urls.callback).await.map_err(|e| {
-        if e.is_unreachable() {
-            AuthError::LoginUnavailable(e.to_string())
-        } else {
-            AuthError::LoginFailed(e.to_string())
-        }
+    let start = provider.start_login(&auth.urls.callback).await.map_err(|e| match e {
+        LoginError::Unreachable(why) => AuthError::LoginUnavailable(why),
+        LoginError::Failed(why) => AuthError::LoginFailed(why),
     })?;
     let pending = PendingLogin {
-        provider: provider.name.clone(),
-        key: start.state,
-        state: ProtocolState::Oidc {
-            nonce: start.nonce,
-            pkce_verifier: start.pkce_verifier,
-        },
+        provider: provider.name().to_string(),
+        key: start.key,
+        state: start.state,
         return_to,
         created_at: auth.clock().now(),
     };
-    let mut response = redirect(&start.url)?;
+    let mut response = redirect(&start.redirect)?;
     remember(auth, parts, &pending, &mut response)?;
     Ok(response)
 }
@@ -86,7 +81,15 @@ fn remember(auth: &Auth, parts: &Parts, pending: &PendingLogin, response: &mut R
         add_cookie(response, settings.cookie.clear_cookie(stale));
     }
     let sealed = pending.seal(keys, &name);
-    add_cookie(response, settings.cookie.set_cookie(&name, &sealed, auth.login_timeout));
+    let cookie = match pending.state {
+        // The SAML response comes back as a cross-site POST, which only
+        // carries SameSite=None cookies.
+        ProtocolState::Saml { .. } => settings
+            .cookie
+            .set_cross_site_cookie(&name, &sealed, auth.login_timeout),
+        ProtocolState::Oidc { .. } => settings.cookie.set_cookie(&name, &sealed, auth.login_timeout),
+    };
+    add_cookie(response, cookie);
     Ok(())
 }
 
@@ -114,7 +117,7 @@ pub(super) async fn finish(
     auth: &Auth,
     result: LoginResult,
     return_to: &str,
-    pending_cookie: &str,
+    pending_cookie: Option<&str>,
 ) -> Result<Reply, AuthError> {
     let stored = result.claims.to_string().len();
     if stored > auth.max_claims_bytes {
@@ -141,7 +144,9 @@ pub(super) async fn finish(
         &mut response,
         settings.cookie.set_cookie(&settings.cookie_name, &sealed, max_age),
     );
-    add_cookie(&mut response, settings.cookie.clear_cookie(pending_cookie));
+    if let Some(pending) = pending_cookie {
+        add_cookie(&mut response, settings.cookie.clear_cookie(pending));
+    }
     Ok(response)
 }
 

@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use super::{param, read_form, redirect};
 use crate::auth::view::Views;
 use crate::auth::{Auth, AuthError, Caller};
+use crate::login::provider::LogoutContext;
 use crate::respond::{add_cookie, html, page, Reply};
 use crate::session::LiveSession;
 
@@ -60,20 +61,25 @@ pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: Incoming) -> R
     if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
         return Err(AuthError::Csrf);
     }
-    let id_token = auth
-        .sessions
-        .record(&session.key)
-        .await?
-        .and_then(|(_, tokens)| tokens.id_token);
+    let record = auth.sessions.record(&session.key).await?;
     auth.sessions.delete(&session.key).await?;
     tracing::info!(session = ?session.key, provider = %session.provider, "logout");
-    let target = match auth.provider(&session.provider) {
-        Some(provider) => provider
-            .end_session_url(id_token.as_deref(), &auth.urls.logged_out)
-            .await
-            .unwrap_or_else(|| auth.urls.logged_out.clone()),
-        None => auth.urls.logged_out.clone(),
-    };
+    // The IdP's own logout, when it has one: OIDC end_session with the ID
+    // token as hint, SAML LogoutRequest with the NameID and SessionIndex.
+    let target = match (auth.provider(&session.provider), &record) {
+        (Some(provider), Some((record, tokens))) => {
+            let context = LogoutContext {
+                id_token: tokens.id_token.as_deref(),
+                subject: &record.subject,
+                idp_session: record.sid.as_deref(),
+                logout_hint: record.logout_hint.as_deref(),
+                post_logout: &auth.urls.logged_out,
+            };
+            provider.logout_redirect(&context).await
+        }
+        _ => None,
+    }
+    .unwrap_or_else(|| auth.urls.logged_out.clone());
     let mut response = redirect(&target)?;
     *response.status_mut() = StatusCode::SEE_OTHER;
     let settings = &auth.sessions.settings;

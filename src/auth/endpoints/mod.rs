@@ -3,6 +3,7 @@
 //!
 //! - [`login`]: `/login` (start, provider chooser) and finishing any login
 //! - [`oidc`]: `/callback`, `/backchannel-logout` (OpenID Connect)
+//! - [`saml`]: `/saml/metadata`, `/saml/acs`, `/saml/slo` (SAML 2.0)
 //! - [`logout`]: `/logout` (confirm, then end the session), `/logged-out`
 //! - [`introspect`]: `/auth` (forward-auth), `/userinfo`, `/debug`
 
@@ -10,6 +11,7 @@ mod introspect;
 mod login;
 mod logout;
 mod oidc;
+mod saml;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -30,6 +32,9 @@ pub enum Endpoint {
     ForwardAuth,
     Userinfo,
     Debug,
+    SamlMetadata,
+    SamlAcs,
+    SamlSlo,
 }
 
 impl Endpoint {
@@ -44,6 +49,9 @@ impl Endpoint {
             "/auth" => Self::ForwardAuth,
             "/userinfo" => Self::Userinfo,
             "/debug" => Self::Debug,
+            "/saml/metadata" => Self::SamlMetadata,
+            "/saml/acs" => Self::SamlAcs,
+            "/saml/slo" => Self::SamlSlo,
             _ => return None,
         })
     }
@@ -60,6 +68,9 @@ pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incomi
         (Endpoint::ForwardAuth, _) => introspect::forward_auth(auth, parts).await,
         (Endpoint::Userinfo, &Method::GET | &Method::HEAD) => introspect::userinfo(auth, parts).await,
         (Endpoint::Debug, &Method::GET) => introspect::debug(auth, parts).await,
+        (Endpoint::SamlMetadata, &Method::GET | &Method::HEAD) => saml::metadata(auth, parts).await,
+        (Endpoint::SamlAcs, &Method::POST) => saml::acs(auth, parts, body).await,
+        (Endpoint::SamlSlo, &Method::GET | &Method::POST) => saml::slo(auth, parts, body).await,
         _ => Err(AuthError::MethodNotAllowed),
     }
 }

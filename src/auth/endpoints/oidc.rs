@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use super::{login, param, query_pairs, read_form};
 use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
+use crate::login::provider::Provider;
 use crate::respond::{no_store, Reply, ResponseBody};
 use crate::store::SessionStore;
 
@@ -29,6 +30,7 @@ pub(super) async fn callback(auth: &Auth, parts: &Parts) -> Result<Reply, AuthEr
     };
     let provider = auth
         .provider(&pending.provider)
+        .and_then(Provider::oidc)
         .ok_or_else(|| AuthError::LoginFailed("the provider is no longer configured".into()))?;
     // RFC 9207: with several IdPs, a response must come from the one the
     // login went to (mix-up attack); `iss` is checked whenever it is sent,
@@ -49,7 +51,7 @@ pub(super) async fn callback(auth: &Auth, parts: &Parts) -> Result<Reply, AuthEr
             }
         })?;
     auth.resolve_overage(provider, &mut result).await;
-    login::finish(auth, result, &pending.return_to, &cookie).await
+    login::finish(auth, result, &pending.return_to, Some(&cookie)).await
 }
 
 /// OpenID Connect Back-Channel Logout 1.0: the IdP tells doorward that a
@@ -62,8 +64,7 @@ pub(super) async fn backchannel_logout(auth: &Auth, body: Incoming) -> Result<Re
         .and_then(|claims| claims.get("iss").and_then(|v| v.as_str()).map(str::to_string))
         .ok_or_else(|| AuthError::BadLogoutToken("malformed token".into()))?;
     let provider = auth
-        .providers
-        .iter()
+        .oidc_providers()
         .find(|p| p.issuer == issuer)
         .ok_or_else(|| AuthError::BadLogoutToken(format!("unknown issuer `{issuer}`")))?;
     let claims = provider

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages doorward's build and test suite need, when
+# they are missing (fast when they are all there):
+#   build: libxmlsec1 and libxml2 headers, pkg-config and libclang (samael's
+#          XML-DSig bindings), libssl (openssl, which samael links)
+#   tests: xmlsec1 (the SAML test IdP signs with it)
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+echo "system packages: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

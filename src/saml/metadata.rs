@@ -1,0 +1,200 @@
+//! Both sides' metadata: the IdP's (its entity id, endpoints and signing
+//! certificates, from a file or a URL re-read on a schedule, the last good
+//! copy kept when that fails) and doorward's own, which an IdP admin
+//! imports.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use openssl::x509::X509;
+use samael::crypto::CertificateDer;
+use samael::metadata::{EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING};
+
+use super::xml::{escape, refuse_dtd};
+use super::{MetadataSource, SamlError, SamlProvider};
+
+/// Largest metadata document read.
+const MAX_METADATA: usize = 1 << 20;
+/// Retry delay after a failed metadata fetch (doubling up to five minutes).
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// What doorward needs from the IdP's metadata.
+pub struct IdpMetadata {
+    pub entity_id: String,
+    /// SingleSignOnService, HTTP-Redirect binding.
+    pub sso_url: String,
+    /// SingleLogoutService, HTTP-Redirect binding (Location, ResponseLocation).
+    pub slo_url: Option<String>,
+    pub slo_response_url: Option<String>,
+    /// Signing certificates (several during a rotation).
+    pub certificates: Vec<CertificateDer>,
+    pub x509: Vec<X509>,
+}
+
+impl std::fmt::Debug for IdpMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpMetadata")
+            .field("entity_id", &self.entity_id)
+            .field("certificates", &self.certificates.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdpMetadata {
+    /// Reads an IdP's `EntityDescriptor`. Without a signing certificate it
+    /// is refused: samael would otherwise skip signature checks entirely.
+    pub fn parse(text: &str) -> Result<Self, SamlError> {
+        if text.len() > MAX_METADATA {
+            return Err(SamlError::Metadata("larger than 1 MiB".into()));
+        }
+        refuse_dtd(text)?;
+        let descriptor: EntityDescriptor = text
+            .parse()
+            .map_err(|e| SamlError::Metadata(format!("not SAML metadata: {e}")))?;
+        let entity_id = descriptor
+            .entity_id
+            .clone()
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| SamlError::Metadata("no entityID".into()))?;
+        let idp = descriptor
+            .idp_sso_descriptors
+            .as_ref()
+            .and_then(|d| d.first())
+            .ok_or_else(|| SamlError::Metadata("no IDPSSODescriptor".into()))?;
+        let sso_url = idp
+            .single_sign_on_services
+            .iter()
+            .find(|s| s.binding == HTTP_REDIRECT_BINDING)
+            .map(|s| s.location.clone())
+            .ok_or_else(|| SamlError::Metadata("no HTTP-Redirect SingleSignOnService".into()))?;
+        let slo = idp
+            .single_logout_services
+            .iter()
+            .find(|s| s.binding == HTTP_REDIRECT_BINDING);
+        let signing: Vec<_> = {
+            let marked: Vec<_> = idp.key_descriptors.iter().filter(|k| k.is_signing()).collect();
+            if marked.is_empty() {
+                idp.key_descriptors.iter().filter(|k| k.key_use.is_none()).collect()
+            } else {
+                marked
+            }
+        };
+        let mut certificates = Vec::new();
+        let mut x509 = Vec::new();
+        for descriptor in signing {
+            for text in descriptor.key_info.x509_data.iter().flat_map(|d| d.certificates.iter()) {
+                let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                let der = STANDARD
+                    .decode(compact)
+                    .map_err(|_| SamlError::Metadata("a signing certificate is not base64".into()))?;
+                let cert = X509::from_der(&der)
+                    .map_err(|e| SamlError::Metadata(format!("a signing certificate does not parse: {e}")))?;
+                x509.push(cert);
+                certificates.push(CertificateDer::from(der));
+            }
+        }
+        if certificates.is_empty() {
+            return Err(SamlError::NoIdpCertificates);
+        }
+        Ok(Self {
+            entity_id,
+            sso_url,
+            slo_url: slo.map(|s| s.location.clone()),
+            slo_response_url: slo.and_then(|s| s.response_location.clone()),
+            certificates,
+            x509,
+        })
+    }
+}
+
+impl SamlProvider {
+    /// Reads the metadata from its URL (a file was read at start).
+    async fn fetch_metadata(&self) -> Result<(), SamlError> {
+        let MetadataSource::Url(url) = &self.source else {
+            return Ok(());
+        };
+        let request = http::Request::get(url.as_str())
+            .body(Vec::new())
+            .map_err(|e| SamlError::Metadata(format!("{url}: {e}")))?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(|e| SamlError::Metadata(format!("{url}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(SamlError::Metadata(format!("{url} answered {}", response.status())));
+        }
+        let text = String::from_utf8(response.into_body()).map_err(|_| SamlError::NotUtf8)?;
+        let metadata = IdpMetadata::parse(&text)?;
+        tracing::info!(provider = %self.name, entity_id = %metadata.entity_id, certificates = metadata.certificates.len(), "SAML IdP metadata loaded");
+        self.set_metadata(metadata);
+        Ok(())
+    }
+
+    /// Keeps URL metadata fresh for the provider's life; on failure the
+    /// last good copy stays in use and the fetch is retried sooner.
+    pub fn spawn_metadata_refresh(self: Arc<Self>) {
+        if !matches!(self.source, MetadataSource::Url(_)) {
+            return;
+        }
+        let provider: Weak<Self> = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            let mut retry = RETRY_FIRST;
+            loop {
+                let Some(this) = provider.upgrade() else {
+                    return;
+                };
+                let wait = match this.fetch_metadata().await {
+                    Ok(()) => {
+                        retry = RETRY_FIRST;
+                        this.refresh
+                    }
+                    Err(e) => {
+                        tracing::warn!(provider = %this.name, error = %e, retry_in = ?retry, "SAML IdP metadata could not be read; keeping the last good copy");
+                        let wait = retry;
+                        retry = (retry * 2).min(RETRY_MAX);
+                        wait
+                    }
+                };
+                drop(this);
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    /// doorward's SP metadata for this provider: entity id, the ACS
+    /// (HTTP-POST), SLO (HTTP-Redirect and HTTP-POST), and the certificate
+    /// when a key is configured (`AuthnRequestsSigned` then true).
+    pub fn sp_metadata(&self) -> String {
+        let signed = self.sp_key.is_some();
+        let key = self.sp_certificate.as_deref().map_or(String::new(), |cert| {
+            format!(
+                "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}\
+                 </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+            )
+        });
+        let name_id = self.name_id_format.as_deref().map_or(String::new(), |format| {
+            format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(format))
+        });
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" \
+             xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"{entity}\">\
+             <md:SPSSODescriptor AuthnRequestsSigned=\"{signed}\" WantAssertionsSigned=\"true\" \
+             protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{key}\
+             <md:SingleLogoutService Binding=\"{redirect}\" Location=\"{slo}\"/>\
+             <md:SingleLogoutService Binding=\"{post}\" Location=\"{slo}\"/>{name_id}\
+             <md:AssertionConsumerService Binding=\"{post}\" Location=\"{acs}\" index=\"0\" isDefault=\"true\"/>\
+             </md:SPSSODescriptor></md:EntityDescriptor>\n",
+            entity = escape(&self.sp_entity_id),
+            slo = escape(&self.slo_url),
+            acs = escape(&self.acs_url),
+            redirect = HTTP_REDIRECT_BINDING,
+            post = HTTP_POST_BINDING,
+        )
+    }
+}

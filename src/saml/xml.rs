@@ -1,0 +1,199 @@
+//! Small, careful XML helpers for attacker-supplied SAML: refusing DTDs
+//! before any parser sees them, counting elements by local name whatever
+//! their prefix (two Assertions is a wrapping attack), reading the few
+//! attributes samael's structs do not keep, and escaping what we write.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use super::SamlError;
+
+/// Refuses a document type declaration (and so every entity): SAML never
+/// needs one, and a DTD is how XXE and entity expansion attacks begin.
+pub fn refuse_dtd(xml: &str) -> Result<(), SamlError> {
+    let lower = xml.to_ascii_lowercase();
+    if lower.contains("<!doctype") || lower.contains("<!entity") {
+        return Err(SamlError::Doctype);
+    }
+    Ok(())
+}
+
+/// The local part of a (possibly prefixed) element name.
+fn local(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|b| *b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
+    }
+}
+
+/// How many elements with this local name the document has, anywhere
+/// (inside Extensions, Object, Advice...). Fails on malformed XML.
+pub fn count_elements(xml: &str, name: &str) -> Result<usize, SamlError> {
+    let mut reader = Reader::from_str(xml);
+    let mut count = 0;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e) | Event::Empty(e)) if local(e.name().as_ref()) == name.as_bytes() => count += 1,
+            Ok(Event::Eof) => return Ok(count),
+            Ok(Event::DocType(_)) => return Err(SamlError::Doctype),
+            Ok(_) => {}
+            Err(e) => return Err(SamlError::Malformed(format!("not well-formed XML: {e}"))),
+        }
+    }
+}
+
+/// The local name of the document's root element.
+pub fn root_name(xml: &str) -> Result<String, SamlError> {
+    let mut reader = Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e) | Event::Empty(e)) => {
+                return Ok(String::from_utf8_lossy(local(e.name().as_ref())).into_owned());
+            }
+            Ok(Event::Eof) => return Err(SamlError::Malformed("no root element".into())),
+            Ok(Event::DocType(_)) => return Err(SamlError::Doctype),
+            Ok(_) => {}
+            Err(e) => return Err(SamlError::Malformed(format!("not well-formed XML: {e}"))),
+        }
+    }
+}
+
+/// The attributes (by local name, unescaped) and text of the first element
+/// with local name `name`, if any.
+pub fn first_element(xml: &str, name: &str) -> Result<Option<Element>, SamlError> {
+    let mut reader = Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if local(e.name().as_ref()) == name.as_bytes() => {
+                let attributes = attributes(&e)?;
+                let text = content(&mut reader)?;
+                return Ok(Some(Element { attributes, text }));
+            }
+            Ok(Event::Empty(e)) if local(e.name().as_ref()) == name.as_bytes() => {
+                return Ok(Some(Element {
+                    attributes: attributes(&e)?,
+                    text: String::new(),
+                }));
+            }
+            Ok(Event::Eof) => return Ok(None),
+            Ok(Event::DocType(_)) => return Err(SamlError::Doctype),
+            Ok(_) => {}
+            Err(e) => return Err(SamlError::Malformed(format!("not well-formed XML: {e}"))),
+        }
+    }
+}
+
+/// Texts of every element with local name `name`.
+pub fn all_texts(xml: &str, name: &str) -> Result<Vec<String>, SamlError> {
+    let mut reader = Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if local(e.name().as_ref()) == name.as_bytes() => out.push(content(&mut reader)?),
+            Ok(Event::Eof) => return Ok(out),
+            Ok(Event::DocType(_)) => return Err(SamlError::Doctype),
+            Ok(_) => {}
+            Err(e) => return Err(SamlError::Malformed(format!("not well-formed XML: {e}"))),
+        }
+    }
+}
+
+/// The text of the element just opened, up to its end: text and CDATA
+/// joined, references resolved, comments skipped (so a comment cannot cut
+/// a value short), child elements' text included.
+fn content(reader: &mut Reader<&[u8]>) -> Result<String, SamlError> {
+    let bad = |e: &dyn std::fmt::Display| SamlError::Malformed(format!("element text: {e}"));
+    let mut out = String::new();
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Text(t)) => out.push_str(&t.decode().map_err(|e| bad(&e))?),
+            Ok(Event::CData(c)) => out.push_str(&c.decode().map_err(|e| bad(&e))?),
+            Ok(Event::GeneralRef(r)) => match r.resolve_char_ref().map_err(|e| bad(&e))? {
+                Some(ch) => out.push(ch),
+                None => out.push(match r.decode().map_err(|e| bad(&e))?.as_ref() {
+                    "amp" => '&',
+                    "lt" => '<',
+                    "gt" => '>',
+                    "quot" => '"',
+                    "apos" => '\'',
+                    other => return Err(SamlError::Malformed(format!("unknown entity `{other}`"))),
+                }),
+            },
+            Ok(Event::Start(_)) => depth += 1,
+            Ok(Event::End(_)) if depth == 0 => return Ok(out.trim().to_string()),
+            Ok(Event::End(_)) => depth -= 1,
+            Ok(Event::Eof) => return Err(SamlError::Malformed("unterminated element".into())),
+            Ok(Event::DocType(_)) => return Err(SamlError::Doctype),
+            Ok(_) => {}
+            Err(e) => return Err(bad(&e)),
+        }
+    }
+}
+
+/// One element as read by [`first_element`].
+#[derive(Debug, Clone, Default)]
+pub struct Element {
+    pub attributes: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Element {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, SamlError> {
+    let mut out = Vec::new();
+    for attribute in e.attributes() {
+        let attribute = attribute.map_err(|e| SamlError::Malformed(format!("attribute: {e}")))?;
+        let key = String::from_utf8_lossy(local(attribute.key.as_ref())).into_owned();
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| SamlError::Malformed(format!("attribute value: {e}")))?
+            .into_owned();
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// Escapes text for an XML attribute value or element content.
+pub fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtds_and_entities_are_refused_in_any_case() {
+        assert_eq!(
+            refuse_dtd("<!DOCTYPE x [<!ENTITY e 'v'>]><x/>"),
+            Err(SamlError::Doctype)
+        );
+        assert_eq!(refuse_dtd("<x/><!doctype y>"), Err(SamlError::Doctype));
+        assert!(refuse_dtd("<x>no dtd</x>").is_ok());
+    }
+
+    #[test]
+    fn elements_are_counted_by_local_name_whatever_the_prefix() {
+        let xml = r#"<samlp:Response xmlns:samlp="p" xmlns:saml="a" xmlns:x="a">
+            <saml:Assertion ID="1"/><samlp:Extensions><x:Assertion ID="2"></x:Assertion></samlp:Extensions>
+            <AssertionIDRef/></samlp:Response>"#;
+        assert_eq!(count_elements(xml, "Assertion"), Ok(2));
+        assert_eq!(root_name(xml).as_deref(), Ok("Response"));
+        assert!(count_elements("<a><b></a>", "b").is_err());
+    }
+
+    #[test]
+    fn first_element_reads_attributes_and_unescaped_text() {
+        let xml = r#"<a><saml:NameID Format="f" SPNameQualifier="sp&amp;1">alice&amp;co</saml:NameID></a>"#;
+        let e = first_element(xml, "NameID").expect("parses").expect("found");
+        assert_eq!(e.attribute("Format"), Some("f"));
+        assert_eq!(e.attribute("SPNameQualifier"), Some("sp&1"));
+        assert_eq!(e.text, "alice&co");
+        assert_eq!(escape("<a\"&'>"), "&lt;a&quot;&amp;&apos;&gt;");
+    }
+}
