@@ -2,10 +2,15 @@
 #   docker build -t doorward .
 #   docker run -p 4180:4180 -v ./doorward.toml:/etc/doorward/doorward.toml:ro doorward
 # Plain Dockerfile syntax (no BuildKit-only features) so it also builds with
-# the legacy builder. The Rust side needs only gcc (for ring); TLS is rustls.
+# the legacy builder. TLS is rustls (gcc for ring); SAML's XML signatures are
+# libxmlsec1's (headers and libclang to build the bindings, the libraries
+# at run time).
 
 # ---- build ------------------------------------------------------------------
 FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends pkg-config libxml2-dev libxmlsec1-dev libssl-dev libclang-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
 # Dependencies first, against a dummy main.rs, so this (slow) layer is reused
@@ -29,9 +34,10 @@ RUN find src -type f -exec touch {} + \
 FROM debian:bookworm-slim
 
 # doorward uses the system trust store (rustls-native-certs) for https
-# upstreams and identity providers; the official slim image lacks it.
+# upstreams and identity providers (the official slim image lacks it), and
+# libxmlsec1 with its OpenSSL engine for SAML signatures.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libxmlsec1 libxmlsec1-openssl libxml2 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 
 # Fixed uid/gid so volume ownership is predictable across rebuilds.
