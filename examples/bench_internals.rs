@@ -21,7 +21,7 @@ use doorward::login::{LoginResult, Tokens};
 use doorward::secret::SecretString;
 use doorward::session::keys::KeyRing;
 use doorward::session::{cookies::CookieSettings, DeriveFn, SessionManager, SessionSettings};
-use doorward::store::SqliteStore;
+use doorward::store::{Store, StoreOptions};
 use serde_json::json;
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -132,11 +132,21 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The store to measure: `STORE_URL` (e.g. a postgres:// URL, with the
+/// password in `STORE_PASSWORD`) or an SQLite file in a temp dir.
+async fn open_store(dir: &tempfile::TempDir) -> Store {
+    let url = std::env::var("STORE_URL").unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.path().display()));
+    let options = StoreOptions {
+        password: std::env::var("STORE_PASSWORD").ok().map(SecretString::new),
+        max_connections: 8,
+    };
+    Store::open(&url, &options).await.expect("store")
+}
+
 async fn bench_sessions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display()))
-        .await
-        .expect("store");
+    let store = open_store(&dir).await;
+    println!("store: {}", if store.is_shared() { "postgres" } else { "sqlite" });
     let keys = KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys");
     let views = manager_views();
     let settings = SessionSettings {
@@ -183,15 +193,21 @@ async fn bench_sessions() {
     println!("created {N} sessions in {:.1?}", started.elapsed());
 
     // A restarted doorward: the cache is cold, every lookup reads SQLite.
-    let cold = SessionManager::new(
-        SqliteStore::open(&format!("sqlite://{}/bench.db", dir.path().display()))
-            .await
-            .expect("store"),
+    let cold = Arc::new(SessionManager::new(
+        open_store(&dir).await,
         KeyRing::new(&[SecretString::new("bench-session-key-0123456789abcdef0123456789".into())]).expect("keys"),
         manager.settings.clone(),
         manager_views(),
         Clock::system(),
-    );
+    ));
+    // A shared store's sessions are cached once its notices are followed.
+    cold.follow_store();
+    for _ in 0..200 {
+        if !cold.reading_through() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop(manager);
     let before = rss_kib();
     let mut samples = time_lookups(&cold, &cookies).await;

@@ -3,10 +3,12 @@
 # they are missing (fast when they are all there):
 #   build: libxmlsec1 and libxml2 headers, pkg-config and libclang (samael's
 #          XML-DSig bindings), libssl (openssl, which samael links)
-#   tests: xmlsec1 (the SAML test IdP signs with it)
+#   tests: xmlsec1 (the SAML test IdP signs with it), postgresql (the
+#          server binaries: tests/common/postgres.rs starts its own server
+#          on loopback; the package's default cluster is not created)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
-packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1)
+packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1 postgresql)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -19,5 +21,7 @@ echo "system packages: installing ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+$sudo mkdir -p /etc/postgresql-common/createcluster.d
+echo 'create_main_cluster = false' | $sudo tee /etc/postgresql-common/createcluster.d/50-no-main-cluster.conf >/dev/null
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -33,7 +33,7 @@ use crate::saml::{SamlProvider, SpUrls};
 use crate::session::cookies::{effective_name, CookieSettings};
 use crate::session::keys::KeyRing;
 use crate::session::{DeriveFn, LiveSession, SessionManager, SessionSettings};
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 pub use admission::{admit, Admitted, Refusal, Requirements, RouteRules};
 pub use caller::Caller;
 pub use error::AuthError;
@@ -143,7 +143,19 @@ impl Auth {
             let views = Arc::clone(&views);
             Arc::new(move |claims, origin| views.build(claims, origin))
         };
-        let store = Store::open(&config.store.url).await?;
+        let password = match &config.store.password {
+            Some(source) => Some(
+                source
+                    .resolve()
+                    .map_err(|e| AuthSetupError::Keys(format!("store password: {e}")))?,
+            ),
+            None => None,
+        };
+        let options = StoreOptions {
+            password,
+            max_connections: config.store.max_connections,
+        };
+        let store = Store::open(&config.store.url, &options).await?;
         let sessions = Arc::new(SessionManager::new(
             store,
             keys,
@@ -160,6 +172,7 @@ impl Auth {
             clock.clone(),
         ));
         sessions.spawn_janitor();
+        sessions.follow_store();
 
         let mut providers = Vec::new();
         for provider in &config.providers {

@@ -1,13 +1,26 @@
 //! Keeping a session's identity current: when its access token is about
-//! to expire, the next request refreshes it at the IdP (one request per
-//! session; the others wait and use its result) and the identity is
+//! to expire, the next request refreshes it at the IdP and the identity is
 //! recomputed from the fresh claims.
+//!
+//! One refresh per session, everywhere: in this process the session's
+//! mutex makes other requests wait for the result; across replicas the
+//! store's refresh lease lets one replica use the (possibly rotating)
+//! refresh token while the others wait for its result and use that, rather
+//! than spending the token a second time and being refused.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::view::Views;
 use super::{Auth, AuthError};
 use crate::session::LiveSession;
+use crate::store::SessionStore;
+
+/// How long a replica's refresh lease lasts: longer than an IdP call.
+const LEASE: i64 = 30;
+/// How long a replica waits for another's refresh before going on with
+/// the session it has.
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(10);
 
 impl Auth {
     /// A refused refresh ends the session; an unreachable IdP keeps it for
@@ -32,9 +45,34 @@ impl Auth {
         if provider.refresh_backing_off() {
             return Ok(Some(live));
         }
-        let Some((record, tokens)) = self.sessions.record(&live.key).await? else {
-            return Ok(None);
+        if self.sessions.store_recently_failed() {
+            return Ok(Some(live));
+        }
+        let store = self.sessions.store();
+        let now = self.clock.now();
+        // A store that does not answer postpones the refresh: the session
+        // goes on with the identity it has, like during an IdP outage.
+        match store.lease_refresh(&live.key, now, now + LEASE).await {
+            Ok(true) => {}
+            Ok(false) => return self.await_other_refresh(live).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "refresh postponed: the store does not answer");
+                self.sessions.note_store_failure(&e);
+                return Ok(Some(live));
+            }
+        }
+        let (record, tokens) = match self.sessions.record(&live.key).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::debug!(error = %e, "refresh postponed: the store does not answer");
+                return Ok(Some(live));
+            }
         };
+        if live.is_older_than(&record) {
+            // Refreshed elsewhere after this copy was loaded.
+            return self.reload(&live).await;
+        }
         match provider.refresh(&tokens, &record.subject, &self.urls.callback).await {
             Ok(mut result) => {
                 self.resolve_overage(provider, &mut result).await;
@@ -61,10 +99,41 @@ impl Auth {
                 Ok(Some(live))
             }
             Err(e) => {
+                // A lease that expired under a slow refresh elsewhere can let
+                // two refreshes race; the loser's token was spent by the
+                // winner. If the record moved on, use the winner's result.
+                if let Some((record, _)) = self.sessions.record(&live.key).await? {
+                    if live.is_older_than(&record) {
+                        return self.reload(&live).await;
+                    }
+                }
                 tracing::warn!(provider = %provider.name, error = %e, "refresh refused; ending the session");
                 self.sessions.delete(&live.key).await?;
                 Ok(None)
             }
         }
+    }
+
+    /// Another replica holds the lease: wait (bounded) for its refresh to
+    /// land in the store, then use it.
+    async fn await_other_refresh(
+        &self,
+        live: Arc<LiveSession<Views>>,
+    ) -> Result<Option<Arc<LiveSession<Views>>>, AuthError> {
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER;
+        while tokio::time::Instant::now() < deadline {
+            match self.sessions.record(&live.key).await? {
+                None => return Ok(None),
+                Some((record, _)) if live.is_older_than(&record) => return self.reload(&live).await,
+                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Ok(Some(live))
+    }
+
+    /// The session as the store has it now.
+    async fn reload(&self, live: &LiveSession<Views>) -> Result<Option<Arc<LiveSession<Views>>>, AuthError> {
+        self.sessions.invalidate(&live.key).await;
+        Ok(self.sessions.get(&live.key).await?)
     }
 }

@@ -50,14 +50,26 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` (created if missing).
+    /// `sqlite://PATH` (created if missing) for one node, or
+    /// `postgres://USER@HOST:PORT/DB[?sslmode=verify-full]` for several.
     pub url: String,
+    /// The database password, when it is not in the URL.
+    pub password: Option<SecretSource>,
+    /// Connections in the PostgreSQL pool.
+    pub max_connections: u32,
+    /// Security warning: allows a PostgreSQL store off loopback without
+    /// `sslmode=verify-full` (or `verify-ca`), so sessions and tokens may
+    /// travel in the clear or to a server whose certificate is not checked.
+    pub insecure_unverified_tls: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://doorward.db".into(),
+            password: None,
+            max_connections: 10,
+            insecure_unverified_tls: false,
         }
     }
 }

@@ -84,6 +84,12 @@ pub fn weakened(config: &Config) -> Vec<(String, &'static str)> {
             "encoded slashes in paths are decoded into separators instead of refused",
         ));
     }
+    if config.store.insecure_unverified_tls {
+        found.push((
+            "store.insecure_unverified_tls".to_string(),
+            "the database connection's TLS certificate is not verified",
+        ));
+    }
     if config.session.insecure_cookie_not_secure {
         found.push((
             "session.insecure_cookie_not_secure".to_string(),
@@ -144,10 +150,52 @@ fn check_login(config: &Config, issues: &mut Issues) {
             ),
         ));
     }
-    if !config.store.url.starts_with("sqlite:") {
+    let url = &config.store.url;
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !url.starts_with("sqlite:") && !postgres {
         issues.push((
             KeyPath::of(&[Key("store"), Key("url")]),
-            format!("`{}`: only sqlite://PATH is supported so far", config.store.url),
+            format!("`{url}`: use sqlite://PATH (one node) or postgres://USER@HOST:PORT/DB (several replicas)"),
+        ));
+    }
+    if let Some(password) = &config.store.password {
+        if let Err(e) = password.resolve() {
+            issues.push((KeyPath::of(&[Key("store"), Key("password")]), e.to_string()));
+        }
+        if !postgres {
+            issues.push((
+                KeyPath::of(&[Key("store"), Key("password")]),
+                "a password is only for a postgres:// store".into(),
+            ));
+        }
+    }
+    if postgres && !config.store.insecure_unverified_tls {
+        if let Ok(parsed) = url::Url::parse(url) {
+            let loopback = parsed.host_str().is_some_and(is_loopback);
+            let verified = parsed
+                .query_pairs()
+                .any(|(k, v)| k == "sslmode" && (v == "verify-full" || v == "verify-ca"));
+            if !loopback && !verified {
+                issues.push((
+                    KeyPath::of(&[Key("store"), Key("url")]),
+                    "add ?sslmode=verify-full (and sslrootcert=/path/ca.pem for a private CA): without it the \
+                     connection to the database may be unencrypted or unverified (insecure_unverified_tls = true \
+                     allows it)"
+                        .into(),
+                ));
+            }
+        }
+    }
+    if postgres
+        && url.contains('@')
+        && url
+            .split('@')
+            .next()
+            .is_some_and(|userinfo| userinfo.matches(':').count() > 1)
+    {
+        issues.push((
+            KeyPath::of(&[Key("store"), Key("url")]),
+            "put the database password in [store] password (from env or a file), not in the URL".into(),
         ));
     }
     for (i, route) in config.routes.iter().enumerate() {

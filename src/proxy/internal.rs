@@ -83,6 +83,9 @@ async fn readiness(gateway: &Gateway) -> (bool, String) {
     let mut report = format!("listening: {}\n", if ready { "ok" } else { "not yet" });
     if let Some(auth) = gateway.auth() {
         match auth.sessions.store().ping().await {
+            Ok(()) if auth.sessions.reading_through() => {
+                report.push_str("store: ok (revocation notices not received: every lookup reads the store)\n")
+            }
             Ok(()) => report.push_str("store: ok\n"),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: the store does not answer");

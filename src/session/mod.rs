@@ -10,7 +10,7 @@ pub mod cookies;
 pub mod id;
 pub mod keys;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use moka::future::Cache;
 use crate::clock::Clock;
 use crate::identity::Claims;
 use crate::login::{merged_claims, LoginResult, PassedTokens, Tokens};
-use crate::store::{SessionKey, SessionRecord, SessionStore, Store, StoreError};
+use crate::store::{Invalidation, SessionKey, SessionRecord, SessionStore, Store, StoreError};
 use cookies::CookieSettings;
 pub use id::SessionId;
 use keys::KeyRing;
@@ -49,6 +49,9 @@ pub struct LiveSession<V> {
     pub expires_at: i64,
     pub token_expires_at: Option<i64>,
     pub has_refresh_token: bool,
+    /// Which version of the record's tokens this copy holds (each write
+    /// encrypts them under a fresh nonce), to see a refresh made elsewhere.
+    tokens_stamp: [u8; 12],
     last_seen: AtomicI64,
     persisted_seen: AtomicI64,
     /// Held while this session's tokens are refreshed (single flight).
@@ -80,6 +83,7 @@ impl<V> LiveSession<V> {
             expires_at,
             token_expires_at: record.token_expires_at,
             has_refresh_token: tokens.refresh_token.is_some(),
+            tokens_stamp: tokens_stamp(record),
             last_seen: AtomicI64::new(record.last_seen),
             persisted_seen: AtomicI64::new(record.last_seen),
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -90,6 +94,21 @@ impl<V> LiveSession<V> {
     pub fn last_seen(&self) -> i64 {
         self.last_seen.load(Ordering::Relaxed)
     }
+
+    /// Whether `record` holds newer tokens than this copy (a refresh made
+    /// by another request or replica since this copy was loaded).
+    pub fn is_older_than(&self, record: &SessionRecord) -> bool {
+        tokens_stamp(record) != self.tokens_stamp
+    }
+}
+
+/// The nonce of a record's encrypted tokens: new at every write.
+fn tokens_stamp(record: &SessionRecord) -> [u8; 12] {
+    record
+        .tokens
+        .get(1..13)
+        .and_then(|nonce| nonce.try_into().ok())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone)]
@@ -114,9 +133,18 @@ pub struct SessionManager<V> {
     /// Keys revoked lately: a cache fill that read the record before the
     /// revocation must not put it back (it would resurrect the session).
     revoked: moka::sync::Cache<SessionKey, ()>,
-    /// Bumped whenever the whole cache is flushed; a fill that started
-    /// before a flush is not cached.
+    /// Bumped whenever the cache is flushed or a session changed elsewhere;
+    /// a fill that started before is not cached.
     epoch: AtomicU64,
+    /// When the store last failed to answer: for a moment after, lookups
+    /// do not wait on it again (a down database would otherwise cost every
+    /// request the pool's acquire timeout).
+    store_failed_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// On while revocation notices from other replicas may be missed (the
+    /// notice channel is down): every lookup then asks the store, and a
+    /// cached copy is used only while the store cannot be reached at all
+    /// (then no replica can record a revocation in it either).
+    read_through: AtomicBool,
     keys: KeyRing,
     clock: Clock,
     pub settings: SessionSettings,
@@ -146,6 +174,8 @@ where
             })
             .time_to_idle(settings.idle_timeout)
             .build();
+        // A shared store tells of revocations only once listening.
+        let read_through = AtomicBool::new(store.is_shared());
         Self {
             store,
             derive,
@@ -155,6 +185,8 @@ where
                 .time_to_live(TOMBSTONE_TTL)
                 .build(),
             epoch: AtomicU64::new(0),
+            read_through,
+            store_failed_at: std::sync::Mutex::new(None),
             keys,
             clock,
             settings,
@@ -236,12 +268,40 @@ where
     }
 
     pub async fn get(&self, key: &SessionKey) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
-        let live = match self.cache.get(key).await {
-            Some(live) => live,
-            None => match self.load(key).await? {
+        let cached = self.cache.get(key).await;
+        let live = if !self.read_through.load(Ordering::Acquire) {
+            match cached {
                 Some(live) => live,
-                None => return Ok(None),
-            },
+                None => match self.load(key).await? {
+                    Some(live) => live,
+                    None => return Ok(None),
+                },
+            }
+        } else {
+            let loaded = if self.store_recently_failed() {
+                Err(StoreError::RecentlyDown)
+            } else {
+                self.load(key).await
+            };
+            match loaded {
+                Ok(Some(live)) => live,
+                Ok(None) => {
+                    self.cache.invalidate(key).await;
+                    return Ok(None);
+                }
+                // The store is down for everyone: the last copy seen stands
+                // (a database blip must not log everyone out).
+                Err(e) => {
+                    self.note_store_failure(&e);
+                    match cached {
+                        Some(live) => {
+                            tracing::debug!(error = %e, "store unreachable; using the cached session");
+                            live
+                        }
+                        None => return Err(e),
+                    }
+                }
+            }
         };
         let now = self.clock.now();
         let idle = i64::try_from(self.settings.idle_timeout.as_secs()).unwrap_or(i64::MAX);
@@ -336,6 +396,13 @@ where
         Ok(Some(live))
     }
 
+    /// Drops a session's cached form because its record changed elsewhere
+    /// (the next request reads it again); racing fills are not cached.
+    pub async fn invalidate(&self, key: &SessionKey) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate(key).await;
+    }
+
     /// Forgets a session in this process (cache and tombstone), without
     /// touching the store: for revocations another replica made.
     pub async fn forget(&self, key: &SessionKey) {
@@ -382,6 +449,59 @@ where
     fn open_tokens(&self, record: &SessionRecord) -> Option<Tokens> {
         let plain = self.keys.decrypt(&record.tokens, &record.key.0)?;
         serde_json::from_slice(&plain).ok()
+    }
+
+    /// Follows the store's revocation notices (a shared store), for the
+    /// manager's life.
+    pub fn follow_store(self: &Arc<Self>) {
+        let Some(mut notices) = self.store.subscribe() else {
+            return;
+        };
+        let manager = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(notice) = notices.recv().await {
+                let Some(manager) = manager.upgrade() else {
+                    return;
+                };
+                match notice {
+                    Invalidation::Revoked(key) => manager.forget(&key).await,
+                    Invalidation::Changed(key) => manager.invalidate(&key).await,
+                    Invalidation::Lost => manager.read_through.store(true, Ordering::Release),
+                    Invalidation::Restored => {
+                        // Notices may have been missed while the channel
+                        // was down: nothing cached before is trusted.
+                        manager.flush();
+                        manager.read_through.store(false, Ordering::Release);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Whether the store failed within the last moment (callers that can
+    /// do without it, like a refresh, wait for it to come back).
+    pub fn store_recently_failed(&self) -> bool {
+        const BACK_OFF: std::time::Duration = std::time::Duration::from_secs(2);
+        self.store_failed_at
+            .lock()
+            .map(|at| at.is_some_and(|at| at.elapsed() < BACK_OFF))
+            .unwrap_or(false)
+    }
+
+    /// Records that the store did not answer (not for "recently down",
+    /// which would extend the pause for ever).
+    pub fn note_store_failure(&self, error: &StoreError) {
+        if !matches!(error, StoreError::RecentlyDown) {
+            if let Ok(mut at) = self.store_failed_at.lock() {
+                *at = Some(std::time::Instant::now());
+            }
+        }
+    }
+
+    /// Whether every lookup asks the store (while notices from other
+    /// replicas could be missed).
+    pub fn reading_through(&self) -> bool {
+        self.read_through.load(Ordering::Acquire)
     }
 
     /// Removes expired sessions now and then.

@@ -1,18 +1,21 @@
-//! Durable state: session records and replay markers. SQLite (embedded,
-//! zero setup) by default; the [`SessionStore`] trait is what a Postgres
-//! backend for several replicas implements next, and the conformance tests
-//! in `tests` run against every backend unchanged.
+//! Durable state, behind one interface: session records, replay markers,
+//! the refresh lease that makes a token rotation happen once across
+//! replicas, and the notices that tell every replica a session was
+//! revoked. SQLite (embedded, zero setup) for one node; PostgreSQL for
+//! several, chosen by `[store] url`. Nothing outside this module names a
+//! backend; the conformance suite (tests/store) runs unchanged against both.
 
-pub mod sqlite;
+mod postgres;
+mod sqlite;
 
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
+use crate::secret::SecretString;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-
-/// The store the rest of doorward uses.
-pub type Store = SqliteStore;
 
 /// A session's key in the store: SHA-256 of the session id, so a copy of
 /// the database does not hand out usable cookies.
@@ -27,6 +30,23 @@ impl std::fmt::Debug for SessionKey {
             "SessionKey({:02x}{:02x}{:02x}{:02x}…)",
             self.0[0], self.0[1], self.0[2], self.0[3]
         )
+    }
+}
+
+impl SessionKey {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+        }
+        Some(Self(key))
     }
 }
 
@@ -74,7 +94,7 @@ impl<'de> Deserialize<'de> for SessionKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store URL `{0}` is not supported (use sqlite://PATH)")]
+    #[error("the store URL `{0}` is not supported (use sqlite://PATH or postgres://HOST/DB)")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -82,33 +102,169 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error("the store failed moments ago; not waiting on it again yet")]
+    RecentlyDown,
 }
+
+/// What another replica (or this one) changed, for caches to drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// This session was revoked (logout, deprovisioning): never trust it again.
+    Revoked(SessionKey),
+    /// This session's record changed (a refresh elsewhere): read it again.
+    Changed(SessionKey),
+    /// The notice channel is down: notices may be missed until `Restored`,
+    /// so caches must not be trusted (flush, read through).
+    Lost,
+    /// The notice channel is back: caching may resume.
+    Restored,
+}
+
+/// The notice channel name in PostgreSQL.
+pub const NOTICE_CHANNEL: &str = "doorward_invalidate";
 
 /// What every durable backend provides.
 pub trait SessionStore: Send + Sync {
     fn insert(&self, record: &SessionRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn get(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
-    /// Replaces identity, claims, tokens and refresh times after a refresh.
+    /// Replaces claims, tokens and refresh times after a refresh (and ends
+    /// the refresh lease). False if the session is gone.
     fn update(&self, record: &SessionRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn touch(&self, key: &SessionKey, last_seen: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes a session and tells every replica.
     fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Deletes every session of an IdP session (`sid`) or, with `sid` None,
-    /// of a subject; returns the keys deleted so caches can drop them.
+    /// of a subject; tells every replica; returns the keys deleted.
     fn delete_matching(
         &self,
         issuer: &str,
         subject: Option<&str>,
         sid: Option<&str>,
     ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
-    /// Records a one-time token id; false if it was seen before (replay).
+    /// Records a one-time id; false if it was seen before (replay). Atomic
+    /// across replicas.
     fn remember_once(
         &self,
         scope: &str,
         id: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Takes the session's refresh lease until `until` unless another
+    /// holder's lease is still running at `now`: true for the one caller
+    /// (on any replica) that may refresh now.
+    fn lease_refresh(
+        &self,
+        key: &SessionKey,
+        now: i64,
+        until: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Whether the store answers (readiness).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes expired sessions and replay markers.
     fn purge_expired(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// `[store]` settings beyond the URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// The database password, when not in the URL.
+    pub password: Option<SecretString>,
+    /// Connections in the pool (PostgreSQL).
+    pub max_connections: u32,
+}
+
+/// The store doorward uses: one backend, chosen by URL.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens the store at `url` and brings its schema up to date.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(SqliteStore::open(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(PgStore::open(url, options).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    /// Whether other processes share this store (and so revoke sessions this
+    /// process has cached): then caches follow [`Store::subscribe`].
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Notices of revocations made anywhere, for this process's caches.
+    /// SQLite is one node: its revocations are all local and need none.
+    pub fn subscribe(&self) -> Option<mpsc::UnboundedReceiver<Invalidation>> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(pg) => Some(pg.listen()),
+        }
+    }
+}
+
+/// Forwards each trait method to the backend.
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($store) => $call.await,
+            Store::Postgres($store) => $call.await,
+        }
+    };
+}
+
+impl SessionStore for Store {
+    async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert(record))
+    }
+    async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        dispatch!(self, s => s.get(key))
+    }
+    async fn update(&self, record: &SessionRecord) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.update(record))
+    }
+    async fn touch(&self, key: &SessionKey, last_seen: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.touch(key, last_seen))
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete(key))
+    }
+    async fn delete_matching(
+        &self,
+        issuer: &str,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Result<Vec<SessionKey>, StoreError> {
+        dispatch!(self, s => s.delete_matching(issuer, subject, sid))
+    }
+    async fn remember_once(&self, scope: &str, id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.remember_once(scope, id, expires_at))
+    }
+    async fn lease_refresh(&self, key: &SessionKey, now: i64, until: i64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.lease_refresh(key, now, until))
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping())
+    }
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.purge_expired(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_hex() {
+        let key = SessionKey([0xab; 32]);
+        assert_eq!(SessionKey::from_hex(&key.to_hex()), Some(key));
+        assert_eq!(SessionKey::from_hex("zz"), None);
+        assert_eq!(SessionKey::from_hex(&"g".repeat(64)), None);
+    }
 }

@@ -1,4 +1,5 @@
-//! The embedded SQLite store: a file, WAL mode, versioned migrations.
+//! The embedded SQLite store: a file, WAL mode, versioned migrations. One
+//! node: every revocation is local, so no notices are sent.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -101,7 +102,7 @@ impl SessionStore for SqliteStore {
     async fn update(&self, r: &SessionRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE sessions SET sid = ?, claims = ?, tokens = ?, token_expires_at = ?, \
-             last_seen = ?, last_refresh = ? WHERE key = ?",
+             last_seen = ?, last_refresh = ?, refresh_lease_until = NULL WHERE key = ?",
         )
         .bind(&r.sid)
         .bind(&r.claims)
@@ -180,6 +181,19 @@ impl SessionStore for SqliteStore {
             .bind(expires_at)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lease_refresh(&self, key: &SessionKey, now: i64, until: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET refresh_lease_until = ? \
+             WHERE key = ? AND (refresh_lease_until IS NULL OR refresh_lease_until <= ?)",
+        )
+        .bind(until)
+        .bind(&key.0[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -38,8 +38,8 @@
 //! - Speed: `initdb` (about 1 s) runs once per machine and PostgreSQL
 //!   version; its output is kept as a template under the test target's
 //!   `target/tmp` (`CARGO_TARGET_TMPDIR`) and copied for each server (about
-//!   60 ms on tmpfs). Data directories go to `/dev/shm` when it exists
-//!   (tmpfs), else the system temp dir; `DOORWARD_PG_TMPDIR` overrides.
+//!   60 ms on tmpfs). Data directories go to `/dev/shm` (tmpfs) when it is
+//!   open to all and at least 1 GiB, else the system temp dir.
 //!   `fsync` and `full_page_writes` are off: safe for throwaway data, and a
 //!   `kill9()` test still recovers every committed row, because crash
 //!   recovery needs fsync only when the OS itself crashes. `synchronous_commit`
@@ -60,6 +60,12 @@
 //!   debugging: `psql -h <dir> -p <port> -U doorward postgres`.
 //! - The server log is `<dir>/postgres.log` ([`TestPostgres::log`]); a server
 //!   that fails to start panics with its tail.
+//!
+//! Environment (all optional): `DOORWARD_PG_BINDIR` (directory with
+//! `postgres` and `initdb`), `DOORWARD_PG_USER` (who runs them when we are
+//! root), `DOORWARD_PG_TMPDIR` (where data directories go),
+//! `DOORWARD_PG_TEMPLATE_CACHE` (where the template is kept),
+//! `DOORWARD_PG_REBUILD_TEMPLATE=1` (make the template anew).
 #![allow(dead_code)]
 
 use std::fs;
@@ -715,8 +721,10 @@ fn run_as() -> &'static Option<RunAs> {
 }
 
 /// Where data directories go: `DOORWARD_PG_TMPDIR`, else /dev/shm (tmpfs:
-/// copying the template takes 60 ms instead of 200-400 ms on disk), else the
-/// system temp dir. When root, the server's user must be able to reach it.
+/// copying the template takes 60 ms instead of 200-400 ms on disk) when it
+/// is open to all and not small (containers often get 64 MB; each server
+/// takes about 30 MB), else the system temp dir. When root, the server's
+/// user must be able to reach it.
 fn scratch_base() -> PathBuf {
     if let Some(dir) = std::env::var_os("DOORWARD_PG_TMPDIR") {
         return dir.into();
@@ -725,11 +733,38 @@ fn scratch_base() -> PathBuf {
     let sticky_and_open = fs::metadata(shm)
         .map(|m| m.is_dir() && m.mode() & 0o1777 == 0o1777)
         .unwrap_or(false);
-    if sticky_and_open {
+    // tmpfs without size= gets half the memory; with it, insist on 1 GiB.
+    let big_enough = fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .rfind(|line| line.split_whitespace().nth(1) == Some("/dev/shm"))
+        .map(|line| {
+            let options = line.split_whitespace().nth(3).unwrap_or("");
+            match options.split(',').find_map(|o| o.strip_prefix("size=")) {
+                None => true,
+                Some(size) => tmpfs_size_bytes(size).is_some_and(|bytes| bytes >= 1 << 30),
+            }
+        })
+        .unwrap_or(false);
+    if sticky_and_open && big_enough {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
     }
+}
+
+/// `65536k`, `2g`, `1073741824` as in /proc/mounts.
+fn tmpfs_size_bytes(size: &str) -> Option<u64> {
+    let (digits, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap_or(size.len()));
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return None,
+    };
+    Some(n << shift)
 }
 
 /// The initdb'd template data directory, made once per PostgreSQL version

@@ -2,6 +2,8 @@
 //! HTTP server, all on 127.0.0.1 port 0.
 
 mod idp;
+#[path = "../common/postgres.rs"]
+mod postgres;
 mod saml_peer;
 mod support;
 
@@ -13,6 +15,7 @@ mod lifecycle;
 mod oidc;
 mod paths;
 mod proxying;
+mod replicas;
 mod saml;
 mod saml_attacks;
 mod tls;

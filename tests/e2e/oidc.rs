@@ -39,6 +39,8 @@ pub struct Options {
     pub provider: String,
     /// Extra lines inside the `app` `[[route]]`.
     pub route: String,
+    /// The `[store]` table's lines (default: SQLite in a temp dir).
+    pub store: Option<String>,
     pub backchannel: Option<String>,
 }
 
@@ -70,7 +72,7 @@ public_url = "{base}"
 [log]
 level = "warn"
 [store]
-url = "sqlite://{store}/doorward.db"
+{store_lines}
 [session]
 keys = ["{SESSION_KEY}"]
 {session}
@@ -92,7 +94,10 @@ public = ["/public/"]
 {route}
 {extra}
 "#,
-            store = store.path().display(),
+            store_lines = options
+                .store
+                .clone()
+                .unwrap_or_else(|| format!("url = \"sqlite://{}/doorward.db\"", store.path().display())),
             session = options.session,
             headers = options.headers,
             issuer = idp.issuer,

@@ -1,0 +1,326 @@
+//! The store conformance suite: one set of tests, run unchanged against
+//! every backend (the embedded SQLite and a real PostgreSQL started on
+//! loopback), so both keep the same promises. Plus what only a shared
+//! store has: revocation notices, and what happens when they are lost.
+
+#[path = "../common/postgres.rs"]
+mod postgres;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use doorward::secret::SecretString;
+use doorward::store::{Invalidation, SessionKey, SessionRecord, SessionStore, Store, StoreOptions};
+
+/// A fresh, empty store of each backend (the temp dir keeps SQLite's file).
+async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = Store::open(
+        &format!("sqlite://{}/s.db", dir.path().display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .expect("sqlite");
+    let pg = postgres::TestPostgres::shared();
+    let url = pg.fresh_database().await;
+    let db = url.rsplit('/').next().expect("db name").to_string();
+    // The password from options, as doorward reads it from a secret.
+    let options = StoreOptions {
+        password: Some(SecretString::new(postgres::PASSWORD.into())),
+        max_connections: 8,
+    };
+    let postgres = Store::open(&pg.url_without_password(&db), &options)
+        .await
+        .expect("postgres");
+    vec![("sqlite", sqlite, Some(dir)), ("postgres", postgres, None)]
+}
+
+/// Runs `test` against every backend.
+async fn each<F, Fut>(test: F)
+where
+    F: Fn(&'static str, Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for (name, store, _dir) in backends().await {
+        test(name, store).await;
+    }
+}
+
+fn record(n: u8, issuer: &str, subject: &str, sid: Option<&str>, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        key: SessionKey([n; 32]),
+        provider: "idp".into(),
+        issuer: issuer.into(),
+        subject: subject.into(),
+        sid: sid.map(str::to_string),
+        logout_hint: Some("{\"value\":\"n\"}".into()),
+        idp_expires_at: Some(expires_at - 10),
+        claims: format!("{{\"merged\":{{\"sub\":\"{subject}\"}}}}"),
+        tokens: vec![0, 1, 2, 3],
+        token_expires_at: Some(500),
+        created_at: 100,
+        expires_at,
+        last_seen: 100,
+        last_refresh: 100,
+    }
+}
+
+#[tokio::test]
+async fn records_round_trip_update_touch_and_delete() {
+    each(|name, store| async move {
+        let mut r = record(1, "https://idp", "alice", Some("s1"), 10_000);
+        store.insert(&r).await.expect("insert");
+        assert_eq!(store.get(&r.key).await.expect("get").as_ref(), Some(&r), "{name}");
+        assert!(store.insert(&r).await.is_err(), "{name}: a key is unique");
+        r.claims = "{\"merged\":{}}".into();
+        r.tokens = vec![9, 9];
+        r.sid = Some("s2".into());
+        r.last_refresh = 200;
+        assert!(store.update(&r).await.expect("update"), "{name}");
+        assert_eq!(store.get(&r.key).await.expect("get"), Some(r.clone()), "{name}");
+        store.touch(&r.key, 300).await.expect("touch");
+        store.touch(&r.key, 250).await.expect("touch never goes back");
+        assert_eq!(
+            store.get(&r.key).await.expect("get").map(|r| r.last_seen),
+            Some(300),
+            "{name}"
+        );
+        assert!(store.delete(&r.key).await.expect("delete"), "{name}");
+        assert!(!store.delete(&r.key).await.expect("delete again"), "{name}");
+        assert_eq!(store.get(&r.key).await.expect("get"), None, "{name}");
+        assert!(
+            !store.update(&r).await.expect("update gone"),
+            "{name}: nothing to update"
+        );
+        store.ping().await.expect("ping");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expired_sessions_and_markers_are_purged_and_nothing_else() {
+    each(|name, store| async move {
+        store.insert(&record(1, "i", "a", None, 1_000)).await.expect("insert");
+        store.insert(&record(2, "i", "b", None, 5_000)).await.expect("insert");
+        assert!(store.remember_once("s", "old", 1_000).await.expect("mark"));
+        assert!(store.remember_once("s", "new", 5_000).await.expect("mark"));
+        assert_eq!(store.purge_expired(2_000).await.expect("purge"), 2, "{name}");
+        assert!(store.get(&SessionKey([1; 32])).await.expect("get").is_none(), "{name}");
+        assert!(store.get(&SessionKey([2; 32])).await.expect("get").is_some(), "{name}");
+        assert!(
+            store.remember_once("s", "old", 9_000).await.expect("mark"),
+            "{name}: purged"
+        );
+        assert!(
+            !store.remember_once("s", "new", 9_000).await.expect("mark"),
+            "{name}: kept"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_are_found_by_subject_and_idp_session() {
+    each(|name, store| async move {
+        for (n, issuer, subject, sid) in [
+            (1, "idp-a", "alice", Some("s1")),
+            (2, "idp-a", "alice", Some("s2")),
+            (3, "idp-a", "bob", Some("s1")),
+            (4, "idp-b", "alice", Some("s1")),
+        ] {
+            store
+                .insert(&record(n, issuer, subject, sid, 9_000))
+                .await
+                .expect("insert");
+        }
+        let mut by_both = store
+            .delete_matching("idp-a", Some("alice"), Some("s1"))
+            .await
+            .expect("delete");
+        assert_eq!(by_both, vec![SessionKey([1; 32])], "{name}");
+        let by_sid = store.delete_matching("idp-a", None, Some("s1")).await.expect("delete");
+        assert_eq!(by_sid, vec![SessionKey([3; 32])], "{name}");
+        by_both = store
+            .delete_matching("idp-a", Some("alice"), None)
+            .await
+            .expect("delete");
+        assert_eq!(by_both, vec![SessionKey([2; 32])], "{name}");
+        assert!(
+            store
+                .delete_matching("idp-a", None, None)
+                .await
+                .expect("delete")
+                .is_empty(),
+            "{name}"
+        );
+        assert!(
+            store.get(&SessionKey([4; 32])).await.expect("get").is_some(),
+            "{name}: another IdP's"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replay_markers_are_accepted_once_under_concurrency() {
+    each(|name, store| async move {
+        let store = Arc::new(store);
+        let attempts: Vec<_> = (0..24)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.remember_once("saml-assertion:idp", "_id-1", 9_000).await })
+            })
+            .collect();
+        let mut fresh = 0;
+        for attempt in attempts {
+            if attempt.await.expect("task").expect("remember") {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1, "{name}: exactly one of 24 concurrent uses");
+        assert!(
+            store
+                .remember_once("another-scope", "_id-1", 9_000)
+                .await
+                .expect("mark"),
+            "{name}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_refresh_lease_at_a_time_across_callers() {
+    each(|name, store| async move {
+        let r = record(7, "i", "a", None, 9_000);
+        store.insert(&r).await.expect("insert");
+        let store = Arc::new(store);
+        let tries: Vec<_> = (0..16)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.lease_refresh(&SessionKey([7; 32]), 1_000, 1_030).await })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tries {
+            if t.await.expect("task").expect("lease") {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1, "{name}: one holder");
+        assert!(
+            !store.lease_refresh(&r.key, 1_020, 1_050).await.expect("lease"),
+            "{name}: still held"
+        );
+        assert!(
+            store.lease_refresh(&r.key, 1_030, 1_060).await.expect("lease"),
+            "{name}: expired lease"
+        );
+        assert!(store.update(&r).await.expect("update"), "{name}");
+        assert!(
+            store.lease_refresh(&r.key, 1_031, 1_061).await.expect("lease"),
+            "{name}: update ends the lease"
+        );
+        assert!(
+            !store
+                .lease_refresh(&SessionKey([8; 32]), 1_000, 1_030)
+                .await
+                .expect("lease"),
+            "{name}: no session, no lease"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn opening_a_migrated_store_again_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/s.db", dir.path().display());
+    let pg = postgres::TestPostgres::shared();
+    let pg_url = pg.fresh_database().await;
+    for url in [url, pg_url] {
+        let store = Store::open(&url, &StoreOptions::default()).await.expect("open");
+        store.insert(&record(1, "i", "a", None, 9_000)).await.expect("insert");
+        drop(store);
+        let again = Store::open(&url, &StoreOptions::default()).await.expect("reopen");
+        assert!(again.get(&SessionKey([1; 32])).await.expect("get").is_some(), "{url}");
+    }
+}
+
+/// SQLite databases made by an earlier doorward (only the first migration)
+/// are brought up to date with their sessions intact.
+#[tokio::test]
+async fn an_sqlite_store_of_the_previous_version_migrates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = tempfile::tempdir().expect("migration dir");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/0001_sessions.sql"),
+        first.path().join("0001_sessions.sql"),
+    )
+    .expect("copy");
+    let url = format!("sqlite://{}/old.db", dir.path().display());
+    {
+        use sqlx::ConnectOptions;
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("options");
+        let mut conn = options.create_if_missing(true).connect().await.expect("connect");
+        let old = sqlx::migrate::Migrator::new(first.path()).await.expect("migrator");
+        old.run(&mut conn).await.expect("old schema");
+        sqlx::query(
+            "INSERT INTO sessions (key, provider, issuer, subject, sid, identity, claims, tokens, \
+             token_expires_at, created_at, expires_at, last_seen, last_refresh) \
+             VALUES (?, 'idp', 'i', 'alice', 's1', '{}', '{}', x'00', NULL, 1, 9000, 1, 1)",
+        )
+        .bind(&[5u8; 32][..])
+        .execute(&mut conn)
+        .await
+        .expect("an old session");
+    }
+    let store = Store::open(&url, &StoreOptions::default()).await.expect("migrates");
+    let r = store.get(&SessionKey([5; 32])).await.expect("get").expect("kept");
+    assert_eq!(
+        (r.subject.as_str(), r.sid.as_deref(), r.logout_hint),
+        ("alice", Some("s1"), None)
+    );
+    assert!(store.lease_refresh(&r.key, 10, 40).await.expect("new column works"));
+}
+
+/// The next notice, within a bound.
+async fn next(notices: &mut tokio::sync::mpsc::UnboundedReceiver<Invalidation>) -> Invalidation {
+    tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
+        .await
+        .expect("a notice in time")
+        .expect("the channel is open")
+}
+
+#[tokio::test]
+async fn a_shared_store_tells_every_replica_and_says_when_it_cannot() {
+    let pg = postgres::TestPostgres::start();
+    let url = pg.fresh_database().await;
+    let a = Store::open(&url, &StoreOptions::default()).await.expect("replica a");
+    let b = Store::open(&url, &StoreOptions::default()).await.expect("replica b");
+    assert!(a.is_shared());
+    let mut notices = b.subscribe().expect("postgres notices");
+    assert_eq!(next(&mut notices).await, Invalidation::Restored, "listening");
+    let r = record(3, "i", "a", Some("s"), 9_000);
+    a.insert(&r).await.expect("insert");
+    a.update(&r).await.expect("update");
+    assert_eq!(next(&mut notices).await, Invalidation::Changed(r.key));
+    a.delete(&r.key).await.expect("delete");
+    assert_eq!(next(&mut notices).await, Invalidation::Revoked(r.key));
+    a.insert(&r).await.expect("insert");
+    a.delete_matching("i", Some("a"), None).await.expect("delete");
+    assert_eq!(next(&mut notices).await, Invalidation::Revoked(r.key));
+
+    // The notice connection killed: the replica is told, then it comes back.
+    let killed = pg.terminate_backends(postgres::Backends::QueryLike("LISTEN%")).await;
+    assert!(killed >= 1, "a LISTEN connection was there to kill");
+    assert_eq!(next(&mut notices).await, Invalidation::Lost);
+    assert_eq!(next(&mut notices).await, Invalidation::Restored);
+    a.insert(&r).await.expect("insert");
+    a.delete(&r.key).await.expect("delete");
+    assert_eq!(
+        next(&mut notices).await,
+        Invalidation::Revoked(r.key),
+        "notices flow again"
+    );
+}
