@@ -187,7 +187,7 @@ async fn bench_sessions() {
                 expires_at: Some(Clock::system().now() + 3600),
             },
         };
-        let (sealed, _) = manager.create(login).await.expect("create");
+        let (sealed, _) = manager.create(login, None).await.expect("create");
         cookies.push(sealed);
     }
     println!("created {N} sessions in {:.1?}", started.elapsed());

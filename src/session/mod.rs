@@ -217,7 +217,12 @@ where
 
     /// Starts a session for a login: always a new id (no fixation). Returns
     /// the sealed cookie value.
-    pub async fn create(&self, login: LoginResult) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
+    /// `match_key` ties the session to a directory user (SCIM), if any.
+    pub async fn create(
+        &self,
+        login: LoginResult,
+        match_key: Option<String>,
+    ) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
         let id = SessionId::new_random();
         let key = id.key();
         let now = self.clock.now();
@@ -237,6 +242,7 @@ where
             expires_at: now.saturating_add(absolute),
             last_seen: now,
             last_refresh: now,
+            match_key,
         };
         let views = self.derive(&login.merged, &record);
         self.store.insert(&record).await?;

@@ -5,6 +5,8 @@
 //! several, chosen by `[store] url`. Nothing outside this module names a
 //! backend; the conformance suite (tests/store) runs unchanged against both.
 
+pub mod directory;
+mod directory_sql;
 mod postgres;
 mod sqlite;
 
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::secret::SecretString;
+use directory::{DirGroup, DirUser, DirectoryFacts, MemberChange, WriteOutcome};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -74,6 +77,9 @@ pub struct SessionRecord {
     pub expires_at: i64,
     pub last_seen: i64,
     pub last_refresh: i64,
+    /// The directory key of the user (their userName or externalId, as the
+    /// login matched it), so directory changes reach this session.
+    pub match_key: Option<String>,
 }
 
 impl Serialize for SessionKey {
@@ -158,6 +164,14 @@ pub trait SessionStore: Send + Sync {
         now: i64,
         until: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The sessions of a directory user.
+    fn sessions_of(&self, match_key: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    /// Ends every session of a directory user (deactivated, deleted) and
+    /// tells every replica; returns the keys.
+    fn delete_sessions_of(&self, match_key: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    /// Tells every replica these sessions' identity changed (directory
+    /// groups or roles): they derive it again on the next request.
+    fn announce_changed(&self, keys: &[SessionKey]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Whether the store answers (readiness).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes expired sessions and replay markers.
@@ -248,11 +262,83 @@ impl SessionStore for Store {
     async fn lease_refresh(&self, key: &SessionKey, now: i64, until: i64) -> Result<bool, StoreError> {
         dispatch!(self, s => s.lease_refresh(key, now, until))
     }
+    async fn sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        dispatch!(self, s => s.sessions_of(match_key))
+    }
+    async fn delete_sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        dispatch!(self, s => s.delete_sessions_of(match_key))
+    }
+    async fn announce_changed(&self, keys: &[SessionKey]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.announce_changed(keys))
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.ping())
     }
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.purge_expired(now))
+    }
+}
+
+impl directory::DirectoryStore for Store {
+    async fn create_user(&self, user: &DirUser) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.create_user(user))
+    }
+    async fn get_user(&self, id: &str) -> Result<Option<DirUser>, StoreError> {
+        dispatch!(self, s => s.get_user(id))
+    }
+    async fn find_user_by_name(&self, user_name: &str) -> Result<Option<DirUser>, StoreError> {
+        dispatch!(self, s => s.find_user_by_name(user_name))
+    }
+    async fn find_user_by_external_id(&self, external_id: &str) -> Result<Option<DirUser>, StoreError> {
+        dispatch!(self, s => s.find_user_by_external_id(external_id))
+    }
+    async fn list_users(&self) -> Result<Vec<DirUser>, StoreError> {
+        dispatch!(self, s => s.list_users())
+    }
+    async fn page_users(&self, offset: i64, limit: i64) -> Result<(Vec<DirUser>, i64), StoreError> {
+        dispatch!(self, s => s.page_users(offset, limit))
+    }
+    async fn replace_user(&self, user: &DirUser, expected: Option<i64>) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.replace_user(user, expected))
+    }
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_user(id))
+    }
+    async fn create_group(&self, group: &DirGroup, members: &[String]) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.create_group(group, members))
+    }
+    async fn get_group(&self, id: &str) -> Result<Option<DirGroup>, StoreError> {
+        dispatch!(self, s => s.get_group(id))
+    }
+    async fn find_group_by_name(&self, display_name: &str) -> Result<Option<DirGroup>, StoreError> {
+        dispatch!(self, s => s.find_group_by_name(display_name))
+    }
+    async fn list_groups(&self) -> Result<Vec<DirGroup>, StoreError> {
+        dispatch!(self, s => s.list_groups())
+    }
+    async fn update_group(
+        &self,
+        group: &DirGroup,
+        expected: Option<i64>,
+        members: &MemberChange,
+    ) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.update_group(group, expected, members))
+    }
+    async fn delete_group(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_group(id))
+    }
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.group_members(group_id))
+    }
+    async fn groups_of_user(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.groups_of_user(user_id))
+    }
+    async fn facts(
+        &self,
+        by_user_name: Option<&str>,
+        by_external_id: Option<&str>,
+    ) -> Result<Option<DirectoryFacts>, StoreError> {
+        dispatch!(self, s => s.facts(by_user_name, by_external_id))
     }
 }
 

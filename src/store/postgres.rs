@@ -188,6 +188,7 @@ fn record_from(row: &PgRow) -> Result<SessionRecord, StoreError> {
         expires_at: row.try_get("expires_at")?,
         last_seen: row.try_get("last_seen")?,
         last_refresh: row.try_get("last_refresh")?,
+        match_key: row.try_get("match_key")?,
     })
 }
 
@@ -198,12 +199,14 @@ fn key_from(row: &PgRow) -> Result<SessionKey, StoreError> {
         .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))
 }
 
+super::directory_sql::impl_directory!(PgStore, sqlx::Postgres);
+
 impl SessionStore for PgStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (key, provider, issuer, subject, sid, logout_hint, idp_expires_at, claims, \
-             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh, match_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&r.key.0[..])
         .bind(&r.provider)
@@ -219,6 +222,7 @@ impl SessionStore for PgStore {
         .bind(r.expires_at)
         .bind(r.last_seen)
         .bind(r.last_refresh)
+        .bind(&r.match_key)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -323,6 +327,35 @@ impl SessionStore for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let rows = sqlx::query("SELECT key FROM sessions WHERE match_key = $1")
+            .bind(match_key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn delete_sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("DELETE FROM sessions WHERE match_key = $1 RETURNING key")
+            .bind(match_key)
+            .fetch_all(&mut *tx)
+            .await?;
+        let keys = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        notify(&mut tx, &keys, &format!("r:{}:", self.origin)).await?;
+        tx.commit().await?;
+        Ok(keys)
+    }
+
+    async fn announce_changed(&self, keys: &[SessionKey]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Tagged with another origin than ours: this process must re-derive
+        // the sessions too.
+        notify(&mut tx, keys, "c:directory:").await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

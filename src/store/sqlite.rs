@@ -62,15 +62,25 @@ fn record_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
         expires_at: row.try_get("expires_at")?,
         last_seen: row.try_get("last_seen")?,
         last_refresh: row.try_get("last_refresh")?,
+        match_key: row.try_get("match_key")?,
     })
 }
+
+fn key_from(row: &SqliteRow) -> Result<SessionKey, StoreError> {
+    let key: Vec<u8> = row.try_get("key")?;
+    key.try_into()
+        .map(SessionKey)
+        .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))
+}
+
+super::directory_sql::impl_directory!(SqliteStore, sqlx::Sqlite);
 
 impl SessionStore for SqliteStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (key, provider, issuer, subject, sid, logout_hint, idp_expires_at, claims, \
-             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh, match_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.key.0[..])
         .bind(&r.provider)
@@ -86,6 +96,7 @@ impl SessionStore for SqliteStore {
         .bind(r.expires_at)
         .bind(r.last_seen)
         .bind(r.last_refresh)
+        .bind(&r.match_key)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -164,14 +175,7 @@ impl SessionStore for SqliteStore {
             }
             (None, None) => return Ok(Vec::new()),
         };
-        rows.iter()
-            .map(|row| {
-                let key: Vec<u8> = row.try_get("key")?;
-                key.try_into()
-                    .map(SessionKey)
-                    .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))
-            })
-            .collect()
+        rows.iter().map(key_from).collect()
     }
 
     async fn remember_once(&self, scope: &str, id: &str, expires_at: i64) -> Result<bool, StoreError> {
@@ -195,6 +199,27 @@ impl SessionStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let rows = sqlx::query("SELECT key FROM sessions WHERE match_key = ?")
+            .bind(match_key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn delete_sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let rows = sqlx::query("DELETE FROM sessions WHERE match_key = ? RETURNING key")
+            .bind(match_key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn announce_changed(&self, _keys: &[SessionKey]) -> Result<(), StoreError> {
+        // One node: the process that changed them invalidates its cache.
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

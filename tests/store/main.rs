@@ -62,6 +62,7 @@ fn record(n: u8, issuer: &str, subject: &str, sid: Option<&str>, expires_at: i64
         expires_at,
         last_seen: 100,
         last_refresh: 100,
+        match_key: Some(format!("{subject}@example.com")),
     }
 }
 
@@ -323,4 +324,257 @@ async fn a_shared_store_tells_every_replica_and_says_when_it_cannot() {
         Invalidation::Revoked(r.key),
         "notices flow again"
     );
+}
+
+mod directory {
+    //! The SCIM directory's rows, on both backends.
+
+    use std::sync::Arc;
+
+    use doorward::store::directory::{DirGroup, DirUser, DirectoryStore, MemberChange, WriteOutcome};
+    use doorward::store::{SessionKey, SessionStore};
+
+    use super::{each, record};
+
+    fn user(id: &str, name: &str) -> DirUser {
+        DirUser {
+            id: id.into(),
+            user_name: name.into(),
+            external_id: Some(format!("ext-{id}")),
+            active: true,
+            resource: format!("{{\"userName\":\"{name}\"}}"),
+            version: 1,
+            created: 100,
+            modified: 100,
+        }
+    }
+
+    fn group(id: &str, name: &str) -> DirGroup {
+        DirGroup {
+            id: id.into(),
+            display_name: name.into(),
+            external_id: None,
+            resource: format!("{{\"displayName\":\"{name}\"}}"),
+            version: 1,
+            created: 100,
+            modified: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn users_are_unique_by_name_ignoring_case_and_versioned() {
+        each(|name, store| async move {
+            assert_eq!(
+                store
+                    .create_user(&user("u1", "Alice@Example.com"))
+                    .await
+                    .expect("create"),
+                WriteOutcome::Done
+            );
+            assert_eq!(
+                store
+                    .create_user(&user("u2", "alice@example.COM"))
+                    .await
+                    .expect("create"),
+                WriteOutcome::Conflict,
+                "{name}"
+            );
+            let found = store
+                .find_user_by_name("ALICE@example.com")
+                .await
+                .expect("find")
+                .expect("found");
+            assert_eq!(found.id, "u1", "{name}");
+            assert_eq!(
+                store
+                    .find_user_by_external_id("ext-u1")
+                    .await
+                    .expect("find")
+                    .map(|u| u.id),
+                Some("u1".into())
+            );
+            let mut changed = found.clone();
+            changed.active = false;
+            assert_eq!(
+                store.replace_user(&changed, Some(2)).await.expect("replace"),
+                WriteOutcome::VersionMismatch,
+                "{name}"
+            );
+            assert_eq!(
+                store.replace_user(&changed, Some(1)).await.expect("replace"),
+                WriteOutcome::Done,
+                "{name}"
+            );
+            let now = store.get_user("u1").await.expect("get").expect("there");
+            assert_eq!((now.active, now.version), (false, 2), "{name}");
+            assert_eq!(
+                store.replace_user(&user("nope", "x"), None).await.expect("replace"),
+                WriteOutcome::Missing
+            );
+            store.create_user(&user("u3", "bob")).await.expect("create");
+            let (page, total) = store.page_users(1, 10).await.expect("page");
+            assert_eq!((page.len(), total), (1, 2), "{name}");
+            assert!(store.delete_user("u1").await.expect("delete"), "{name}");
+            assert!(store.get_user("u1").await.expect("get").is_none(), "{name}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn groups_keep_members_as_rows_and_refuse_unknown_ones() {
+        each(|name, store| async move {
+            for (id, n) in [("u1", "alice"), ("u2", "bob"), ("u3", "carol")] {
+                store.create_user(&user(id, n)).await.expect("create");
+            }
+            assert_eq!(
+                store
+                    .create_group(&group("g1", "Engineers"), &["u1".into(), "u2".into()])
+                    .await
+                    .expect("create"),
+                WriteOutcome::Done
+            );
+            assert_eq!(
+                store
+                    .create_group(&group("g2", "Bad"), &["u1".into(), "ghost".into()])
+                    .await
+                    .expect("create"),
+                WriteOutcome::UnknownMember("ghost".into()),
+                "{name}"
+            );
+            assert!(
+                store.get_group("g2").await.expect("get").is_none(),
+                "{name}: nothing partial is stored"
+            );
+            let edit = MemberChange::Edit {
+                add: vec!["u3".into()],
+                remove: vec!["u1".into()],
+            };
+            assert_eq!(
+                store
+                    .update_group(&group("g1", "Engineers"), Some(1), &edit)
+                    .await
+                    .expect("update"),
+                WriteOutcome::Done
+            );
+            let mut members = store.group_members("g1").await.expect("members");
+            members.sort();
+            assert_eq!(members, ["u2", "u3"], "{name}");
+            let bad = MemberChange::Edit {
+                add: vec!["ghost".into()],
+                remove: vec!["u2".into()],
+            };
+            assert_eq!(
+                store
+                    .update_group(&group("g1", "Renamed"), None, &bad)
+                    .await
+                    .expect("update"),
+                WriteOutcome::UnknownMember("ghost".into())
+            );
+            let unchanged = store.get_group("g1").await.expect("get").expect("there");
+            assert_eq!(
+                (unchanged.display_name.as_str(), unchanged.version),
+                ("Engineers", 2),
+                "{name}: rolled back"
+            );
+            assert_eq!(store.group_members("g1").await.expect("members").len(), 2, "{name}");
+            assert_eq!(
+                store
+                    .update_group(&group("g1", "X"), Some(1), &MemberChange::None)
+                    .await
+                    .expect("update"),
+                WriteOutcome::VersionMismatch
+            );
+            assert_eq!(
+                store.groups_of_user("u2").await.expect("groups"),
+                [("g1".to_string(), "Engineers".to_string())]
+            );
+            let facts = store.facts(Some("BOB"), None).await.expect("facts").expect("bob");
+            assert_eq!(
+                (facts.user_id.as_str(), facts.groups.clone()),
+                ("u2", vec!["Engineers".to_string()])
+            );
+            assert!(store.delete_user("u2").await.expect("delete"));
+            assert_eq!(
+                store.group_members("g1").await.expect("members"),
+                ["u3"],
+                "{name}: membership gone too"
+            );
+            assert_eq!(
+                store.find_group_by_name("engineers").await.expect("find").map(|g| g.id),
+                Some("g1".into())
+            );
+            assert!(store.delete_group("g1").await.expect("delete"));
+            assert!(store.groups_of_user("u3").await.expect("groups").is_empty(), "{name}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_member_additions_lose_no_member() {
+        each(|name, store| async move {
+            store.create_group(&group("g", "Big"), &[]).await.expect("create");
+            for i in 0..20 {
+                store
+                    .create_user(&user(&format!("u{i}"), &format!("user{i}")))
+                    .await
+                    .expect("create");
+            }
+            let store = Arc::new(store);
+            let adds: Vec<_> = (0..20)
+                .map(|i| {
+                    let store = Arc::clone(&store);
+                    tokio::spawn(async move {
+                        let add = MemberChange::Edit {
+                            add: vec![format!("u{i}")],
+                            remove: vec![],
+                        };
+                        store.update_group(&group("g", "Big"), None, &add).await
+                    })
+                })
+                .collect();
+            for add in adds {
+                assert_eq!(add.await.expect("task").expect("update"), WriteOutcome::Done, "{name}");
+            }
+            assert_eq!(store.group_members("g").await.expect("members").len(), 20, "{name}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_directory_users_sessions_are_found_and_ended() {
+        each(|name, store| async move {
+            store
+                .insert(&record(1, "i", "alice", None, 9_000))
+                .await
+                .expect("insert");
+            store
+                .insert(&record(2, "i", "alice", None, 9_000))
+                .await
+                .expect("insert");
+            store.insert(&record(3, "i", "bob", None, 9_000)).await.expect("insert");
+            let mut keys = store.sessions_of("alice@example.com").await.expect("sessions");
+            keys.sort_by_key(|k| k.0);
+            assert_eq!(keys, [SessionKey([1; 32]), SessionKey([2; 32])], "{name}");
+            store.announce_changed(&keys).await.expect("announce");
+            assert_eq!(
+                store
+                    .delete_sessions_of("alice@example.com")
+                    .await
+                    .expect("delete")
+                    .len(),
+                2,
+                "{name}"
+            );
+            assert!(store
+                .sessions_of("alice@example.com")
+                .await
+                .expect("sessions")
+                .is_empty());
+            assert!(
+                store.get(&SessionKey([3; 32])).await.expect("get").is_some(),
+                "{name}: bob's stays"
+            );
+        })
+        .await;
+    }
 }

@@ -137,7 +137,7 @@ pub(super) async fn finish(
     }
     log_login(auth, &result, &outcome);
     let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-    let (sealed, _) = auth.sessions.create(result).await?;
+    let (sealed, _) = auth.sessions.create(result, None).await?;
     let mut response = redirect(return_to)?;
     let settings = &auth.sessions.settings;
     add_cookie(
