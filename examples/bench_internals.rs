@@ -266,7 +266,7 @@ fn manager_views() -> DeriveFn<Views> {
         engine,
         IdentityHeaders::from_config(&doorward::config::HeaderNames::default()),
     );
-    Arc::new(move |claims, origin| views.build(claims, origin))
+    Arc::new(move |claims, origin, facts| views.build(claims, origin, facts))
 }
 
 fn main() {

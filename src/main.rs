@@ -46,6 +46,10 @@ enum Command {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// What the SCIM directory says of the user: a JSON object with
+        /// `groups`, `roles` (and `orgs`), used as `[identity] source` says.
+        #[arg(long)]
+        directory: Option<PathBuf>,
         /// A JSON object of claims (as an ID token or userinfo would carry).
         claims: PathBuf,
     },
@@ -73,7 +77,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Explain { route, json, claims } => explain(&cli.config, route.as_deref(), json, &claims),
+        Command::Explain {
+            route,
+            json,
+            directory,
+            claims,
+        } => explain(&cli.config, route.as_deref(), json, directory.as_deref(), &claims),
     }
 }
 
@@ -146,7 +155,7 @@ fn serve(path: &Path) -> ExitCode {
 /// Exit code of `explain` when the login would be refused.
 const EXIT_DENIED: u8 = 3;
 
-fn explain(path: &Path, route: Option<&str>, json: bool, claims_path: &Path) -> ExitCode {
+fn explain(path: &Path, route: Option<&str>, json: bool, directory: Option<&Path>, claims_path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -180,7 +189,14 @@ fn explain(path: &Path, route: Option<&str>, json: bool, claims_path: &Path) -> 
             }
         },
     };
-    let outcome = engine.policies[policy].compute(&claims, true);
+    let directory = match directory.map(read_directory).transpose() {
+        Ok(directory) => directory,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = engine.policies[policy].compute_with(&claims, directory.as_ref(), true);
     if json {
         println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
     } else {
@@ -191,6 +207,25 @@ fn explain(path: &Path, route: Option<&str>, json: bool, claims_path: &Path) -> 
     } else {
         ExitCode::from(EXIT_DENIED)
     }
+}
+
+/// `{"groups": [...], "roles": [...], "orgs": [...]}` for `explain --directory`.
+fn read_directory(path: &Path) -> Result<doorward::identity::engine::Directory, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let list = |name: &str| -> Vec<String> {
+        value
+            .get(name)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    Ok(doorward::identity::engine::Directory {
+        groups: list("groups"),
+        roles: list("roles"),
+        orgs: list("orgs"),
+    })
 }
 
 fn healthcheck(path: &Path) -> ExitCode {

@@ -11,6 +11,7 @@ use crate::auth::view::ViewBuilder;
 use crate::identity::IdentityEngine;
 use crate::identity_headers::IdentityHeaders;
 use crate::session::Origin;
+use crate::store::directory::DirectoryFacts;
 
 const CONFIG: &str = r#"
 [server]
@@ -63,6 +64,10 @@ fn world() -> World {
 }
 
 fn caller(world: &World, provider: &str, groups: &[&str]) -> Caller {
+    caller_with(world, provider, groups, None)
+}
+
+fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&DirectoryFacts>) -> Caller {
     let claims = json!({"sub": "u1", "email": "u1@example.com", "groups": groups});
     let claims = claims.as_object().cloned().unwrap_or_default();
     let origin = Origin {
@@ -70,7 +75,7 @@ fn caller(world: &World, provider: &str, groups: &[&str]) -> Caller {
         issuer: "https://idp.test",
     };
     Caller::Bearer(Arc::new(BearerLogin {
-        views: world.views.build(&claims, origin),
+        views: world.views.build(&claims, origin, facts),
         provider: provider.to_string(),
         expires_at: i64::MAX,
         passed_tokens: None,
@@ -145,4 +150,29 @@ fn a_pinned_route_refuses_callers_from_another_provider() {
         })
     );
     assert!(admit(&caller(&w, "corp", &["staff"]), &w.rules[2].requirements()).is_ok());
+}
+
+#[test]
+fn directory_groups_count_and_a_deactivated_user_is_refused() {
+    let w = world();
+    let facts = DirectoryFacts {
+        user_id: "u1".into(),
+        active: true,
+        groups: vec!["admins".into()],
+        resource: r#"{"urn:ietf:params:scim:schemas:extension:doorward:2.0:User": {"roles": ["admin"]}}"#.into(),
+    };
+    // No group in the claims: the directory's admins group and admin role
+    // let the user onto the admins-only route.
+    let provisioned = caller_with(&w, "corp", &[], Some(&facts));
+    let admitted = admit(&provisioned, &w.rules[1].requirements()).expect("admitted");
+    assert_eq!(admitted.identity().groups, ["admins"]);
+    assert_eq!(admitted.identity().roles, ["admin"]);
+    let deactivated = DirectoryFacts { active: false, ..facts };
+    let refused = caller_with(&w, "corp", &["staff", "admins"], Some(&deactivated));
+    assert_eq!(
+        admit(&refused, &w.rules[0].requirements()).err(),
+        Some(Refusal::NotAllowed(
+            "user `u1@example.com`: deactivated in the SCIM directory".into()
+        ))
+    );
 }

@@ -12,9 +12,10 @@ use super::caller::BearerLogin;
 use super::Auth;
 use crate::login::{PassedTokens, Tokens};
 use crate::session::Origin;
+use crate::store::directory::facts_for;
 
 pub struct BearerCache {
-    cache: Cache<[u8; 32], Arc<BearerLogin>>,
+    pub(super) cache: Cache<[u8; 32], Arc<BearerLogin>>,
 }
 
 impl BearerCache {
@@ -58,8 +59,16 @@ impl Auth {
                     provider: &provider.name,
                     issuer: &provider.issuer,
                 };
+                let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
+                let facts = match self.match_key(&claims, subject) {
+                    Some(key) => facts_for(self.sessions.store(), &key).await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "bearer token: the directory could not be read");
+                        None
+                    }),
+                    None => None,
+                };
                 let login = Arc::new(BearerLogin {
-                    views: self.views.build(&claims, origin),
+                    views: self.views.build(&claims, origin, facts.as_ref()),
                     provider: provider.name.clone(),
                     expires_at,
                     passed_tokens,

@@ -7,6 +7,7 @@
 
 pub mod admission;
 mod bearer;
+mod directory;
 pub mod caller;
 pub mod endpoints;
 mod error;
@@ -87,6 +88,10 @@ pub struct Auth {
     /// Signs assertions handed out by forward-auth.
     pub signer: Arc<AssertionSigner>,
     refresh_before: i64,
+    /// How logins find their directory user, when SCIM is on.
+    directory_match: Option<crate::config::MatchOn>,
+    /// Refuse logins of users the directory does not know.
+    require_provisioned: bool,
     bearer: bearer::BearerCache,
     clock: Clock,
 }
@@ -141,7 +146,7 @@ impl Auth {
         let views = Arc::new(ViewBuilder::new(engine, IdentityHeaders::from_config(&config.headers)));
         let derive: DeriveFn<Views> = {
             let views = Arc::clone(&views);
-            Arc::new(move |claims, origin| views.build(claims, origin))
+            Arc::new(move |claims, origin, facts| views.build(claims, origin, facts))
         };
         let password = match &config.store.password {
             Some(source) => Some(
@@ -213,6 +218,8 @@ impl Auth {
             routes,
             signer,
             refresh_before: i64::try_from(config.session.refresh_before.0.as_secs()).unwrap_or(60),
+            directory_match: config.scim.enabled.then_some(config.scim.match_on),
+            require_provisioned: config.scim.enabled && config.scim.require_provisioned,
             bearer: bearer::BearerCache::new(),
             clock,
         }))

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 
 use crate::assertion::AssertionCache;
-use crate::identity::engine::Outcome;
+use crate::identity::engine::{Directory, LoginDecision, Outcome};
 use crate::identity::{Claims, IdentityEngine};
 use crate::identity_headers::{EncodedIdentity, IdentityHeaders};
 use crate::session::{Footprint, Origin};
+use crate::store::directory::DirectoryFacts;
 
 pub struct IdentityView {
     pub(in crate::auth) outcome: Outcome,
@@ -78,12 +79,21 @@ impl ViewBuilder {
         Self { engine, headers }
     }
 
-    pub fn build(&self, claims: &Claims, origin: Origin<'_>) -> Views {
+    pub fn build(&self, claims: &Claims, origin: Origin<'_>, facts: Option<&DirectoryFacts>) -> Views {
+        let directory = facts.map(directory_of);
         let views: Vec<Arc<IdentityView>> = self
             .engine
-            .compute_all(claims)
+            .compute_all(claims, directory.as_ref())
             .into_iter()
             .map(|mut outcome| {
+                // A deactivated user is refused by the gate even before the
+                // directory change has ended their sessions everywhere.
+                if facts.is_some_and(|f| !f.active) {
+                    outcome.login = LoginDecision {
+                        allowed: false,
+                        reason: Some("deactivated in the SCIM directory".into()),
+                    };
+                }
                 // The provider is part of who someone is: the same email
                 // from two IdPs is two people to the upstream.
                 outcome.identity.idp = origin.provider.to_string();
@@ -96,5 +106,31 @@ impl ViewBuilder {
             })
             .collect();
         Views(views.into())
+    }
+}
+
+/// The doorward SCIM extension, where the IdP can push roles.
+pub const DOORWARD_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:doorward:2.0:User";
+
+/// The directory's facts in the engine's terms: group display names, and
+/// roles from doorward's extension (strings, or objects with `value`).
+pub(in crate::auth) fn directory_of(facts: &DirectoryFacts) -> Directory {
+    let resource: serde_json::Value = serde_json::from_str(&facts.resource).unwrap_or_default();
+    let roles = resource
+        .get(DOORWARD_USER_SCHEMA)
+        .and_then(|ext| ext.get("roles"))
+        .and_then(|roles| roles.as_array())
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(|r| r.as_str().or_else(|| r.get("value").and_then(|v| v.as_str())))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Directory {
+        groups: facts.groups.clone(),
+        roles,
+        orgs: Vec::new(),
     }
 }

@@ -35,6 +35,17 @@ pub struct IdentityConfig {
     pub roles: Option<ListConfig>,
     pub orgs: Option<ListConfig>,
     pub login: Option<LoginRules>,
+    /// Where groups, roles and organizations come from: the IdP's claims,
+    /// the SCIM directory, or both (default; without SCIM, claims only).
+    pub source: Option<IdentitySource>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    Claims,
+    Scim,
+    Merged,
 }
 
 /// Groups, roles or organizations: where they come from and how they are
@@ -123,6 +134,7 @@ impl IdentityConfig {
         Self {
             user_claim: over.user_claim.clone().or_else(|| self.user_claim.clone()),
             debug_roles: over.debug_roles.clone().or_else(|| self.debug_roles.clone()),
+            source: over.source.or(self.source),
             groups: overlay_part(&self.groups, &over.groups, ListConfig::overlay),
             roles: overlay_part(&self.roles, &over.roles, ListConfig::overlay),
             orgs: overlay_part(&self.orgs, &over.orgs, ListConfig::overlay),
@@ -140,5 +152,6 @@ impl IdentityConfig {
             && self.roles.is_none()
             && self.orgs.is_none()
             && self.login.is_none()
+            && self.source.is_none()
     }
 }

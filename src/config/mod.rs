@@ -8,6 +8,7 @@ mod check_providers;
 pub mod identity;
 pub mod load;
 pub mod provider;
+pub mod scim;
 pub mod units;
 pub mod validate;
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigError, Problem};
 pub use provider::{ClaimsSource, ClientAuth, OidcProviderConfig, ProviderConfig, SamlProviderConfig};
 use units::{ByteSize, HumanDuration, SecretSource};
+pub use scim::{MatchOn, ScimConfig};
 pub use validate::weakened;
 
 /// The whole configuration file.
@@ -44,6 +46,8 @@ pub struct Config {
     pub identity: identity::IdentityConfig,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub scim: ScimConfig,
 }
 
 /// `[store]`: where sessions (and later the SCIM directory) live.

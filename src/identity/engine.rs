@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::claim_path::ClaimPath;
 use super::{email_domain, Claims, Identity};
-use crate::config::identity::{IdentityConfig, ListConfig, LoginRules};
+use crate::config::identity::{IdentityConfig, IdentitySource, ListConfig, LoginRules};
 
 /// Why a value is in the identity, or is not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +64,21 @@ pub struct Outcome {
     pub overage: Option<Overage>,
 }
 
+/// What the SCIM directory says of a user, in the engine's terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub orgs: Vec<String>,
+}
+
+/// Where list values come from for one computation.
+struct Inputs<'a> {
+    claims: &'a Claims,
+    use_claims: bool,
+    directory: Option<&'a Directory>,
+}
+
 /// Collects reasons only when explaining: the login path skips the cost.
 struct Recorder {
     on: bool,
@@ -107,6 +122,7 @@ pub struct Policy {
     orgs: Option<ListRules>,
     login: LoginRules,
     pub debug_roles: Vec<String>,
+    source: IdentitySource,
 }
 
 /// A problem in the identity settings: the key (relative to the identity
@@ -196,6 +212,7 @@ impl Policy {
             orgs: compile_list(config.orgs.as_ref(), "organizations", "orgs", &mut problems),
             login: config.login.clone().unwrap_or_default(),
             debug_roles: config.debug_roles.clone().unwrap_or_default(),
+            source: config.source.unwrap_or(IdentitySource::Merged),
         };
         if problems.is_empty() {
             Ok(policy)
@@ -206,6 +223,22 @@ impl Policy {
 
     /// The identity for these claims. `explain` also records the reasons.
     pub fn compute(&self, claims: &Claims, explain: bool) -> Outcome {
+        self.compute_with(claims, None, explain)
+    }
+
+    /// The identity for these claims and what the directory (SCIM) says
+    /// of the user; `[identity] source` decides which of the two count.
+    pub fn compute_with(&self, claims: &Claims, directory: Option<&Directory>, explain: bool) -> Outcome {
+        let (from_claims, from_directory) = match self.source {
+            IdentitySource::Claims => (true, None),
+            IdentitySource::Scim => (false, directory),
+            IdentitySource::Merged => (true, directory),
+        };
+        let inputs = Inputs {
+            claims,
+            use_claims: from_claims,
+            directory: from_directory,
+        };
         let mut rec = Recorder {
             on: explain,
             reasons: Vec::new(),
@@ -235,16 +268,16 @@ impl Policy {
         let mut overage = None;
         let groups = match &self.groups {
             Some(rules) => {
-                if rules.claim.lookup(claims).is_none() {
+                if from_claims && rules.claim.lookup(claims).is_none() {
                     overage = detect_overage(claims, rules);
                 }
-                run_list(rules, claims, "group", &mut rec, true)
+                run_list(rules, &inputs, "group", &mut rec, true)
             }
             None => Vec::new(),
         };
         let (roles, role) = match &self.roles {
             Some(rules) => {
-                let mut roles = run_list(rules, claims, "role", &mut rec, false);
+                let mut roles = run_list(rules, &inputs, "role", &mut rec, false);
                 for group in &groups {
                     if rules.from_groups.contains(group) && !roles.contains(group) {
                         rec.add("role", group, Action::Added, || {
@@ -271,7 +304,7 @@ impl Policy {
         };
         let orgs = match &self.orgs {
             Some(rules) => {
-                let mut orgs = run_list(rules, claims, "org", &mut rec, false);
+                let mut orgs = run_list(rules, &inputs, "org", &mut rec, false);
                 for default in &rules.default {
                     if !orgs.contains(default) {
                         rec.add("org", default, Action::Added, || {
@@ -367,20 +400,37 @@ fn detect_overage(claims: &Claims, rules: &ListRules) -> Option<Overage> {
 /// roles (their default comes after from_groups) and orgs (always added).
 fn run_list(
     rules: &ListRules,
-    claims: &Claims,
+    inputs: &Inputs<'_>,
     part: &'static str,
     rec: &mut Recorder,
     apply_default: bool,
 ) -> Vec<String> {
-    let values = match rules.claim.strings(claims, rules.delimiter.as_deref()) {
-        Some(values) => values,
-        None => {
-            rec.add(part, rules.claim.as_str(), Action::Note, || {
-                "claim is missing: no values".into()
-            });
-            Vec::new()
+    let mut values = if inputs.use_claims {
+        match rules.claim.strings(inputs.claims, rules.delimiter.as_deref()) {
+            Some(values) => values,
+            None => {
+                rec.add(part, rules.claim.as_str(), Action::Note, || {
+                    "claim is missing: no values".into()
+                });
+                Vec::new()
+            }
         }
+    } else {
+        Vec::new()
     };
+    // The directory's values go through the same mapping, filters and
+    // defaults as the claim's.
+    if let Some(directory) = inputs.directory {
+        let extra = match part {
+            "group" => &directory.groups,
+            "role" => &directory.roles,
+            _ => &directory.orgs,
+        };
+        for value in extra {
+            rec.add(part, value, Action::Note, || "from the SCIM directory".into());
+            values.push(std::borrow::Cow::Borrowed(value.as_str()));
+        }
+    }
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     // Borrowed names: mapping a large group list should not copy it twice.
     let mut seen: HashSet<&str> = HashSet::with_capacity(values.len());

@@ -102,8 +102,11 @@ impl IdentityEngine {
     }
 
     /// One outcome per policy, for a session or bearer token.
-    pub fn compute_all(&self, claims: &Claims) -> Vec<engine::Outcome> {
-        self.policies.iter().map(|p| p.compute(claims, false)).collect()
+    pub fn compute_all(&self, claims: &Claims, directory: Option<&engine::Directory>) -> Vec<engine::Outcome> {
+        self.policies
+            .iter()
+            .map(|p| p.compute_with(claims, directory, false))
+            .collect()
     }
 }
 

@@ -20,6 +20,7 @@ use moka::future::Cache;
 use crate::clock::Clock;
 use crate::identity::Claims;
 use crate::login::{merged_claims, LoginResult, PassedTokens, Tokens};
+use crate::store::directory::{facts_for, DirectoryFacts};
 use crate::store::{Invalidation, SessionKey, SessionRecord, SessionStore, Store, StoreError};
 use cookies::CookieSettings;
 pub use id::SessionId;
@@ -37,8 +38,9 @@ pub struct Origin<'a> {
     pub issuer: &'a str,
 }
 
-/// Makes the cached views of a session from its claims.
-pub type DeriveFn<V> = Arc<dyn Fn(&Claims, Origin<'_>) -> V + Send + Sync>;
+/// Makes the cached views of a session from its claims and what the
+/// directory says of its user.
+pub type DeriveFn<V> = Arc<dyn Fn(&Claims, Origin<'_>, Option<&DirectoryFacts>) -> V + Send + Sync>;
 
 /// The compact, cached form of a session: what a request needs.
 pub struct LiveSession<V> {
@@ -205,14 +207,19 @@ where
         &self.clock
     }
 
-    fn derive(&self, claims: &Claims, record: &SessionRecord) -> V {
-        (self.derive)(
-            claims,
-            Origin {
-                provider: &record.provider,
-                issuer: &record.issuer,
-            },
-        )
+    /// The views of a session: its claims, and the directory's facts about
+    /// its user when it has a match key (read every time the views are
+    /// made, so a directory change shows on the next fill).
+    async fn derive(&self, claims: &Claims, record: &SessionRecord) -> Result<V, StoreError> {
+        let facts = match &record.match_key {
+            Some(key) => facts_for(&self.store, key).await?,
+            None => None,
+        };
+        let origin = Origin {
+            provider: &record.provider,
+            issuer: &record.issuer,
+        };
+        Ok((self.derive)(claims, origin, facts.as_ref()))
     }
 
     /// Starts a session for a login: always a new id (no fixation). Returns
@@ -244,7 +251,7 @@ where
             last_refresh: now,
             match_key,
         };
-        let views = self.derive(&login.merged, &record);
+        let views = self.derive(&login.merged, &record).await?;
         self.store.insert(&record).await?;
         let live = Arc::new(LiveSession::from_record(
             &record,
@@ -341,7 +348,7 @@ where
         }
         // The identity is recomputed from the stored claims, so a changed
         // mapping applies to existing sessions too.
-        let views = self.derive(&merged_claims(&record.claims), &record);
+        let views = self.derive(&merged_claims(&record.claims), &record).await?;
         // Tokens that no longer open (a removed key) mean no refresh.
         let tokens = self.open_tokens(&record).unwrap_or_default();
         let live = Arc::new(LiveSession::from_record(
@@ -389,7 +396,7 @@ where
         if !self.store.update(&record).await? {
             return Ok(None);
         }
-        let views = self.derive(&login.merged, &record);
+        let views = self.derive(&login.merged, &record).await?;
         let live = Arc::new(LiveSession::from_record(
             &record,
             views,

@@ -132,3 +132,35 @@ pub trait DirectoryStore: Send + Sync {
         by_external_id: Option<&str>,
     ) -> impl Future<Output = Result<Option<DirectoryFacts>, StoreError>> + Send;
 }
+
+/// What a directory write changed, for the sessions of the users it
+/// touched (the SCIM server reports these; `auth` applies them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// A user's resource changed (roles, attributes, reactivation): their
+    /// sessions derive their identity again on the next request.
+    User { user_name: String, external_id: Option<String> },
+    /// Deactivated (`active = false`) or deleted: their sessions end at once.
+    UserRemoved { user_name: String, external_id: Option<String> },
+    /// These users' group memberships changed (ids of users that exist).
+    Members { user_ids: Vec<String> },
+}
+
+/// The match key of a directory user found by userName (ignoring case).
+pub fn key_for_user_name(user_name: &str) -> String {
+    format!("name:{}", user_name.to_lowercase())
+}
+
+/// The match key of a directory user found by externalId.
+pub fn key_for_external_id(external_id: &str) -> String {
+    format!("ext:{external_id}")
+}
+
+/// The facts for a session's match key.
+pub async fn facts_for<S: DirectoryStore>(store: &S, match_key: &str) -> Result<Option<DirectoryFacts>, StoreError> {
+    match (match_key.strip_prefix("name:"), match_key.strip_prefix("ext:")) {
+        (Some(name), _) => store.facts(Some(name), None).await,
+        (None, Some(external)) => store.facts(None, Some(external)).await,
+        _ => Ok(None),
+    }
+}

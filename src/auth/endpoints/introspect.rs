@@ -102,16 +102,27 @@ pub(super) async fn debug(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError
         .ok_or(AuthError::Unauthenticated)?;
     let snapshot: serde_json::Value = serde_json::from_str(&record.claims).unwrap_or_default();
     let merged = crate::login::merged_claims(&record.claims);
+    // What the SCIM directory says of this user, shown beside the claims
+    // (each value that came from it says so in its reason).
+    let facts = match &record.match_key {
+        Some(key) => crate::store::directory::facts_for(auth.sessions.store(), key).await?,
+        None => None,
+    };
+    let directory = facts.as_ref().map(crate::auth::view::directory_of);
     let policies: Vec<_> = auth
         .engine()
         .policies
         .iter()
-        .map(|p| p.compute(&merged, true))
+        .map(|p| p.compute_with(&merged, directory.as_ref(), true))
         .collect();
     let body = serde_json::json!({
         "provider": record.provider,
         "idp_issuer": admitted.view().outcome.identity.idp_issuer,
         "claims": snapshot,
+        "directory": facts.as_ref().map(|f| serde_json::json!({
+            "user_id": f.user_id, "active": f.active, "groups": f.groups,
+            "roles": directory.as_ref().map(|d| d.roles.clone()),
+        })),
         "identity": policies.first(),
         "route_policies": policies.get(1..).unwrap_or_default(),
     });

@@ -135,9 +135,19 @@ pub(super) async fn finish(
             outcome.login.reason.unwrap_or_default()
         )));
     }
+    let match_key = auth.directory_admits(&result.merged, &result.subject).await?;
     log_login(auth, &result, &outcome);
     let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-    let (sealed, _) = auth.sessions.create(result, None).await?;
+    let (sealed, live) = auth.sessions.create(result, match_key).await?;
+    // The directory's groups and roles can change who may log in.
+    if !live.views.global().outcome.login.allowed {
+        auth.sessions.delete(&live.key).await?;
+        return Err(AuthError::LoginDenied(format!(
+            "user `{}`: {}",
+            live.views.global().outcome.identity.user,
+            live.views.global().outcome.login.reason.clone().unwrap_or_default()
+        )));
+    }
     let mut response = redirect(return_to)?;
     let settings = &auth.sessions.settings;
     add_cookie(
