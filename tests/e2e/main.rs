@@ -2,6 +2,7 @@
 //! HTTP server, all on 127.0.0.1 port 0.
 
 mod idp;
+mod scenario;
 mod support;
 
 mod hygiene;

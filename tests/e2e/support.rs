@@ -304,8 +304,15 @@ impl Proxy {
     /// Starts doorward on a listener bound beforehand, for configs that
     /// must name their own port (public_url, IdP redirect URIs).
     pub async fn start_on(config: &str, listener: TcpListener) -> Self {
+        Self::start_with(config, listener, doorward::clock::Clock::system()).await
+    }
+
+    /// Like [`Proxy::start_on`], with doorward reading time from `clock`
+    /// (a manual clock moves only when the test says).
+    pub async fn start_with(config: &str, listener: TcpListener, clock: doorward::clock::Clock) -> Self {
         let config = doorward::config::parse_str(config, "test.toml").unwrap_or_else(|e| panic!("test config: {e}"));
-        let server = doorward::server::Server::with_listener(&config, listener)
+        let options = doorward::server::ServerOptions { clock };
+        let server = doorward::server::Server::with_options(&config, listener, options)
             .await
             .expect("doorward starts");
         Self::run(server)
@@ -369,8 +376,13 @@ pub struct RawResponse {
 /// Sends bytes exactly as given (no client library tidying them up) and
 /// reads until the server closes. Requests should say `Connection: close`.
 pub async fn raw(addr: SocketAddr, request: &str) -> RawResponse {
+    raw_bytes(addr, request.as_bytes()).await
+}
+
+/// [`raw`] for requests that are not UTF-8 (obs-text in header values).
+pub async fn raw_bytes(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(request.as_bytes()).await.expect("send");
+    tcp.write_all(request).await.expect("send");
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
     read.expect("response within 10s").expect("read");
