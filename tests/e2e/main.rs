@@ -5,6 +5,7 @@ mod idp;
 mod scenario;
 mod support;
 
+mod gate;
 mod hygiene;
 mod identity;
 mod interop;

@@ -32,7 +32,8 @@ pub struct Scenario {
 #[derive(Default)]
 pub struct Options {
     pub idp_env: Vec<(&'static str, &'static str)>,
-    /// Extra TOML appended after the route (`@ISSUER@` becomes the IdP's issuer).
+    /// Extra TOML appended after the route (`@ISSUER@` becomes the IdP's
+    /// issuer, `@UPSTREAM@` the upstream's URL).
     pub extra: String,
     /// Extra lines inside `[server]`.
     pub server: String,
@@ -105,7 +106,10 @@ public = ["/public/"]
             provider = options.provider,
             route = options.route,
             upstream = upstream.url(),
-            extra = options.extra.replace("@ISSUER@", &idp.issuer),
+            extra = options
+                .extra
+                .replace("@ISSUER@", &idp.issuer)
+                .replace("@UPSTREAM@", &upstream.url()),
         );
         let clock = options.clock.unwrap_or_default();
         let proxy = Proxy::start_with(&config, listener, clock.clone()).await;

@@ -512,3 +512,50 @@ impl Drop for ChildDoorward {
         let _ = self.child.wait();
     }
 }
+
+/// doorward's log lines, captured in memory for as long as this lives.
+///
+/// The subscriber is the thread's default, not the global one (each test
+/// binary has only one of those): `#[tokio::test]` runs on a current-thread
+/// runtime, so the in-process doorward's tasks, spawned on that runtime,
+/// log into it too. Threads outside the runtime (SQLite's workers) are not
+/// captured; `tests/log_secrecy` captures globally for that.
+pub struct LogCapture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Starts capturing events that pass `filter` (a tracing filter such
+    /// as `"doorward=info"`).
+    pub fn start(filter: &str) -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = SharedBuffer(Arc::clone(&buffer));
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        Self { buffer, _guard: guard }
+    }
+
+    /// Every line captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().expect("log buffer")).into_owned()
+    }
+}
