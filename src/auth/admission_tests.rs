@@ -73,6 +73,7 @@ fn caller(world: &World, provider: &str, groups: &[&str]) -> Caller {
         views: world.views.build(&claims, origin),
         provider: provider.to_string(),
         expires_at: i64::MAX,
+        keys_generation: 0,
         passed_tokens: None,
     }))
 }
