@@ -5,6 +5,7 @@ mod idp;
 mod scenario;
 mod support;
 
+mod bearer;
 mod gate;
 mod hygiene;
 mod identity;
