@@ -15,4 +15,6 @@ mod lifecycle;
 mod oidc;
 mod paths;
 mod proxying;
+mod request_tricks;
 mod tls;
+mod upgrades;
