@@ -16,5 +16,6 @@ mod oidc;
 mod paths;
 mod proxying;
 mod request_tricks;
+mod sessions;
 mod tls;
 mod upgrades;
