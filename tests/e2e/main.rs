@@ -7,6 +7,7 @@ mod support;
 
 mod bearer;
 mod gate;
+mod h2_abuse;
 mod hygiene;
 mod identity;
 mod interop;
