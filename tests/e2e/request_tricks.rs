@@ -147,6 +147,38 @@ async fn path_rewrite_headers_never_reach_the_upstream_even_from_a_trusted_proxy
 }
 
 #[tokio::test]
+async fn a_client_cannot_replace_its_address_in_a_trusted_proxys_chain() {
+    let upstream = Upstream::start().await;
+    let config = format!(
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}",
+        Proxy::route(&upstream.url(), "public = [\"/\"]")
+    );
+    let proxy = Proxy::start(&config).await;
+    // As HAProxy forwards it: the client's own line, then the line the
+    // proxy appended with the client's real address.
+    let request = "GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 6.6.6.6\r\n\
+                   X-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(proxy.addr, request).await.status, 200);
+    let seen = upstream.last();
+    assert_eq!(seen.headers_folding_to("x-forwarded-for").len(), 1);
+    assert_eq!(seen.header("x-forwarded-for"), Some("6.6.6.6, 203.0.113.7, 127.0.0.1"));
+    // As nginx forwards it (one joined line): a hop that is not ASCII does
+    // not make the real address vanish.
+    let request = [
+        &b"GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: \xff, 203.0.113.7\r\n"[..],
+        b"Connection: close\r\n\r\n",
+    ]
+    .concat();
+    assert_eq!(raw_bytes(proxy.addr, &request).await.status, 200);
+    let chain = upstream
+        .last()
+        .header("x-forwarded-for")
+        .unwrap_or_default()
+        .to_string();
+    assert!(chain.ends_with(", 203.0.113.7, 127.0.0.1"), "{chain}");
+}
+
+#[tokio::test]
 async fn an_oversized_request_head_gets_431_and_is_not_forwarded() {
     let upstream = Upstream::start().await;
     let config = format!(
