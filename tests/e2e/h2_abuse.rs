@@ -1,7 +1,8 @@
 //! HTTP/2 abuse stays bounded: a rapid-reset flood (CVE-2023-44487) and a
 //! CONTINUATION flood get the connection closed with GOAWAY, doorward's
 //! memory does not grow with what the attacker sends, and other clients
-//! are served throughout.
+//! are served throughout. And h2's own Host trick: an `:authority` that a
+//! `Host` header contradicts.
 //!
 //! Client libraries will not send these, so the frames are written by hand
 //! over plain TCP with h2c prior knowledge (RFC 9113 §3.3, §4.1), against
@@ -174,19 +175,52 @@ async fn still_serving(addr: SocketAddr) {
         ))
         .await
     );
+    assert_eq!(status_on(&mut h2, 1).await, 200, "h2 after the flood");
+}
+
+/// The `:status` of the response HEADERS on `stream` (static-table
+/// entries only, which is what hyper sends for these).
+async fn status_on(h2: &mut RawH2, stream: u32) -> u16 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let frame = tokio::time::timeout_at(deadline, h2.frames.recv())
             .await
-            .expect("an h2 answer within 5 s")
+            .expect("an answer within 5 s")
             .expect("open");
-        // The response HEADERS on stream 1; its first entry is :status 200
-        // from the static table (0x88).
-        if frame.0 == HEADERS && frame.2 == 1 {
-            assert_eq!(frame.3.first(), Some(&0x88), "h2 after the flood: {:?}", frame.3);
-            return;
+        if frame.0 == HEADERS && frame.2 == stream {
+            // RFC 7541 Appendix A: 8 = 200, 12 = 400.
+            return match frame.3.first() {
+                Some(0x88) => 200,
+                Some(0x8c) => 400,
+                other => panic!("unexpected :status encoding {other:?}"),
+            };
         }
     }
+}
+
+#[tokio::test]
+async fn an_h2_authority_that_disagrees_with_host_is_refused() {
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(&Proxy::route(&upstream.url(), "public = [\"/\"]")).await;
+    let mut h2 = RawH2::connect(proxy.addr).await;
+    // :authority app.test, then a `host: admin.test` header.
+    let mut block = request_block("/x");
+    block.push(0x00);
+    block.extend(hpack_string(b"host"));
+    block.extend(hpack_string(b"admin.test"));
+    assert!(h2.send(&frame(HEADERS, END_STREAM | END_HEADERS, 1, &block)).await);
+    assert_eq!(status_on(&mut h2, 1).await, 400);
+    // The same host in both, in another spelling, is one host.
+    let mut block = request_block("/y");
+    block.push(0x00);
+    block.extend(hpack_string(b"host"));
+    block.extend(hpack_string(b"APP.test."));
+    assert!(h2.send(&frame(HEADERS, END_STREAM | END_HEADERS, 3, &block)).await);
+    assert_eq!(status_on(&mut h2, 3).await, 200);
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1, "only the agreeing request was forwarded");
+    assert_eq!(seen[0].target, "/y");
+    assert_eq!(seen[0].header("host"), Some("app.test"));
 }
 
 #[tokio::test]
