@@ -17,6 +17,8 @@ pub mod auth;
 pub mod build;
 pub mod clock;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod identity;
 pub mod identity_headers;
 pub mod login;

@@ -1,10 +1,5 @@
 //! The config loader takes whatever is in the file: errors, never panics.
+//! The body is `doorward::fuzz_targets::config`, shared with the stable
+//! property test of the same name.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Err(e) = doorward::config::parse_str(text, "fuzz.toml") {
-        let _ = e.to_string();
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| doorward::fuzz_targets::config(data));

@@ -78,6 +78,7 @@ fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&Di
         views: world.views.build(&claims, origin, facts),
         provider: provider.to_string(),
         expires_at: i64::MAX,
+        keys_generation: 0,
         passed_tokens: None,
     }))
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::caller::BearerLogin;
 use super::Auth;
+use crate::login::provider::Provider;
 use crate::login::{PassedTokens, Tokens};
 use crate::session::Origin;
 use crate::store::directory::facts_for;
@@ -34,7 +35,14 @@ impl Auth {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();
         if let Some(hit) = self.bearer.cache.get(&digest).await {
-            if hit.expires_at > now {
+            // A verdict holds only under the keys it was reached with: once
+            // the IdP stops publishing a key, its tokens are checked again
+            // (and refused), cached or not.
+            let keys_unchanged = self
+                .provider(&hit.provider)
+                .and_then(Provider::oidc)
+                .is_some_and(|p| p.keys_generation() == hit.keys_generation);
+            if hit.expires_at > now && keys_unchanged {
                 return Some(hit);
             }
             self.bearer.cache.invalidate(&digest).await;
@@ -46,6 +54,9 @@ impl Auth {
             .and_then(|v| v.as_str())
             .map(str::to_string)?;
         let provider = self.oidc_providers().find(|p| p.issuer == issuer)?;
+        // Read before verifying: if the keys change meanwhile, the entry
+        // carries the older generation and is simply checked again.
+        let keys_generation = provider.keys_generation();
         match provider.verify_bearer(token).await {
             Ok(claims) => {
                 let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
@@ -71,6 +82,7 @@ impl Auth {
                     views: self.views.build(&claims, origin, facts.as_ref()),
                     provider: provider.name.clone(),
                     expires_at,
+                    keys_generation,
                     passed_tokens,
                 });
                 self.bearer.cache.insert(digest, Arc::clone(&login)).await;

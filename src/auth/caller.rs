@@ -48,5 +48,8 @@ pub struct BearerLogin {
     pub(in crate::auth) views: Views,
     pub(in crate::auth) provider: String,
     pub(in crate::auth) expires_at: i64,
+    /// The provider's key set it was verified under
+    /// (`OidcProvider::keys_generation`).
+    pub(in crate::auth) keys_generation: u64,
     pub(in crate::auth) passed_tokens: Option<Arc<PassedTokens>>,
 }

@@ -257,3 +257,17 @@ async fn forged_signatures_none_hmac_and_unknown_keys_are_refused() {
         "altered payload"
     );
 }
+
+#[test]
+fn the_key_generation_moves_only_when_the_published_keys_change() {
+    let fx = fixture();
+    let first = fx.provider.keys_generation();
+    // The scheduled refresh re-reads the same keys: cached verdicts stay.
+    fx.provider.set_metadata((*fx.metadata).clone());
+    assert_eq!(fx.provider.keys_generation(), first);
+    // The IdP replaced its key: every cached verdict must be checked again.
+    let other: CoreJsonWebKey = serde_json::from_value(SigningKey::generate().public_jwk()).expect("jwk");
+    fx.provider
+        .set_metadata((*fx.metadata).clone().set_jwks(JsonWebKeySet::new(vec![other])));
+    assert_ne!(fx.provider.keys_generation(), first);
+}

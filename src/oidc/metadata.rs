@@ -5,6 +5,7 @@
 //! discovery document must be https (plain http only on loopback, or when
 //! the operator allowed an http issuer).
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -51,8 +52,26 @@ impl OidcProvider {
 
     /// Uses these provider metadata (and keys) instead of discovering them.
     pub fn set_metadata(&self, metadata: Metadata) {
+        self.store_metadata(Arc::new(metadata));
+    }
+
+    /// Which key set verdicts were made under: it changes whenever the
+    /// provider's published keys do, so anything that cached "this token
+    /// verifies" (the bearer cache) knows to check again. Without it a key
+    /// the IdP removed (leaked, say) would keep vouching for the tokens it
+    /// signed until they left the cache.
+    pub fn keys_generation(&self) -> u64 {
+        self.keys_generation.load(Ordering::Acquire)
+    }
+
+    /// The one place new metadata (and keys) take effect.
+    fn store_metadata(&self, metadata: Arc<Metadata>) {
         if let Ok(mut slot) = self.metadata.write() {
-            *slot = Some(Arc::new(metadata));
+            let keys_changed = slot.as_ref().is_none_or(|old| old.jwks() != metadata.jwks());
+            *slot = Some(metadata);
+            if keys_changed {
+                self.keys_generation.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -73,9 +92,7 @@ impl OidcProvider {
         self.check_endpoints(&metadata)?;
         let (jwks, max_age) = self.fetch_jwks(&metadata).await?;
         let metadata = Arc::new(metadata.set_jwks(jwks));
-        if let Ok(mut slot) = self.metadata.write() {
-            *slot = Some(Arc::clone(&metadata));
-        }
+        self.store_metadata(Arc::clone(&metadata));
         tracing::info!(provider = %self.name, issuer = %self.issuer, "identity provider metadata loaded");
         Ok((metadata, max_age))
     }
@@ -159,9 +176,7 @@ impl OidcProvider {
         match self.fetch_jwks(metadata).await {
             Ok((jwks, _)) => {
                 let updated = Arc::new(metadata.clone().set_jwks(jwks));
-                if let Ok(mut slot) = self.metadata.write() {
-                    *slot = Some(Arc::clone(&updated));
-                }
+                self.store_metadata(Arc::clone(&updated));
                 tracing::info!(provider = %self.name, "re-fetched the provider's signing keys");
                 Some(updated)
             }

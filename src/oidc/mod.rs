@@ -15,7 +15,7 @@ pub mod jwt;
 mod metadata;
 mod tokens;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -135,6 +135,8 @@ pub struct OidcProvider {
     http: IdpHttp,
     clock: Clock,
     metadata: RwLock<Option<std::sync::Arc<Metadata>>>,
+    /// Bumped whenever the key set changes (see `keys_generation`).
+    keys_generation: AtomicU64,
     /// Last JWKS re-fetch: a forged `kid` cannot make doorward hammer the IdP.
     jwks_refreshed: Mutex<Option<Instant>>,
     /// Until when refreshes wait after the IdP could not be reached.
@@ -180,6 +182,7 @@ impl OidcProvider {
             http,
             clock,
             metadata: RwLock::new(None),
+            keys_generation: AtomicU64::new(0),
             jwks_refreshed: Mutex::new(None),
             refresh_backoff_until: AtomicI64::new(0),
         })

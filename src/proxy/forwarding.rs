@@ -127,13 +127,20 @@ impl Forwarding {
         if !trusted {
             self.client_claims.strip(headers);
         }
-        let peer_text = peer.to_string();
-        let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prior) if trusted && !prior.trim().is_empty() => format!("{prior}, {peer_text}"),
-            _ => peer_text,
-        };
-        if let Ok(value) = HeaderValue::from_str(&chain) {
-            headers.insert(X_FORWARDED_FOR, value);
+        let mut chain = if trusted { prior_chain(headers) } else { Vec::new() };
+        if !chain.is_empty() {
+            chain.extend_from_slice(b", ");
+        }
+        chain.extend_from_slice(peer.to_string().as_bytes());
+        match HeaderValue::from_bytes(&chain) {
+            Ok(value) => {
+                headers.insert(X_FORWARDED_FOR, value);
+            }
+            // Cannot happen (valid values joined by ", "); if it did, no
+            // client-supplied line may be left standing.
+            Err(_) => {
+                headers.remove(X_FORWARDED_FOR);
+            }
         }
         if !trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
             let proto = if tls { "https" } else { "http" };
@@ -150,6 +157,27 @@ impl Forwarding {
             }
         }
     }
+}
+
+/// The X-Forwarded-For chain a trusted proxy reported: every line, in
+/// order, byte for byte. Reading only the first line let a client's own
+/// line stand in for the real one behind a proxy that appends a line of
+/// its own (HAProxy's `option forwardfor`, whose docs say to use the last
+/// occurrence), and a hop that is not visible ASCII made the whole chain
+/// vanish: either way the client's address went missing upstream.
+fn prior_chain(headers: &HeaderMap) -> Vec<u8> {
+    let mut chain = Vec::new();
+    for value in headers.get_all(&X_FORWARDED_FOR) {
+        let value = value.as_bytes().trim_ascii();
+        if value.is_empty() {
+            continue;
+        }
+        if !chain.is_empty() {
+            chain.extend_from_slice(b", ");
+        }
+        chain.extend_from_slice(value);
+    }
+    chain
 }
 
 #[cfg(test)]
@@ -230,5 +258,28 @@ mod tests {
         for name in ["x-original-url", "x_rewrite_url", "x-forwarded-prefix"] {
             assert!(!h.contains_key(name), "{name} survived from a trusted proxy");
         }
+    }
+
+    #[test]
+    fn trusted_peers_keep_every_hop_of_every_line() {
+        let fwd = Forwarding::new(vec!["10.0.0.0/8".parse().expect("net")]);
+        let peer = "10.1.1.1".parse().expect("ip");
+        // A client's own line first, then the one its proxy appended.
+        let mut h = map(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "203.0.113.9")]);
+        fwd.apply(&mut h, peer, false, None);
+        let chain: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(chain, ["6.6.6.6, 203.0.113.9, 10.1.1.1"]);
+        // A hop that is not visible ASCII does not erase the others.
+        let mut h = HeaderMap::new();
+        h.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"\x8a, 203.0.113.9").expect("value"),
+        );
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static(" "));
+        fwd.apply(&mut h, peer, false, None);
+        assert_eq!(
+            h.get("x-forwarded-for").map(HeaderValue::as_bytes),
+            Some(&b"\x8a, 203.0.113.9, 10.1.1.1"[..])
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::idp::Browser;
-use crate::oidc::{Options, Scenario};
+use crate::scenario::{Options, Scenario};
 use crate::support::write_config;
 
 #[tokio::test]
@@ -174,7 +174,7 @@ async fn a_distributed_groups_claim_is_fetched_with_the_access_token() {
         "[server]\npublic_url = \"http://127.0.0.1:1\"\n[session]\nkeys = [\"{}\"]\n\
          [[provider]]\nname = \"x\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:1\"\nclient_id = \"c\"\n\
          [[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n",
-        crate::oidc::SESSION_KEY
+        crate::scenario::SESSION_KEY
     );
     let config = doorward::config::parse_str(&config, "t.toml").expect("config");
     let tls = doorward::tls::client_config(None).expect("tls");

@@ -66,6 +66,16 @@ impl Idp {
         })
     }
 
+    /// The API client bearer-token tests get their tokens with (see
+    /// `scenario::api_client_tokens`).
+    pub fn api_client() -> Value {
+        json!({
+            "client_id": "api-client", "client_secret": CLIENT_SECRET,
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        })
+    }
+
     pub fn accounts() -> Value {
         json!({
             "alice": {"email": "alice@example.com", "email_verified": true, "name": "Alice",
@@ -93,6 +103,20 @@ impl Idp {
         let url = Url::parse(&format!("{}/__test/accounts/{id}", self.issuer)).expect("url");
         let page = raw_request("DELETE", &url, &[], Bytes::new()).await;
         assert!(page.status < 300, "delete account: {}", page.body);
+    }
+
+    /// New signing keys at the IdP; the old ones are no longer published.
+    /// Returns the new key ids.
+    pub async fn rotate_keys(&self) -> Vec<String> {
+        let url = Url::parse(&format!("{}/__test/rotate-keys", self.issuer)).expect("url");
+        let page = raw_request("POST", &url, &[], Bytes::new()).await;
+        assert_eq!(page.status, 200, "rotate keys: {}", page.body);
+        page.json()["kids"]
+            .as_array()
+            .expect("kids")
+            .iter()
+            .map(|k| k.as_str().expect("kid").to_string())
+            .collect()
     }
 
     pub fn stop(&mut self) {

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::idp::Browser;
-use crate::oidc::{Options, Scenario};
+use crate::scenario::{Options, Scenario};
 use crate::support::Seen;
 
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/python");

@@ -5,8 +5,12 @@ mod idp;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod saml_peer;
+mod scenario;
 mod support;
 
+mod bearer;
+mod gate;
+mod h2_abuse;
 mod hygiene;
 mod identity;
 mod interop;
@@ -16,6 +20,9 @@ mod oidc;
 mod paths;
 mod proxying;
 mod replicas;
+mod request_tricks;
 mod saml;
 mod saml_attacks;
+mod sessions;
 mod tls;
+mod upgrades;

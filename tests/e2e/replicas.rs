@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::idp::{raw_request, Browser};
-use crate::oidc::{Options, Scenario};
 use crate::postgres::{Backends, TestPostgres, PASSWORD};
+use crate::scenario::{Options, Scenario};
 use crate::support::Proxy;
 
 /// Replica A (the scenario's doorward) and replica B on the same store.

@@ -6,8 +6,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::idp::{raw_request, Browser};
-use crate::oidc::SESSION_KEY;
 use crate::saml_peer::{doorward_sp, post_to_acs, saml_login, sign_in_at_idp, users, SamlIdp};
+use crate::scenario::SESSION_KEY;
 use crate::support::{Proxy, Upstream};
 
 /// doorward in front of an upstream, logging in at a real SAML IdP.
@@ -306,7 +306,7 @@ async fn idp_initiated_logout_ends_the_session_for_both_bindings() {
 #[tokio::test]
 async fn oidc_and_saml_providers_side_by_side_behind_the_chooser() {
     // An OIDC provider next to the SAML one; a route pinned to SAML.
-    let oidc = crate::oidc::Scenario::start(crate::oidc::Options::default()).await;
+    let oidc = crate::scenario::Scenario::start(crate::scenario::Options::default()).await;
     let extra = format!(
         r#"[[provider]]
 name = "oidc-idp"

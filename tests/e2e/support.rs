@@ -304,8 +304,15 @@ impl Proxy {
     /// Starts doorward on a listener bound beforehand, for configs that
     /// must name their own port (public_url, IdP redirect URIs).
     pub async fn start_on(config: &str, listener: TcpListener) -> Self {
+        Self::start_with(config, listener, doorward::clock::Clock::system()).await
+    }
+
+    /// Like [`Proxy::start_on`], with doorward reading time from `clock`
+    /// (a manual clock moves only when the test says).
+    pub async fn start_with(config: &str, listener: TcpListener, clock: doorward::clock::Clock) -> Self {
         let config = doorward::config::parse_str(config, "test.toml").unwrap_or_else(|e| panic!("test config: {e}"));
-        let server = doorward::server::Server::with_listener(&config, listener)
+        let options = doorward::server::ServerOptions { clock };
+        let server = doorward::server::Server::with_options(&config, listener, options)
             .await
             .expect("doorward starts");
         Self::run(server)
@@ -369,8 +376,13 @@ pub struct RawResponse {
 /// Sends bytes exactly as given (no client library tidying them up) and
 /// reads until the server closes. Requests should say `Connection: close`.
 pub async fn raw(addr: SocketAddr, request: &str) -> RawResponse {
+    raw_bytes(addr, request.as_bytes()).await
+}
+
+/// [`raw`] for requests that are not UTF-8 (obs-text in header values).
+pub async fn raw_bytes(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(request.as_bytes()).await.expect("send");
+    tcp.write_all(request).await.expect("send");
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
     read.expect("response within 10s").expect("read");
@@ -498,5 +510,52 @@ impl Drop for ChildDoorward {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// doorward's log lines, captured in memory for as long as this lives.
+///
+/// The subscriber is the thread's default, not the global one (each test
+/// binary has only one of those): `#[tokio::test]` runs on a current-thread
+/// runtime, so the in-process doorward's tasks, spawned on that runtime,
+/// log into it too. Threads outside the runtime (SQLite's workers) are not
+/// captured; `tests/log_secrecy` captures globally for that.
+pub struct LogCapture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Starts capturing events that pass `filter` (a tracing filter such
+    /// as `"doorward=info"`).
+    pub fn start(filter: &str) -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = SharedBuffer(Arc::clone(&buffer));
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        Self { buffer, _guard: guard }
+    }
+
+    /// Every line captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().expect("log buffer")).into_owned()
     }
 }

@@ -87,12 +87,14 @@ function signingJwk(type, options, alg) {
     ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`,
   };
 }
-const jwks = {
-  keys: [
-    signingJwk('rsa', { modulusLength: 2048 }, 'RS256'),
-    signingJwk('ec', { namedCurve: 'P-256' }, 'ES256'),
-  ],
-};
+function freshJwks() {
+  return {
+    keys: [
+      signingJwk('rsa', { modulusLength: 2048 }, 'RS256'),
+      signingJwk('ec', { namedCurve: 'P-256' }, 'ES256'),
+    ],
+  };
+}
 
 // Claims released per scope. Scopes are derived from these keys.
 const claims = {
@@ -131,8 +133,11 @@ function listenOnce(server, port) {
 }
 
 // The provider is constructed after the socket is bound (the issuer must
-// contain the real port); until then the handler answers 503.
+// contain the real port); until then the handler answers 503. Rotating the
+// signing keys (POST /__test/rotate-keys) replaces both.
+let provider;
 let oidcCallback;
+let rotateKeys;
 
 function sendJson(res, status, body) {
   const text = JSON.stringify(body);
@@ -194,6 +199,12 @@ async function handleTestEndpoint(req, res, pathname) {
       return sendJson(res, existed ? 200 : 404, existed ? { deleted: id } : { error: 'unknown account' });
     }
     return sendJson(res, 405, { error: 'method not allowed' });
+  }
+
+  if (pathname === '/__test/rotate-keys') {
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
+    if (!rotateKeys) return sendJson(res, 503, { error: 'starting' });
+    return sendJson(res, 200, await rotateKeys());
   }
 
   return sendJson(res, 404, { error: 'unknown test endpoint' });
@@ -311,119 +322,131 @@ try {
 }
 const issuer = `http://127.0.0.1:${port}`;
 
-const provider = new Provider(issuer, {
-  clients,
-  clientDefaults: {
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    id_token_signed_response_alg: 'RS256',
-    token_endpoint_auth_method: 'client_secret_basic',
-  },
-  responseTypes: ['code'],
-  findAccount,
-  claims,
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-  // Release scope-requested claims (email, groups, ...) in the ID token too,
-  // not only from userinfo.
-  conformIdTokenClaims: false,
-  jwks,
-  pkce: {
-    // Every authorization request must carry an S256 code_challenge.
-    methods: ['S256'],
-    required: () => true,
-  },
-  // Issue a refresh token from every authorization_code exchange for a
-  // client that has the refresh_token grant, whether or not offline_access
-  // was requested/granted. (Default: only when offline_access is granted.)
-  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-  rotateRefreshToken: ROTATION === 'always',
-  ttl: {
-    AccessToken: ACCESS_TOKEN_TTL,
-    IdToken: ID_TOKEN_TTL,
-    RefreshToken: REFRESH_TOKEN_TTL,
-    AuthorizationCode: 60,
-    Interaction: 60 * 60,
-    Session: 24 * 60 * 60,
-    Grant: 24 * 60 * 60,
-  },
-  cookies: {
-    // The issuer is plain http on loopback: no cookie may be `Secure` (the
-    // defaults do not set it; koa would refuse to send a Secure cookie over
-    // http anyway). Fixed names.
-    names: { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
-    long: { httpOnly: true, sameSite: 'lax' },
-    short: { httpOnly: true, sameSite: 'lax' },
-    // Signed cookies (adds a `<name>.sig` companion cookie to each).
-    keys: [crypto.randomBytes(32).toString('base64url')],
-  },
-  features: {
-    devInteractions: { enabled: true },
-    revocation: { enabled: true },
-    introspection: { enabled: true },
-    userinfo: { enabled: true },
-    rpInitiatedLogout: { enabled: true },
-    backchannelLogout: { enabled: true },
-    claimsParameter: { enabled: true },
-    resourceIndicators: {
-      enabled: API_RESOURCE !== '',
-      defaultResource: (_ctx, client) => (client.clientId.startsWith('api-') ? API_RESOURCE : undefined),
-      useGrantedResource: () => true,
-      getResourceServerInfo: (_ctx, resource) => {
-        if (resource !== API_RESOURCE) throw new Error(`unknown resource ${resource}`);
-        return { scope: 'api:read', audience: API_RESOURCE, accessTokenFormat: 'jwt', accessTokenTTL: ACCESS_TOKEN_TTL };
+// Cookie signing keys outlive key rotations, so the provider's own sessions do.
+const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
+
+// One provider instance with these signing keys. Grants, sessions and tokens
+// live in oidc-provider's in-memory adapter, which is shared by every
+// instance in this process, so a later instance with other keys still knows
+// them.
+function makeProvider(jwks) {
+  const instance = new Provider(issuer, {
+    clients,
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'RS256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    responseTypes: ['code'],
+    findAccount,
+    claims,
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    // Release scope-requested claims (email, groups, ...) in the ID token too,
+    // not only from userinfo.
+    conformIdTokenClaims: false,
+    jwks,
+    pkce: {
+      // Every authorization request must carry an S256 code_challenge.
+      methods: ['S256'],
+      required: () => true,
+    },
+    // Issue a refresh token from every authorization_code exchange for a
+    // client that has the refresh_token grant, whether or not offline_access
+    // was requested/granted. (Default: only when offline_access is granted.)
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: ROTATION === 'always',
+    ttl: {
+      AccessToken: ACCESS_TOKEN_TTL,
+      IdToken: ID_TOKEN_TTL,
+      RefreshToken: REFRESH_TOKEN_TTL,
+      AuthorizationCode: 60,
+      Interaction: 60 * 60,
+      Session: 24 * 60 * 60,
+      Grant: 24 * 60 * 60,
+    },
+    cookies: {
+      // The issuer is plain http on loopback: no cookie may be `Secure` (the
+      // defaults do not set it; koa would refuse to send a Secure cookie over
+      // http anyway). Fixed names.
+      names: { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
+      long: { httpOnly: true, sameSite: 'lax' },
+      short: { httpOnly: true, sameSite: 'lax' },
+      // Signed cookies (adds a `<name>.sig` companion cookie to each).
+      keys: COOKIE_KEYS,
+    },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
+      claimsParameter: { enabled: true },
+      resourceIndicators: {
+        enabled: API_RESOURCE !== '',
+        defaultResource: (_ctx, client) => (client.clientId.startsWith('api-') ? API_RESOURCE : undefined),
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => {
+          if (resource !== API_RESOURCE) throw new Error(`unknown resource ${resource}`);
+          return { scope: 'api:read', audience: API_RESOURCE, accessTokenFormat: 'jwt', accessTokenTTL: ACCESS_TOKEN_TTL };
+        },
       },
     },
-  },
-  // JWT access tokens carry who the user is, as API gateways expect.
-  extraTokenClaims: async (_ctx, token) => {
-    if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
-    const account = accounts.get(token.accountId) || {};
-    const { email, email_verified, preferred_username, groups } = account;
-    return { email, email_verified, preferred_username, groups };
-  },
-  // Ignored by oidc-provider 8 (whose back-channel requests use `got` and
-  // reach loopback as is). oidc-provider >= 9 sends them through fetch with
-  // an SSRF-protecting dispatcher that refuses 127.0.0.0/8; every
-  // back-channel receiver in the tests is on loopback, so this drops that
-  // dispatcher. Kept so a future upgrade does not silently break logout.
-  fetch: (url, options) => {
-    const { dispatcher, ...rest } = options;
-    return globalThis.fetch(url, rest);
-  },
-  // Plain-text error pages: easier to read in test logs.
-  async renderError(ctx, out) {
-    ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = Object.entries(out).map(([k, v]) => `${k}: ${v}`).join('\n');
-  },
-});
-// The peer is reached directly, never through a TLS-terminating proxy.
-provider.proxy = false;
-
-// Log the provider's errors to stderr: a full stack for server errors, one
-// line (with oidc-provider's otherwise hidden error_detail) for the
-// expected protocol errors.
-for (const event of ['server_error', 'authorization.error', 'grant.error', 'end_session.error',
-  'userinfo.error', 'introspection.error', 'revocation.error', 'backchannel.error',
-  'jwks.error', 'discovery.error', 'registration_create.error', 'pushed_authorization_request.error']) {
-  provider.on(event, (...args) => {
-    const err = args.find((a) => a instanceof Error);
-    let text;
-    if (!err) text = '(no error object)';
-    else if (event === 'server_error' || !err.error) text = err.stack || String(err);
-    else {
-      text = `${err.error}: ${err.error_description || err.message}`
-        + `${err.error_detail ? ` [${err.error_detail}]` : ''}${err.cause ? ` (cause: ${err.cause.message || err.cause})` : ''}`;
-    }
-    if (event === 'backchannel.error') {
-      const client = args.find((a) => a && a.clientId);
-      text = `to ${client?.clientId} ${client?.backchannelLogoutUri}: ${err?.message}`;
-    }
-    process.stderr.write(`oidc-peer: ${event}: ${text}\n`);
+    // JWT access tokens carry who the user is, as API gateways expect.
+    extraTokenClaims: async (_ctx, token) => {
+      if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+      const account = accounts.get(token.accountId) || {};
+      const { email, email_verified, preferred_username, groups } = account;
+      return { email, email_verified, preferred_username, groups };
+    },
+    // Ignored by oidc-provider 8 (whose back-channel requests use `got` and
+    // reach loopback as is). oidc-provider >= 9 sends them through fetch with
+    // an SSRF-protecting dispatcher that refuses 127.0.0.0/8; every
+    // back-channel receiver in the tests is on loopback, so this drops that
+    // dispatcher. Kept so a future upgrade does not silently break logout.
+    fetch: (url, options) => {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
+    // Plain-text error pages: easier to read in test logs.
+    async renderError(ctx, out) {
+      ctx.type = 'text/plain; charset=utf-8';
+      ctx.body = Object.entries(out).map(([k, v]) => `${k}: ${v}`).join('\n');
+    },
   });
+  // The peer is reached directly, never through a TLS-terminating proxy.
+  instance.proxy = false;
+
+  // Log the provider's errors to stderr: a full stack for server errors, one
+  // line (with oidc-provider's otherwise hidden error_detail) for the
+  // expected protocol errors.
+  for (const event of ['server_error', 'authorization.error', 'grant.error', 'end_session.error',
+    'userinfo.error', 'introspection.error', 'revocation.error', 'backchannel.error',
+    'jwks.error', 'discovery.error', 'registration_create.error', 'pushed_authorization_request.error']) {
+    instance.on(event, (...args) => {
+      const err = args.find((a) => a instanceof Error);
+      let text;
+      if (!err) text = '(no error object)';
+      else if (event === 'server_error' || !err.error) text = err.stack || String(err);
+      else {
+        text = `${err.error}: ${err.error_description || err.message}`
+          + `${err.error_detail ? ` [${err.error_detail}]` : ''}${err.cause ? ` (cause: ${err.cause.message || err.cause})` : ''}`;
+      }
+      if (event === 'backchannel.error') {
+        const client = args.find((a) => a && a.clientId);
+        text = `to ${client?.clientId} ${client?.backchannelLogoutUri}: ${err?.message}`;
+      }
+      process.stderr.write(`oidc-peer: ${event}: ${text}\n`);
+    });
+  }
+  instance.on('backchannel.success', (_ctx, client, accountId, sid) => {
+    process.stderr.write(`oidc-peer: backchannel logout delivered to ${client.clientId} (sub=${accountId} sid=${sid})\n`);
+  });
+  return instance;
 }
-provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
-  process.stderr.write(`oidc-peer: backchannel logout delivered to ${client.clientId} (sub=${accountId} sid=${sid})\n`);
-});
+
+provider = makeProvider(freshJwks());
 
 // Validate every static client now so a bad OIDC_CLIENTS fails at start,
 // not at the first authorization request.
@@ -437,6 +460,18 @@ for (const meta of clients) {
 }
 
 oidcCallback = provider.callback();
+
+// Key rotation as an IdP does it after a compromise: new signing keys sign
+// everything from now on, and the old ones are no longer published at /jwks,
+// so tokens they signed stop verifying anywhere that refreshes its key set.
+rotateKeys = async () => {
+  const jwks = freshJwks();
+  provider = makeProvider(jwks);
+  oidcCallback = provider.callback();
+  const kids = jwks.keys.map((k) => k.kid);
+  process.stderr.write(`oidc-peer: signing keys rotated, now publishing ${kids.join(', ')}\n`);
+  return { kids };
+};
 
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);
 process.stderr.write(`oidc-peer: listening, ${clients.length} client(s), ${accounts.size} account(s), `
