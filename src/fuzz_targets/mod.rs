@@ -15,6 +15,7 @@
 #[cfg(test)]
 mod property;
 mod request;
+mod saml;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
@@ -28,6 +29,7 @@ use crate::oidc::jwt::{self, Expectations};
 use crate::paths::{normalize, EscapedSlashes};
 use crate::session::cookies;
 pub use request::{forwarding, host, identity_strip};
+pub use saml::saml_response;
 
 /// A target: a name (its `fuzz/fuzz_targets/<name>.rs`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -42,6 +44,7 @@ pub const TARGETS: &[Target] = &[
     ("host", host),
     ("forwarding", forwarding),
     ("identity_strip", identity_strip),
+    ("saml_response", saml_response),
 ];
 
 /// Path normalisation never panics, and what it returns is in normal

@@ -170,6 +170,25 @@ fn dictionary(target: &str) -> &'static [&'static [u8]] {
             b"_",
             b"mallory",
         ],
+        "saml_response" => &[
+            b"<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_r\" Version=\"2.0\" IssueInstant=\"2026-01-01T00:00:00Z\" Destination=\"https://sp.fuzz.test/_doorward/saml/acs\">",
+            b"</samlp:Response>",
+            b"<saml:Issuer>https://idp.fuzz.test/metadata</saml:Issuer>",
+            b"<samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>",
+            b"<saml:Assertion ID=\"_a\" Version=\"2.0\" IssueInstant=\"2026-01-01T00:00:00Z\">",
+            b"</saml:Assertion>",
+            b"<saml:EncryptedAssertion/>",
+            b"<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo><ds:Reference URI=\"#_a\"/></ds:SignedInfo></ds:Signature>",
+            b"<saml:Subject><saml:NameID>alice</saml:NameID></saml:Subject>",
+            b"InResponseTo=\"_request-1\" ",
+            b"<!DOCTYPE x [<!ENTITY e \"x\">]>",
+            b"<!--c-->",
+            b"&e;",
+            b"<",
+            b">",
+            b"\"",
+            b"=",
+        ],
         _ => &[],
     }
 }
@@ -248,7 +267,7 @@ fn every_target_has_a_dictionary_and_a_test() {
     for (name, _) in TARGETS {
         assert!(!dictionary(name).is_empty(), "{name}");
     }
-    assert_eq!(TARGETS.len(), 8, "a new target needs its #[test] below");
+    assert_eq!(TARGETS.len(), 9, "a new target needs its #[test] below");
 }
 
 #[test]
@@ -303,4 +322,9 @@ fn forwarding() {
 #[test]
 fn identity_strip() {
     run(target("identity_strip"));
+}
+
+#[test]
+fn saml_response() {
+    run(target("saml_response"));
 }
