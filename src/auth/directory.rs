@@ -26,7 +26,11 @@ impl Auth {
     /// The directory's say on a login: a deactivated user (or, with
     /// `require_provisioned`, one the IdP never provisioned) is refused.
     /// Returns the match key the session will carry.
-    pub(super) async fn directory_admits(&self, claims: &crate::identity::Claims, subject: &str) -> Result<Option<String>, AuthError> {
+    pub(super) async fn directory_admits(
+        &self,
+        claims: &crate::identity::Claims,
+        subject: &str,
+    ) -> Result<Option<String>, AuthError> {
         let Some(key) = self.match_key(claims, subject) else {
             return Ok(None);
         };

@@ -7,8 +7,8 @@
 
 pub mod admission;
 mod bearer;
-mod directory;
 pub mod caller;
+mod directory;
 pub mod endpoints;
 mod error;
 mod overage;

@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigError, Problem};
 pub use provider::{ClaimsSource, ClientAuth, OidcProviderConfig, ProviderConfig, SamlProviderConfig};
-use units::{ByteSize, HumanDuration, SecretSource};
 pub use scim::{MatchOn, ScimConfig};
+use units::{ByteSize, HumanDuration, SecretSource};
 pub use validate::weakened;
 
 /// The whole configuration file.

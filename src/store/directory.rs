@@ -139,9 +139,15 @@ pub trait DirectoryStore: Send + Sync {
 pub enum DirectoryChange {
     /// A user's resource changed (roles, attributes, reactivation): their
     /// sessions derive their identity again on the next request.
-    User { user_name: String, external_id: Option<String> },
+    User {
+        user_name: String,
+        external_id: Option<String>,
+    },
     /// Deactivated (`active = false`) or deleted: their sessions end at once.
-    UserRemoved { user_name: String, external_id: Option<String> },
+    UserRemoved {
+        user_name: String,
+        external_id: Option<String>,
+    },
     /// These users' group memberships changed (ids of users that exist).
     Members { user_ids: Vec<String> },
 }
