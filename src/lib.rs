@@ -27,6 +27,7 @@ pub mod probe;
 pub mod proxy;
 pub mod respond;
 pub mod saml;
+pub mod scim;
 pub mod secret;
 pub mod server;
 pub mod session;
