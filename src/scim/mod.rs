@@ -1,7 +1,13 @@
-//! SCIM 2.0 (RFC 7643 / RFC 7644) for doorward. So far the filters and
-//! PATCH paths for the SCIM server: the parsers
-//! for the two attacker-facing expression languages of RFC 7644, and their
-//! evaluation against resources held as JSON.
+//! doorward's SCIM 2.0 server (RFC 7643 / RFC 7644): identity providers
+//! push users and groups here, and live sessions follow.
+//!
+//! Two halves. The expression languages, pure and attacker-facing:
+//! `filter` (the AST, its printed form, [`FilterError`]), `parser`
+//! (recursive descent for filters and PATCH paths) and `literal` (JSON
+//! strings and numbers in them), `path` ([`PatchPath`]), `schema`
+//! (attribute characteristics), `check` (type rules, before evaluation),
+//! `eval` (matching and PATCH element selection), `datetime` (dateTime
+//! values as instants).
 //!
 //! ```
 //! use doorward::scim::{CoreSchema, Filter, PatchPath};
@@ -15,31 +21,42 @@
 //! assert_eq!(path.matching_indexes(&user, &CoreSchema).unwrap(), vec![0]);
 //! ```
 //!
-//! Errors map to SCIM error responses (RFC 7644 §3.12): a [`FilterError`] is
-//! a 400 with `scimType` `invalidFilter`; a [`PathError`] says which of
-//! `invalidPath` / `invalidFilter` through [`PathError::scim_type`]. Both
-//! carry a byte offset and a message fit for the `detail` member.
-//!
-//! Modules: `filter` (the AST, its printed form, [`FilterError`]), `parser`
-//! (recursive descent for filters and paths) and `literal` (JSON strings and
-//! numbers in it), `path` ([`PatchPath`]), `schema` (attribute
-//! characteristics, [`CoreSchema`]), `check` (type rules, before
-//! evaluation), `eval` (matching and PATCH element selection), `datetime`
-//! (dateTime values as instants).
+//! And the server, by job: `service` (authenticate, route, read the body,
+//! answer), `auth` (credentials, failure rate limit), `definitions` (the
+//! schemas as one table), `resource` (checking and normalising writes),
+//! `patch` and `members` (PATCH operations), `users` and `groups` (the
+//! resource endpoints), `list` (filters, paging), `render` (rows as
+//! resources, `attributes`/`excludedAttributes`), `discovery`, `errors`
+//! (SCIM error bodies) and `reply`.
 
+mod auth;
 mod check;
 mod datetime;
+pub mod definitions;
+mod discovery;
+mod errors;
 mod eval;
 mod filter;
+mod groups;
+mod list;
 mod literal;
+mod members;
 mod parser;
+mod patch;
 mod path;
+mod render;
+mod reply;
+mod resource;
 mod schema;
+mod service;
+mod users;
 
+pub use errors::ScimError;
 pub use eval::{find_key, lookup, matching_indexes};
 pub use filter::{AttrPath, CompValue, CompareOp, Filter, FilterError, MAX_DEPTH, MAX_FILTER_LEN};
 pub use path::{PatchPath, PathError};
 pub use schema::{AttrInfo, AttrType, CoreSchema, Schema, ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
+pub use service::{Peer, Scim, ScimSetupError};
 
 #[cfg(test)]
 mod tests;

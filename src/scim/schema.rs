@@ -62,107 +62,19 @@ pub trait Schema {
     fn is_core(&self, uri: &str) -> bool;
 }
 
-/// The core User and Group schemas, the common attributes, and the
-/// Enterprise User extension.
-///
-/// One deliberate departure from the JSON of RFC 7643 §8.7: sub-attributes
-/// that hold another resource's `id` (`members.value`, `groups.value`,
-/// `manager.value` and their `$ref`s) are case-exact, as `id` itself is
-/// (RFC 7643 §3.1). Otherwise `members[value eq "abc"]` in a remove would also
-/// remove the member whose id is `ABC`. The python-scim reference server
-/// (scim2-server) makes the same choice.
+/// The core User and Group schemas, the common attributes, the Enterprise
+/// User extension and doorward's, as one schema: for evaluating a filter
+/// or path without knowing which resource type it is about (tests,
+/// fuzzing). The server itself uses the per-type
+/// [`KindSchema`](super::definitions::KindSchema). Both read the table in
+/// [`definitions`](super::definitions), whose docs list where it departs
+/// from RFC 7643 §8.7 (ids held as values are case-exact).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CoreSchema;
 
-const TEXT: AttrInfo = AttrInfo::new(AttrType::String, false, false);
-const EXACT: AttrInfo = AttrInfo::new(AttrType::String, false, true);
-const BOOL: AttrInfo = AttrInfo::new(AttrType::Boolean, false, false);
-const DATE: AttrInfo = AttrInfo::new(AttrType::DateTime, false, false);
-const URI: AttrInfo = AttrInfo::new(AttrType::Reference, false, false);
-const URI_EXACT: AttrInfo = AttrInfo::new(AttrType::Reference, false, true);
-const COMPLEX: AttrInfo = AttrInfo::new(AttrType::Complex, false, false);
-const MULTI_COMPLEX: AttrInfo = AttrInfo::new(AttrType::Complex, true, false);
-
-impl CoreSchema {
-    fn core(name: &str, sub: Option<&str>) -> Option<AttrInfo> {
-        let name = name.to_ascii_lowercase();
-        let sub = sub.map(str::to_ascii_lowercase);
-        let info = match (name.as_str(), sub.as_deref()) {
-            // Common attributes (RFC 7643 §3.1).
-            ("id" | "externalid", None) => EXACT,
-            ("schemas", None) => AttrInfo::new(AttrType::Reference, true, false),
-            ("meta", None) => COMPLEX,
-            ("meta", Some("resourcetype" | "version")) => EXACT,
-            ("meta", Some("created" | "lastmodified")) => DATE,
-            ("meta", Some("location")) => URI_EXACT,
-            // User (RFC 7643 §4.1).
-            ("username" | "displayname" | "nickname" | "title" | "usertype", None) => TEXT,
-            ("preferredlanguage" | "locale" | "timezone", None) => TEXT,
-            ("profileurl", None) => URI,
-            ("active", None) => BOOL,
-            ("password", None) => AttrInfo {
-                filterable: false,
-                ..TEXT
-            },
-            ("name", None) => COMPLEX,
-            (
-                "name",
-                Some("formatted" | "familyname" | "givenname" | "middlename" | "honorificprefix" | "honorificsuffix"),
-            ) => TEXT,
-            ("emails" | "phonenumbers" | "ims" | "photos" | "entitlements" | "roles" | "x509certificates", None) => {
-                MULTI_COMPLEX
-            }
-            ("photos", Some("value")) => URI,
-            ("x509certificates", Some("value")) => AttrInfo::new(AttrType::Binary, false, true),
-            ("emails" | "phonenumbers" | "ims" | "entitlements" | "roles", Some("value")) => TEXT,
-            (
-                "emails" | "phonenumbers" | "ims" | "photos" | "entitlements" | "roles" | "x509certificates",
-                Some("display" | "type"),
-            ) => TEXT,
-            ("addresses", None) => MULTI_COMPLEX,
-            (
-                "addresses",
-                Some("formatted" | "streetaddress" | "locality" | "region" | "postalcode" | "country" | "type"),
-            ) => TEXT,
-            (
-                "emails" | "phonenumbers" | "ims" | "photos" | "addresses" | "entitlements" | "roles"
-                | "x509certificates",
-                Some("primary"),
-            ) => BOOL,
-            // User.groups (RFC 7643 §4.1.2) and Group.members (§4.2): the
-            // values are resource ids, so case-exact (see the type's docs).
-            ("groups" | "members", None) => MULTI_COMPLEX,
-            ("groups" | "members", Some("value")) => EXACT,
-            ("groups" | "members", Some("$ref")) => URI_EXACT,
-            ("groups" | "members", Some("display" | "type")) => TEXT,
-            _ => return None,
-        };
-        Some(info)
-    }
-
-    fn enterprise(name: &str, sub: Option<&str>) -> Option<AttrInfo> {
-        let name = name.to_ascii_lowercase();
-        let sub = sub.map(str::to_ascii_lowercase);
-        let info = match (name.as_str(), sub.as_deref()) {
-            ("employeenumber" | "costcenter" | "organization" | "division" | "department", None) => TEXT,
-            ("manager", None) => COMPLEX,
-            ("manager", Some("value")) => EXACT,
-            ("manager", Some("$ref")) => URI_EXACT,
-            ("manager", Some("displayname")) => TEXT,
-            _ => return None,
-        };
-        Some(info)
-    }
-}
-
 impl Schema for CoreSchema {
     fn attribute(&self, uri: Option<&str>, name: &str, sub: Option<&str>) -> Option<AttrInfo> {
-        match uri {
-            None => Self::core(name, sub),
-            Some(uri) if self.is_core(uri) => Self::core(name, sub),
-            Some(uri) if uri.eq_ignore_ascii_case(ENTERPRISE_USER_URN) => Self::enterprise(name, sub),
-            Some(_) => None,
-        }
+        super::definitions::either(uri, name, sub)
     }
 
     fn is_core(&self, uri: &str) -> bool {
