@@ -18,4 +18,6 @@ mod proxying;
 mod replicas;
 mod saml;
 mod saml_attacks;
+mod scim;
+mod scim_ops;
 mod tls;
