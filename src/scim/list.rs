@@ -8,6 +8,7 @@
 //! on what they find, so the answer is the same as a scan's. Any other
 //! filter scans the directory with the evaluator. Lists are in creation
 //! order, which is stable, as Okta's imports (`startIndex += 100`) need.
+//! `POST /.search` at the root lists users, then groups.
 //! `sortBy` is not supported (`sort.supported: false`) and is ignored.
 
 use serde_json::{json, Map, Value};
@@ -189,18 +190,53 @@ fn matches(filter: &Filter, kind: Kind, resource: Map<String, Value>) -> Result<
     Ok(filter.matches(&Value::Object(resource), &KindSchema(kind))?)
 }
 
+/// `GET /Users` and `POST /Users/.search`.
 pub async fn users(scim: &Scim, base: &str, query: &Query) -> Result<Value, ScimError> {
+    let (total, resources) = users_page(scim, base, query, query.start - 1, query.count).await?;
+    Ok(answer(total, query.start, resources))
+}
+
+/// `GET /Groups` and `POST /Groups/.search`.
+pub async fn groups(scim: &Scim, base: &str, query: &Query) -> Result<Value, ScimError> {
+    let (total, resources) = groups_page(scim, base, query, query.start - 1, query.count).await?;
+    Ok(answer(total, query.start, resources))
+}
+
+/// `POST /.search`: users, then groups, as one list (RFC 7644 §3.4.3).
+/// The two queries are the same request read against each type's schemas.
+pub async fn everything(scim: &Scim, base: &str, users: &Query, groups: &Query) -> Result<Value, ScimError> {
+    let offset = users.start - 1;
+    let (user_total, mut resources) = users_page(scim, base, users, offset, users.count).await?;
+    let group_offset = offset.saturating_sub(user_total);
+    let group_limit = users.count - resources.len();
+    let (group_total, more) = groups_page(scim, base, groups, group_offset, group_limit).await?;
+    resources.extend(more);
+    Ok(answer(user_total + group_total, users.start, resources))
+}
+
+/// The total that match, and the resources from `offset` (0-based), at
+/// most `limit`.
+async fn users_page(
+    scim: &Scim,
+    base: &str,
+    query: &Query,
+    offset: usize,
+    limit: usize,
+) -> Result<(usize, Vec<Value>), ScimError> {
     let store = scim.store();
     let groups_wanted = query.projection.wants("groups");
     let Some(filter) = &query.filter else {
-        let offset = i64::try_from(query.start - 1).unwrap_or(i64::MAX);
-        let limit = i64::try_from(query.count).unwrap_or(i64::MAX);
-        let (rows, total) = store.page_users(offset, limit).await?;
+        let (rows, total) = store
+            .page_users(
+                i64::try_from(offset).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            )
+            .await?;
         let mut resources = Vec::with_capacity(rows.len());
         for row in &rows {
             resources.push(user_out(scim, base, row, groups_wanted, query).await?);
         }
-        return Ok(answer(usize::try_from(total).unwrap_or(0), query.start, resources));
+        return Ok((usize::try_from(total).unwrap_or(0), resources));
     };
     let candidates: Vec<DirUser> = match lookup(Kind::User, filter) {
         Some(Lookup::Id(id)) => store.get_user(&id).await?.into_iter().collect(),
@@ -221,10 +257,10 @@ pub async fn users(scim: &Scim, base: &str, query: &Query) -> Result<Value, Scim
         }
     }
     let mut resources = Vec::new();
-    for row in chosen.iter().skip(query.start - 1).take(query.count) {
+    for row in chosen.iter().skip(offset).take(limit) {
         resources.push(user_out(scim, base, row, groups_wanted, query).await?);
     }
-    Ok(answer(chosen.len(), query.start, resources))
+    Ok((chosen.len(), resources))
 }
 
 async fn user_out(scim: &Scim, base: &str, row: &DirUser, groups: bool, query: &Query) -> Result<Value, ScimError> {
@@ -236,7 +272,13 @@ async fn user_out(scim: &Scim, base: &str, row: &DirUser, groups: bool, query: &
     Ok(Value::Object(query.projection.apply(Kind::User, resource)))
 }
 
-pub async fn groups(scim: &Scim, base: &str, query: &Query) -> Result<Value, ScimError> {
+async fn groups_page(
+    scim: &Scim,
+    base: &str,
+    query: &Query,
+    offset: usize,
+    limit: usize,
+) -> Result<(usize, Vec<Value>), ScimError> {
     let store = scim.store();
     let candidates: Vec<DirGroup> = match query.filter.as_ref().and_then(|f| lookup(Kind::Group, f)) {
         Some(Lookup::Id(id)) => store.get_group(&id).await?.into_iter().collect(),
@@ -261,7 +303,7 @@ pub async fn groups(scim: &Scim, base: &str, query: &Query) -> Result<Value, Sci
     let members_wanted = query.projection.wants("members");
     let display = query.projection.requests("members", "display");
     let mut resources = Vec::new();
-    for row in chosen.iter().skip(query.start - 1).take(query.count) {
+    for row in chosen.iter().skip(offset).take(limit) {
         let members = match members_wanted {
             true => Some(store.group_member_names(&row.id).await?),
             false => None,
@@ -269,7 +311,7 @@ pub async fn groups(scim: &Scim, base: &str, query: &Query) -> Result<Value, Sci
         let resource = render::group(base, row, members.as_deref(), display)?;
         resources.push(Value::Object(query.projection.apply(Kind::Group, resource)));
     }
-    Ok(answer(chosen.len(), query.start, resources))
+    Ok((chosen.len(), resources))
 }
 
 #[cfg(test)]

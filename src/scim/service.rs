@@ -225,9 +225,16 @@ impl Scim {
                     .await
             }
             ["Bulk"] => Err(ScimError::NotImplemented("bulk operations are not supported")),
-            [".search"] => Err(ScimError::NotImplemented(
-                "searching across resource types is not supported; use /Users/.search or /Groups/.search",
-            )),
+            [".search"] => {
+                if method != Method::POST {
+                    return Err(ScimError::MethodNotAllowed);
+                }
+                let body = self.read_json(h, body).await?;
+                let users = Query::from_search(Kind::User, &body, self.max_page)?;
+                let groups = Query::from_search(Kind::Group, &body, self.max_page)?;
+                let found = list::everything(self, base, &users, &groups).await?;
+                Ok(reply::json(http::StatusCode::OK, &found))
+            }
             ["Me"] => Err(ScimError::NotImplemented("/Me is not supported")),
             _ => Err(ScimError::NotFound("no such SCIM endpoint".into())),
         }

@@ -172,6 +172,17 @@ async fn refusals_carry_their_status_and_scim_type() {
         search.body["Resources"][0],
         json!({"schemas": [USER], "id": id, "userName": "carol@example.com"})
     );
+    let everything = scim
+        .post(
+            "/.search",
+            json!({"attributes": ["displayName", "userName"], "count": 10}),
+        )
+        .await;
+    assert_eq!(
+        everything.body["totalResults"], 1,
+        "one user, no groups: {}",
+        everything.body
+    );
     let counted = scim.get("/Users?count=0").await;
     assert_eq!(
         (&counted.body["totalResults"], &counted.body["itemsPerPage"]),
