@@ -19,5 +19,6 @@ mod replicas;
 mod saml;
 mod saml_attacks;
 mod scim;
+mod scim_compliance;
 mod scim_ops;
 mod tls;
