@@ -1,7 +1,7 @@
 //! Path normalisation must never panic, and what it returns must be in
 //! normal form: absolute, no empty or dot segments, and a fixed point.
 #![no_main]
-use doorward::proxy::path::{normalize, EscapedSlashes};
+use doorward::paths::{normalize, EscapedSlashes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
