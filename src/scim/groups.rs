@@ -90,6 +90,7 @@ pub async fn create(scim: &Scim, base: &str, body: &Value, params: &Params) -> R
         WriteOutcome::Done => {}
         other => return Err(outcome_error(other, &group.id)),
     }
+    tracing::info!(id = %group.id, group = %group.display_name, members = members.len(), "scim: group created");
     scim.apply(&[DirectoryChange::Members { user_ids: members }]).await?;
     answer(scim, base, &group, params, StatusCode::CREATED).await
 }
@@ -196,6 +197,7 @@ where
         })
         .await?;
     if !affected.is_empty() {
+        tracing::info!(id = %group.id, group = %group.display_name, affected = affected.len(), "scim: group updated");
         scim.apply(&[DirectoryChange::Members { user_ids: affected }]).await?;
     }
     Ok(group)
@@ -209,6 +211,7 @@ pub async fn delete(scim: &Scim, id: &str, headers: &HeaderMap) -> Result<Reply,
     if !store.delete_group(id).await? {
         return Err(not_found(id));
     }
+    tracing::info!(id = %group.id, group = %group.display_name, members = members.len(), "scim: group deleted");
     scim.apply(&[DirectoryChange::Members { user_ids: members }]).await?;
     Ok(reply::no_content(None))
 }

@@ -24,7 +24,7 @@
 //! And the server, by job: `service` (authenticate, route, read the body,
 //! answer), `auth` (credentials, failure rate limit), `definitions` (the
 //! schemas as one table), `resource` (checking and normalising writes),
-//! `patch` and `members` (PATCH operations), `users` and `groups` (the
+//! `patch`, `edit` and `members` (PATCH operations), `users` and `groups` (the
 //! resource endpoints), `list` (filters, paging), `render` (rows as
 //! resources, `attributes`/`excludedAttributes`), `discovery`, `errors`
 //! (SCIM error bodies) and `reply`.
@@ -34,6 +34,7 @@ mod check;
 mod datetime;
 pub mod definitions;
 mod discovery;
+mod edit;
 mod errors;
 mod eval;
 mod filter;

@@ -102,6 +102,7 @@ pub async fn create(scim: &Scim, base: &str, body: &Value, params: &Params) -> R
         WriteOutcome::Conflict => return Err(taken(&user.user_name)),
         other => return Err(ScimError::InvalidValue(format!("the user was not created: {other:?}"))),
     }
+    tracing::info!(id = %user.id, user = %user.user_name, active = user.active, "scim: user created");
     scim.apply(&changes(None, &user)).await?;
     answer(scim, base, &user, params, StatusCode::CREATED, true).await
 }
@@ -178,6 +179,9 @@ where
             }
         })
         .await?;
+    if after.version != before.version {
+        tracing::info!(id = %after.id, user = %after.user_name, active = after.active, "scim: user updated");
+    }
     scim.apply(&changes(Some(&before), &after)).await?;
     answer(scim, base, &after, params, StatusCode::OK, false).await
 }
@@ -188,6 +192,7 @@ pub async fn delete(scim: &Scim, id: &str, headers: &HeaderMap) -> Result<Reply,
     if !scim.store().delete_user(id).await? {
         return Err(not_found(id));
     }
+    tracing::info!(id = %user.id, user = %user.user_name, "scim: user deleted");
     // Sessions are found by the userName and externalId the user had.
     let gone = DirectoryChange::UserRemoved {
         user_name: user.user_name,
