@@ -76,9 +76,53 @@ async fn scim2_tester_passes_every_check() {
         .collect();
     let passed = results.iter().filter(|l| l.starts_with("SUCCESS ")).count();
     let others: Vec<&&str> = results.iter().filter(|l| !l.starts_with("SUCCESS ")).collect();
+    let only_the_append_defect = others.len() == 1 && is_rfc_append_of_extension_roles(&output);
     assert!(
-        code == Some(0) && others.is_empty() && passed > 100,
+        (code == Some(0) && others.is_empty() || code == Some(1) && only_the_append_defect) && passed > 100,
         "scim2-tester exited with {code:?}: {passed} SUCCESS, not passing: {others:#?}\n--- output ---\n{output}"
     );
-    println!("scim2-tester: {passed} checks, all SUCCESS");
+    println!("scim2-tester: {passed} checks SUCCESS, the extension-roles append judged by RFC 7644");
+}
+
+/// scim2-tester 0.5.2 (the newest) PATCH-adds every attribute to one
+/// resource in turn: first the whole doorward extension (which holds a
+/// `roles` value), then `...:doorward:2.0:User:roles` itself, and expects
+/// the second add to leave only its own value. RFC 7644 §3.5.2.1 says an
+/// add to a multi-valued attribute appends ("a new value is added"), so
+/// doorward answers with both. That one report is accepted only if it is
+/// exactly this case: the extension's roles, the patched value present, and
+/// one other value beside it — the RFC's result, checked here instead.
+fn is_rfc_append_of_extension_roles(output: &str) -> bool {
+    let lines: Vec<&str> = output.lines().collect();
+    let Some(at) = lines
+        .iter()
+        .position(|l| !l.starts_with(' ') && l.starts_with("ERROR "))
+    else {
+        return false;
+    };
+    let [error, reason, patched, returned] = match lines.get(at..at + 4) {
+        Some([a, b, c, d]) => [*a, *b, *c, *d],
+        _ => return false,
+    };
+    let values = |line: &str, prefix: &str| -> Option<Vec<String>> {
+        let rest = line.strip_prefix(prefix)?;
+        Some(
+            rest.split("Roles(value='")
+                .skip(1)
+                .filter_map(|v| v.split('\'').next().map(str::to_owned))
+                .collect(),
+        )
+    };
+    let (Some(patched), Some(returned)) = (values(patched, "Patched value: "), values(returned, "Returned value: "))
+    else {
+        return false;
+    };
+    error == "ERROR check_add_attribute"
+        && reason.trim()
+            == "PATCH modify() returned unexpected value for \
+                'urn:ietf:params:scim:schemas:extension:doorward:2.0:User:roles'."
+        && patched.len() == 1
+        && returned.len() == 2
+        && returned.last() == patched.first()
+        && returned.first() != patched.first()
 }
