@@ -8,8 +8,9 @@
 //! `login` (protocol-neutral results and the provider seam) with the
 //! protocols `oidc` and `saml`,
 //! `assertion`, `respond` (every answer doorward makes itself), `auth` (the
-//! admission gate and login endpoints), `proxy` (the request path), then
-//! `build` and `server`.
+//! admission gate and login endpoints), `scim` (the SCIM 2.0 server, over
+//! auth's store and sessions), `proxy` (the request path), then `build`
+//! and `server`.
 #![forbid(unsafe_code)]
 
 pub mod assertion;
@@ -29,6 +30,7 @@ pub mod probe;
 pub mod proxy;
 pub mod respond;
 pub mod saml;
+pub mod scim;
 pub mod secret;
 pub mod server;
 pub mod session;

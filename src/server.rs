@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::conn_io::{ConnActivity, GuardedIo};
-use crate::proxy::{ConnInfo, Gateway, GatewayError};
+use crate::proxy::{ConnInfo, Gateway, GatewayError, Listener};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -58,6 +58,8 @@ pub struct ServerOptions {
 pub struct Server {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    /// `[scim] listen`: the SCIM endpoints on their own listener.
+    scim_listener: Option<TcpListener>,
     gateway: Arc<Gateway>,
     tls: Option<TlsAcceptor>,
     settings: ConnSettings,
@@ -114,6 +116,14 @@ impl Server {
             ),
             None => None,
         };
+        let scim_listener = match config.scim.listen.filter(|_| config.scim.enabled) {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let tls = match &config.server.tls {
             Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
                 &files.cert,
@@ -125,6 +135,7 @@ impl Server {
         Ok(Self {
             listener,
             metrics_listener,
+            scim_listener,
             gateway,
             tls,
             settings: ConnSettings {
@@ -148,6 +159,11 @@ impl Server {
         self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The separate SCIM listener's address, when configured.
+    pub fn scim_addr(&self) -> Option<SocketAddr> {
+        self.scim_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The request path (tests reach the auth state through it).
     pub fn gateway(&self) -> &Arc<Gateway> {
         &self.gateway
@@ -159,6 +175,7 @@ impl Server {
         let Self {
             listener,
             metrics_listener,
+            scim_listener,
             gateway,
             tls,
             settings,
@@ -170,12 +187,25 @@ impl Server {
         // they have all finished.
         let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
         if let Some(metrics) = metrics_listener {
-            tokio::spawn(serve_metrics(
-                metrics,
-                Arc::clone(&gateway),
-                settings.clone(),
-                drain_rx.clone(),
-            ));
+            let side = Side {
+                listener: Listener::Metrics,
+                tls: None,
+                settings: ConnSettings {
+                    http2: false,
+                    ..settings.clone()
+                },
+            };
+            tokio::spawn(serve_side(metrics, side, Arc::clone(&gateway), drain_rx.clone()));
+        }
+        if let Some(scim) = scim_listener {
+            // The IdP's credentials travel here: TLS whenever the main
+            // listener has it.
+            let side = Side {
+                listener: Listener::Scim,
+                tls: tls.clone(),
+                settings: settings.clone(),
+            };
+            tokio::spawn(serve_side(scim, side, Arc::clone(&gateway), drain_rx.clone()));
         }
         gateway.readiness.set_listening();
         // At the cap, accepting pauses: new connections wait in the
@@ -212,7 +242,7 @@ impl Server {
                             tls: tls.clone(),
                             settings: settings.clone(),
                             drain: drain_rx.clone(),
-                            metrics_only: false,
+                            listener: Listener::Main,
                             _open: open_tx.clone(),
                             _slot: Some(slot),
                         };
@@ -238,14 +268,17 @@ impl Server {
     }
 }
 
-/// The separate metrics listener: plain HTTP/1.1, operational endpoints
-/// only, until the drain starts.
-async fn serve_metrics(
-    listener: TcpListener,
-    gateway: Arc<Gateway>,
+/// How a side listener serves its connections.
+struct Side {
+    listener: Listener,
+    tls: Option<TlsAcceptor>,
     settings: ConnSettings,
-    drain: watch::Receiver<bool>,
-) {
+}
+
+/// A side listener (metrics: plain HTTP/1.1, operational endpoints only;
+/// SCIM: the SCIM endpoints only), until the drain starts. Its
+/// connections are outside `max_connections`, which is for app traffic.
+async fn serve_side(listener: TcpListener, side: Side, gateway: Arc<Gateway>, drain: watch::Receiver<bool>) {
     let mut stop = drain.clone();
     loop {
         tokio::select! {
@@ -255,17 +288,17 @@ async fn serve_metrics(
                     let (open, _) = mpsc::channel::<()>(1);
                     let conn = Connection {
                         gateway: Arc::clone(&gateway),
-                        tls: None,
-                        settings: ConnSettings { http2: false, ..settings.clone() },
+                        tls: side.tls.clone(),
+                        settings: side.settings.clone(),
                         drain: drain.clone(),
-                        metrics_only: true,
+                        listener: side.listener,
                         _open: open,
                         _slot: None,
                     };
                     tokio::spawn(conn.serve(tcp, peer));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "metrics listener: accept failed");
+                    tracing::warn!(error = %e, listener = ?side.listener, "side listener: accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -279,8 +312,8 @@ struct Connection {
     tls: Option<TlsAcceptor>,
     settings: ConnSettings,
     drain: watch::Receiver<bool>,
-    /// Served by the metrics listener: operational endpoints only.
-    metrics_only: bool,
+    /// Which listener accepted it.
+    listener: Listener,
     _open: mpsc::Sender<()>,
     /// Its place under `max_connections`, given back when it closes.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -317,7 +350,7 @@ impl Connection {
             peer,
             tls: self.tls.is_some(),
             activity: Arc::clone(&activity),
-            metrics_only: self.metrics_only,
+            listener: self.listener,
         };
         let idle = self.settings.idle_timeout;
         match self.tls.clone() {

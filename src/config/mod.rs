@@ -5,6 +5,7 @@
 //! so `doorward check` and `doorward serve` share the same path.
 
 mod check_providers;
+mod check_scim;
 pub mod identity;
 pub mod load;
 pub mod provider;

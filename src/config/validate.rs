@@ -71,6 +71,7 @@ pub fn validate(config: &Config) -> Issues {
     check_headers(config, &mut issues);
     check_routes(config, &mut issues);
     check_login(config, &mut issues);
+    super::check_scim::check(config, &mut issues);
     issues
 }
 

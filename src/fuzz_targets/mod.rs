@@ -16,6 +16,7 @@
 mod property;
 mod request;
 mod saml;
+mod scim;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
@@ -30,6 +31,7 @@ use crate::paths::{normalize, EscapedSlashes};
 use crate::session::cookies;
 pub use request::{forwarding, host, identity_strip};
 pub use saml::saml_response;
+pub use scim::{scim_filter, scim_patch_path};
 
 /// A target: a name (its `fuzz/fuzz_targets/<name>.rs`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -45,6 +47,8 @@ pub const TARGETS: &[Target] = &[
     ("forwarding", forwarding),
     ("identity_strip", identity_strip),
     ("saml_response", saml_response),
+    ("scim_filter", scim_filter),
+    ("scim_patch_path", scim_patch_path),
 ];
 
 /// Path normalisation never panics, and what it returns is in normal

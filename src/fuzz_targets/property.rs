@@ -189,6 +189,19 @@ fn dictionary(target: &str) -> &'static [&'static [u8]] {
             b"\"",
             b"=",
         ],
+        "scim_filter" => &[
+            b"userName", b"emails", b"name.givenName", b"meta.lastModified", b"members", b"value", b"type",
+            b"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", b" eq ", b" ne ", b" co ",
+            b" sw ", b" ew ", b" gt ", b" ge ", b" lt ", b" le ", b" pr", b" and ", b" or ", b"not ", b"(", b")",
+            b"[", b"]", b"\"", b"\\", b"\"bjensen\"", b"true", b"false", b"null", b"42", b"-1.5e3",
+            b"\"2011-05-13T04:42:34Z\"", b".",
+        ],
+        "scim_patch_path" => &[
+            b"emails", b"members", b"name", b"givenName", b"value", b"type", b"display", b".", b"[", b"]",
+            b"type eq \"work\"", b"value eq \"2819c223\"", b" and ", b" or ", b"not (", b")", b" pr",
+            b"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:", b"employeeNumber", b"manager.value",
+            b"urn:ietf:params:scim:schemas:core:2.0:User:", b"\"",
+        ],
         _ => &[],
     }
 }
@@ -267,7 +280,7 @@ fn every_target_has_a_dictionary_and_a_test() {
     for (name, _) in TARGETS {
         assert!(!dictionary(name).is_empty(), "{name}");
     }
-    assert_eq!(TARGETS.len(), 9, "a new target needs its #[test] below");
+    assert_eq!(TARGETS.len(), 11, "a new target needs its #[test] below");
 }
 
 #[test]
@@ -327,4 +340,14 @@ fn identity_strip() {
 #[test]
 fn saml_response() {
     run(target("saml_response"));
+}
+
+#[test]
+fn scim_filter() {
+    run(target("scim_filter"));
+}
+
+#[test]
+fn scim_patch_path() {
+    run(target("scim_patch_path"));
 }

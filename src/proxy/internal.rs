@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use http::{Method, StatusCode};
 
 use super::errors::ProxyError;
-use super::{ConnInfo, Gateway};
+use super::{ConnInfo, Gateway, Listener};
 use crate::respond::{full, Reply};
 use crate::store::SessionStore;
 
@@ -35,7 +35,7 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &Conn
         "/healthz" => Endpoint::Health,
         "/readyz" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
-        "/jwks.json" if !conn.metrics_only => Endpoint::Jwks,
+        "/jwks.json" if conn.listener == Listener::Main => Endpoint::Jwks,
         _ => return Err(ProxyError::NotFound),
     };
     if method != Method::GET && method != Method::HEAD {
@@ -56,7 +56,7 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &Conn
             // Metrics name routes and counts logins: only the metrics
             // listener, or allowed addresses on the main one, may read them.
             let peer = conn.peer.ip().to_canonical();
-            if !conn.metrics_only
+            if conn.listener != Listener::Metrics
                 && (gateway.metrics_elsewhere || !gateway.metrics_allow.iter().any(|n| n.contains(&peer)))
             {
                 return Err(ProxyError::NotPermitted);

@@ -36,6 +36,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use crate::paths::{normalize, route_prefix_matches, EscapedSlashes};
 use crate::respond::body::BodyLimits;
 use crate::respond::{failure_response, wants_json, Failure, Reply, ResponseBody};
+use crate::scim::Scim;
 use conn_io::ConnActivity;
 use errors::ProxyError;
 pub use internal::Readiness;
@@ -43,14 +44,24 @@ use policy::Stop;
 use route::{HostMatch, Route, RouteTable};
 use upstream::{PoolSettings, Upstream};
 
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The main one: routes, and doorward's own endpoints.
+    Main,
+    /// `[server] metrics_listen`: operational endpoints only.
+    Metrics,
+    /// `[scim] listen`: the SCIM endpoints only.
+    Scim,
+}
+
 /// What a client connection tells the request path.
 #[derive(Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
     pub activity: Arc<ConnActivity>,
-    /// A connection to the separate metrics listener.
-    pub metrics_only: bool,
+    pub listener: Listener,
 }
 
 /// Everything the request path needs, built once from the config.
@@ -75,6 +86,10 @@ pub struct Gateway {
     /// Signs identity assertions (and HTTP message signatures).
     pub signer: Arc<AssertionSigner>,
     pub clock: Clock,
+    /// The SCIM server, when `[scim]` is enabled.
+    scim: Option<Arc<Scim>>,
+    /// SCIM is served by its own listener, not under the internal prefix.
+    scim_elsewhere: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +98,8 @@ pub enum GatewayError {
     Upstream { route: String, reason: String },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Scim(#[from] crate::scim::ScimSetupError),
 }
 
 impl Gateway {
@@ -128,7 +145,10 @@ impl Gateway {
             });
         }
         let identity_headers = IdentityHeaders::from_config(&config.headers);
+        let scim = Scim::from_config(config, auth.as_ref())?.map(Arc::new);
         Ok(Self {
+            scim,
+            scim_elsewhere: config.scim.listen.is_some(),
             routes: RouteTable::new(routes),
             rewrite: rewrite::Rewriter::new(
                 config,
@@ -242,9 +262,13 @@ impl Gateway {
             seen.path = Some(path.to_string());
         }
 
-        if conn.metrics_only || route_prefix_matches(&path, &self.internal_prefix) {
+        if conn.listener == Listener::Scim {
             seen.internal = true;
-            let rest = if conn.metrics_only {
+            return self.scim(&parts, body, &path, conn).await;
+        }
+        if conn.listener == Listener::Metrics || route_prefix_matches(&path, &self.internal_prefix) {
+            seen.internal = true;
+            let rest = if conn.listener == Listener::Metrics {
                 &path[..]
             } else {
                 &path[self.internal_prefix.len()..]
@@ -293,15 +317,47 @@ impl Gateway {
         exchange::exchange(prepared, &route, conn, request_id, cookie_name).await
     }
 
-    /// doorward's own endpoints: login and identity ones when providers are
-    /// configured, then health, readiness, metrics and keys.
+    /// doorward's own endpoints: SCIM (which reads its own body, so it
+    /// comes first), login and identity ones when providers are configured,
+    /// then health, readiness, metrics and keys.
     async fn internal(&self, parts: &Parts, body: Incoming, rest: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
-        if !conn.metrics_only {
+        let scim_here = conn.listener == Listener::Main && !self.scim_elsewhere;
+        if scim_here
+            && self
+                .scim
+                .as_ref()
+                .is_some_and(|s| route_prefix_matches(rest, s.base_path()))
+        {
+            return self.scim(parts, body, rest, conn).await;
+        }
+        if conn.listener == Listener::Main {
             if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
                 return Ok(crate::auth::endpoints::handle(auth, endpoint, parts, body).await?);
             }
         }
         internal::respond(self, &parts.method, rest, conn).await
+    }
+
+    /// A SCIM request; `path` is where the SCIM base path starts (the path
+    /// after the internal prefix, or the whole path on the SCIM listener).
+    async fn scim(&self, parts: &Parts, body: Incoming, path: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
+        let Some(scim) = self.scim.as_ref().filter(|s| route_prefix_matches(path, s.base_path())) else {
+            return Err(ProxyError::NotFound);
+        };
+        // Resource locations are absolute URLs: on the SCIM listener they
+        // are built from the request's (strictly read) host.
+        let origin = match conn.listener {
+            Listener::Scim => host::request_host(&parts.uri, &parts.headers)?
+                .and_then(|h| h.header_value())
+                .and_then(|v| v.to_str().ok().map(str::to_string))
+                .map(|h| format!("{}://{h}", if conn.tls { "https" } else { "http" })),
+            _ => None,
+        };
+        let peer = crate::scim::Peer {
+            ip: conn.peer.ip(),
+            origin,
+        };
+        Ok(scim.handle(parts, body, &path[scim.base_path().len()..], &peer).await)
     }
 
     /// No acceptable caller on a protected path: browsers are sent to log

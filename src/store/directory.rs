@@ -121,6 +121,12 @@ pub trait DirectoryStore: Send + Sync {
     fn delete_group(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Member user ids, in the order they were added.
     fn group_members(&self, group_id: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// (user id, userName) of a group's members, in the order they were
+    /// added: what a group resource lists, in one query however long.
+    fn group_member_names(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
     /// (group id, display name) of every group a user is in.
     fn groups_of_user(&self, user_id: &str) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 

@@ -280,6 +280,25 @@ macro_rules! impl_directory {
                 )
             }
 
+            async fn group_member_names(
+                &self,
+                group_id: &str,
+            ) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT u.id, u.user_name FROM scim_members m JOIN scim_users u ON u.id = m.user_id \
+                     WHERE m.group_id = $1 ORDER BY m.added, m.user_id",
+                )
+                .bind(group_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        use sqlx::Row;
+                        Ok((row.try_get("id")?, row.try_get("user_name")?))
+                    })
+                    .collect()
+            }
+
             async fn groups_of_user(&self, user_id: &str) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
                 let rows = sqlx::query(
                     "SELECT g.id, g.display_name FROM scim_members m JOIN scim_groups g ON g.id = m.group_id \

@@ -330,6 +330,9 @@ impl directory::DirectoryStore for Store {
     async fn group_members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
         dispatch!(self, s => s.group_members(group_id))
     }
+    async fn group_member_names(&self, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.group_member_names(group_id))
+    }
     async fn groups_of_user(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, s => s.groups_of_user(user_id))
     }

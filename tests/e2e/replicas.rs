@@ -15,13 +15,13 @@ use crate::scenario::{Options, Scenario};
 use crate::support::Proxy;
 
 /// Replica A (the scenario's doorward) and replica B on the same store.
-struct Pair {
-    s: Scenario,
-    b: Proxy,
+pub struct Pair {
+    pub s: Scenario,
+    pub b: Proxy,
 }
 
 impl Pair {
-    async fn start(pg: &TestPostgres, options: Options) -> Self {
+    pub async fn start(pg: &TestPostgres, options: Options) -> Self {
         let url = pg.fresh_database().await;
         let db = url.rsplit('/').next().expect("db").to_string();
         let store = format!(
@@ -40,7 +40,7 @@ impl Pair {
         pair
     }
 
-    fn on_b(&self, path: &str) -> String {
+    pub fn on_b(&self, path: &str) -> String {
         format!("http://{}{path}", self.b.addr)
     }
 

@@ -281,6 +281,8 @@ impl Drop for WsEcho {
 /// doorward running in this process, on a port of its own choosing.
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// `[scim] listen`'s address, when set.
+    pub scim_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -327,12 +329,14 @@ impl Proxy {
                 .try_init();
         }
         let addr = server.local_addr().expect("doorward addr");
+        let scim_addr = server.scim_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            scim_addr,
             stop: Some(stop),
             task: Some(task),
         }

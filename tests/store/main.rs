@@ -459,6 +459,16 @@ mod directory {
             let mut members = store.group_members("g1").await.expect("members");
             members.sort();
             assert_eq!(members, ["u2", "u3"], "{name}");
+            let mut named = store.group_member_names("g1").await.expect("names");
+            named.sort();
+            assert_eq!(
+                named,
+                [
+                    ("u2".to_string(), "bob".to_string()),
+                    ("u3".to_string(), "carol".to_string())
+                ],
+                "{name}"
+            );
             let bad = MemberChange::Edit {
                 add: vec!["ghost".into()],
                 remove: vec!["u2".into()],

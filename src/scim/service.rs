@@ -1,0 +1,346 @@
+//! The SCIM endpoints, top-down: authenticate, route by path and method,
+//! read the body (bounded), dispatch, and answer every outcome as
+//! `application/scim+json`. Errors become SCIM error bodies here and
+//! nowhere else.
+//!
+//! The server needs the login machinery ([`Auth`]): its store holds the
+//! directory, its clock stamps `meta`, and every successful write reports
+//! what it changed to [`Auth::apply_directory_changes`], which ends the
+//! sessions of deactivated users and re-derives the identity of users whose
+//! groups or roles changed, on every replica.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderMap, Method};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::auth::Credentials;
+use super::definitions::Kind;
+use super::errors::ScimError;
+use super::list::{self, Query};
+use super::{discovery, groups, reply, users};
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::respond::body::{BodyError, BodyLimits, RequestBody};
+use crate::respond::Reply;
+use crate::store::directory::DirectoryChange;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScimSetupError {
+    #[error("scim: SCIM needs a [[provider]]: the directory is kept in the login store and changes sessions")]
+    NoProvider,
+    #[error("scim.{key}: {reason}")]
+    Secret { key: &'static str, reason: String },
+}
+
+/// Tries a write loses to concurrent ones before answering 409.
+const MAX_ATTEMPTS: usize = 64;
+
+/// The SCIM server of one doorward.
+pub struct Scim {
+    auth: Arc<Auth>,
+    credentials: Credentials,
+    base_path: String,
+    /// The absolute URL of the base path, when doorward knows it (on the
+    /// main listener: `public_url` + internal prefix + base path). On the
+    /// SCIM listener it is built from each request's host.
+    public_base: Option<String>,
+    max_body: u64,
+    max_page: usize,
+    idle: Duration,
+    deadline: Duration,
+}
+
+/// Who sent a request, as the listener saw it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// `scheme://host[:port]` of the request (the listener's canonical host).
+    pub origin: Option<String>,
+}
+
+impl Scim {
+    /// The server `[scim]` describes; `None` when SCIM is off.
+    pub fn from_config(config: &Config, auth: Option<&Arc<Auth>>) -> Result<Option<Self>, ScimSetupError> {
+        let scim = &config.scim;
+        if !scim.enabled {
+            return Ok(None);
+        }
+        let auth = auth.ok_or(ScimSetupError::NoProvider)?;
+        let resolve = |key: &'static str, source: &crate::config::units::SecretSource| {
+            source.resolve().map_err(|e| ScimSetupError::Secret {
+                key,
+                reason: e.to_string(),
+            })
+        };
+        let bearer = scim
+            .bearer_token
+            .as_ref()
+            .map(|s| resolve("bearer_token", s))
+            .transpose()?;
+        let password = scim
+            .basic_password
+            .as_ref()
+            .map(|s| resolve("basic_password", s))
+            .transpose()?;
+        let basic = scim.basic_user.as_deref().zip(password.as_ref());
+        let public_base = match (scim.listen, &config.server.public_url) {
+            (None, Some(url)) => Some(format!(
+                "{}{}{}",
+                url.trim_end_matches('/'),
+                config.server.internal_prefix,
+                scim.base_path
+            )),
+            _ => None,
+        };
+        Ok(Some(Self {
+            credentials: Credentials::new(bearer.as_ref(), basic, auth.clock().clone()),
+            auth: Arc::clone(auth),
+            base_path: scim.base_path.clone(),
+            public_base,
+            max_body: scim.max_body.0,
+            max_page: usize::try_from(scim.max_page_size).unwrap_or(usize::MAX).max(1),
+            idle: config.server.idle_timeout.0,
+            deadline: config.server.upload_timeout.0,
+        }))
+    }
+
+    /// Where the endpoints start (`/scim/v2`), under the internal prefix on
+    /// the main listener or at the root of the SCIM listener.
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+
+    pub fn store(&self) -> &Store {
+        self.auth.sessions.store()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.auth.clock().now()
+    }
+
+    pub fn max_page(&self) -> usize {
+        self.max_page
+    }
+
+    /// A new resource id: 128 random bits, as hex.
+    pub fn new_id() -> String {
+        format!("{:032x}", rand::random::<u128>())
+    }
+
+    /// Makes a stored change reach the sessions it affects.
+    pub async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), ScimError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.auth.apply_directory_changes(changes).await.map_err(|e| {
+            tracing::error!(error = %e, "scim: the write is stored but sessions could not follow it; the IdP will retry");
+            ScimError::Sessions(e)
+        })
+    }
+
+    /// Runs `attempt` until it stops losing to concurrent writes. An
+    /// attempt returns `Ok(None)` when it lost (the version changed between
+    /// its read and its write) and should run again.
+    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, ScimError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, ScimError>>,
+    {
+        for round in 0..MAX_ATTEMPTS {
+            if let Some(done) = attempt().await? {
+                return Ok(done);
+            }
+            // A little jitter, so writers that collided do not collide again.
+            let pause = 1 + (rand::random::<u64>() % 3) * u64::try_from(round.min(4)).unwrap_or(4);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        Err(ScimError::Busy)
+    }
+
+    /// Answers one request; `rest` is the path after the base path.
+    pub async fn handle(&self, parts: &Parts, body: Incoming, rest: &str, peer: &Peer) -> Reply {
+        match self.route(parts, body, rest, peer).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                if error.is_server_side() {
+                    tracing::warn!(%error, "scim: request failed");
+                } else {
+                    tracing::debug!(%error, method = %parts.method, path = rest, "scim: request refused");
+                }
+                let mut reply = error.to_reply();
+                if matches!(error, ScimError::Unauthorized) {
+                    self.credentials.challenge(&mut reply);
+                }
+                reply
+            }
+        }
+    }
+
+    async fn route(&self, parts: &Parts, body: Incoming, rest: &str, peer: &Peer) -> Result<Reply, ScimError> {
+        self.credentials.check(&parts.headers, peer.ip)?;
+        let base = self.base_url(peer);
+        let base = base.as_str();
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let method = &parts.method;
+        let params: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+        let h = &parts.headers;
+        let get_only = |ok: bool| if ok { Ok(()) } else { Err(ScimError::MethodNotAllowed) };
+        match segments.as_slice() {
+            ["ServiceProviderConfig"] => {
+                get_only(method == Method::GET)?;
+                let config = discovery::service_provider_config(base, self.max_page, self.credentials.schemes());
+                Ok(reply::json(http::StatusCode::OK, &config))
+            }
+            ["ResourceTypes", id @ ..] if id.len() <= 1 => {
+                get_only(method == Method::GET)?;
+                Ok(reply::json(
+                    http::StatusCode::OK,
+                    &discovery::resource_types(base, id.first().copied())?,
+                ))
+            }
+            ["Schemas", id @ ..] if id.len() <= 1 => {
+                get_only(method == Method::GET)?;
+                Ok(reply::json(
+                    http::StatusCode::OK,
+                    &discovery::schemas(base, id.first().copied())?,
+                ))
+            }
+            [collection @ ("Users" | "Groups"), tail @ ..] if tail.len() <= 1 => {
+                let kind = if *collection == "Users" {
+                    Kind::User
+                } else {
+                    Kind::Group
+                };
+                self.resources(kind, method, tail.first().copied(), h, &params, body, base)
+                    .await
+            }
+            ["Bulk"] => Err(ScimError::NotImplemented("bulk operations are not supported")),
+            [".search"] => {
+                if method != Method::POST {
+                    return Err(ScimError::MethodNotAllowed);
+                }
+                let body = self.read_json(h, body).await?;
+                let users = Query::from_search(Kind::User, &body, self.max_page)?;
+                let groups = Query::from_search(Kind::Group, &body, self.max_page)?;
+                let found = list::everything(self, base, &users, &groups).await?;
+                Ok(reply::json(http::StatusCode::OK, &found))
+            }
+            ["Me"] => Err(ScimError::NotImplemented("/Me is not supported")),
+            _ => Err(ScimError::NotFound("no such SCIM endpoint".into())),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn resources(
+        &self,
+        kind: Kind,
+        method: &Method,
+        id: Option<&str>,
+        headers: &HeaderMap,
+        params: &[(String, String)],
+        body: Incoming,
+        base: &str,
+    ) -> Result<Reply, ScimError> {
+        let ok = |value: Value| reply::json(http::StatusCode::OK, &value);
+        match (id, method) {
+            (None, &Method::GET) => {
+                let query = Query::from_params(kind, params, self.max_page)?;
+                Ok(ok(self.list(kind, base, &query).await?))
+            }
+            (Some(".search"), &Method::POST) => {
+                let body = self.read_json(headers, body).await?;
+                let query = Query::from_search(kind, &body, self.max_page)?;
+                Ok(ok(self.list(kind, base, &query).await?))
+            }
+            (None, &Method::POST) => {
+                let body = self.read_json(headers, body).await?;
+                match kind {
+                    Kind::User => users::create(self, base, &body, params).await,
+                    Kind::Group => groups::create(self, base, &body, params).await,
+                }
+            }
+            (Some(".search"), _) | (None, _) => Err(ScimError::MethodNotAllowed),
+            (Some(id), &Method::GET) => match kind {
+                Kind::User => users::get(self, base, id, headers, params).await,
+                Kind::Group => groups::get(self, base, id, headers, params).await,
+            },
+            (Some(id), &Method::PUT) => {
+                let body = self.read_json(headers, body).await?;
+                match kind {
+                    Kind::User => users::replace(self, base, id, headers, &body, params).await,
+                    Kind::Group => groups::replace(self, base, id, headers, &body, params).await,
+                }
+            }
+            (Some(id), &Method::PATCH) => {
+                let body = self.read_json(headers, body).await?;
+                match kind {
+                    Kind::User => users::patch(self, base, id, headers, &body, params).await,
+                    Kind::Group => groups::patch(self, base, id, headers, &body, params).await,
+                }
+            }
+            (Some(id), &Method::DELETE) => match kind {
+                Kind::User => users::delete(self, id, headers).await,
+                Kind::Group => groups::delete(self, id, headers).await,
+            },
+            (Some(_), _) => Err(ScimError::MethodNotAllowed),
+        }
+    }
+
+    async fn list(&self, kind: Kind, base: &str, query: &Query) -> Result<Value, ScimError> {
+        match kind {
+            Kind::User => list::users(self, base, query).await,
+            Kind::Group => list::groups(self, base, query).await,
+        }
+    }
+
+    /// `{public_url}/_doorward/scim/v2`, or the SCIM listener's origin and
+    /// base path.
+    fn base_url(&self, peer: &Peer) -> String {
+        match (&self.public_base, &peer.origin) {
+            (Some(base), _) => base.clone(),
+            (None, Some(origin)) => format!("{origin}{}", self.base_path),
+            (None, None) => self.base_path.clone(),
+        }
+    }
+
+    /// The request body as JSON, refused past `max_body` before it is read
+    /// whole, and only as `application/scim+json` or `application/json` (a
+    /// browser cannot send those cross-site without a preflight).
+    async fn read_json(&self, headers: &HeaderMap, body: Incoming) -> Result<Value, ScimError> {
+        let media = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if !matches!(media.as_deref(), Some("application/scim+json" | "application/json")) {
+            return Err(ScimError::UnsupportedMediaType);
+        }
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return Err(ScimError::TooLarge(self.max_body));
+        }
+        let limits = BodyLimits {
+            max: Some(self.max_body),
+            idle: self.idle,
+            deadline: self.deadline,
+        };
+        let bytes: Bytes = RequestBody::read_whole(body, limits).await.map_err(|e| match e {
+            BodyError::TooLarge => ScimError::TooLarge(self.max_body),
+            other => ScimError::InvalidSyntax(format!("the request body could not be read: {other}")),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ScimError::InvalidSyntax(format!("the body is not JSON: {e}")))
+    }
+}
