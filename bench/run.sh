@@ -10,7 +10,9 @@
 #                     "direct doorward doorward-auth doorward-auth250 nginx" (default all);
 #                     doorward-auth* log in at a local oidc-provider (tests/peers/oidc,
 #                     needs Node.js) and send the session cookie: a user with 2 groups,
-#                     and one with 250 groups, both with signed assertions
+#                     and one with 250 groups, both with signed assertions;
+#                     doorward-auth-pg is doorward-auth (alice) with its store on
+#                     PostgreSQL instead of SQLite (needs Debian's postgresql)
 #   ROUNDS            interleaved rounds    (default 3)
 #   DURATION WARMUP   wrk seconds per measurement / per warm-up (default 10 / 3)
 #   THREADS CONNS     wrk -t / -c           (default 2 / 32)
@@ -56,9 +58,9 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 has() { [[ " $CANDIDATES " == *" $1 "* ]]; }
 
 # Distinct free loopback ports (sockets held open together, then released).
-read -r UP_PORT DW_PORT NX_PORT DA_PORT IDP_PORT < <(python3 - <<'EOF'
+read -r UP_PORT DW_PORT NX_PORT DA_PORT IDP_PORT DP_PORT < <(python3 - <<'EOF'
 import socket
-ss = [socket.socket() for _ in range(5)]
+ss = [socket.socket() for _ in range(6)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))
 EOF
@@ -98,13 +100,16 @@ start_doorward() {
     wait_http "http://127.0.0.1:$DW_PORT/1k.bin" || die "doorward does not proxy /1k.bin"
 }
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib/postgres.sh
+
 # doorward on a protected route, its IdP, and two logged-in users' cookies.
 start_doorward_auth() {
     local peer=tests/peers/oidc groups
     scripts/ensure-oidc-peer.sh
     groups=$(python3 -c 'import json; print(json.dumps(["team-%03d" % i for i in range(250)]))')
     OIDC_PORT=$IDP_PORT OIDC_ACCESS_TOKEN_TTL=3600 \
-    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\"]}]" \
+    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\",\"http://127.0.0.1:$DP_PORT/_doorward/callback\"]}]" \
     OIDC_ACCOUNTS="{\"alice\":{\"email\":\"alice@example.com\",\"groups\":[\"engineers\",\"staff\"]},\"big\":{\"email\":\"big@example.com\",\"groups\":$groups}}" \
         node "$peer/server.mjs" > "$TMP/idp.out" 2> "$TMP/idp.log" &
     STARTED+=($!)
@@ -119,6 +124,22 @@ start_doorward_auth() {
         || die "the session cookie does not authenticate"
 }
 
+# The same protected route with its store on PostgreSQL, and alice's cookie
+# there: sessions are read from the cache once warm, so this should match
+# doorward-auth.
+start_doorward_auth_pg() {
+    start_postgres "$TMP/pg" bench-db-password
+    render doorward-auth.toml.in doorward-auth-pg.toml "$DP_PORT"
+    sed -i -e "s|^url = \"sqlite://.*|url = \"postgres://doorward@127.0.0.1:$PG_PORT/doorward\"\npassword = \"bench-db-password\"|" \
+        "$TMP/doorward-auth-pg.toml"
+    "$DOORWARD_BIN" serve --config "$TMP/doorward-auth-pg.toml" > "$TMP/doorward-auth-pg.log" 2>&1 &
+    DOORWARD_PG_PID=$!; STARTED+=($!)
+    wait_http "http://127.0.0.1:$DP_PORT/_doorward/healthz" "$DOORWARD_PG_PID" || { tail -20 "$TMP/doorward-auth-pg.log" >&2; die "doorward (postgres) did not start"; }
+    COOKIE_ALICE_PG=$(python3 "$BENCH/login.py" "http://127.0.0.1:$DP_PORT/1k.bin" alice) || die "login as alice (postgres) failed"
+    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE_ALICE_PG" "http://127.0.0.1:$DP_PORT/1k.bin") == 200 ]] \
+        || die "the session cookie does not authenticate (postgres)"
+}
+
 start_all() {
     start_nginx upstream nginx-upstream.conf.in "$UP_PORT"   # always needed
     if has nginx; then start_nginx proxy nginx-proxy.conf.in "$NX_PORT"; fi
@@ -126,7 +147,8 @@ start_all() {
         start_doorward; sleep 1
         RSS_IDLE_KB=$(rss_kb "$DOORWARD_PID")
     fi
-    if has doorward-auth || has doorward-auth250; then start_doorward_auth; fi
+    if has doorward-auth || has doorward-auth250 || has doorward-auth-pg; then start_doorward_auth; fi
+    if has doorward-auth-pg; then start_doorward_auth_pg; fi
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -174,6 +196,7 @@ run_candidate() {
         doorward) measure doorward "http://127.0.0.1:$DW_PORT/1k.bin" "$DOORWARD_PID" ;;
         doorward-auth) measure doorward-auth "http://127.0.0.1:$DA_PORT/1k.bin" "$DOORWARD_AUTH_PID" -H "Cookie: $COOKIE_ALICE" ;;
         doorward-auth250) measure doorward-auth250 "http://127.0.0.1:$DA_PORT/1k.bin" "$DOORWARD_AUTH_PID" -H "Cookie: $COOKIE_BIG" ;;
+        doorward-auth-pg) measure doorward-auth-pg "http://127.0.0.1:$DP_PORT/1k.bin" "$DOORWARD_PG_PID" -H "Cookie: $COOKIE_ALICE_PG" ;;
         nginx)    measure nginx    "http://127.0.0.1:$NX_PORT/1k.bin" "$PROXY_PID" ;;
         *) die "unknown candidate $1" ;;
     esac
@@ -214,6 +237,9 @@ for n in [n for n in names if n.startswith("doorward")] if "nginx" in med else [
         # Authenticated requests: >= 0.75x nginx, and within 10% of
         # doorward's own public route in the same run.
         checks += [line(f"throughput {n}/nginx", f"{tp:.2f}x", tp >= 0.75, "", ">= 0.75x")]
+        if n == "doorward-auth-pg" and "doorward-auth" in med:
+            pg = d[0] / med["doorward-auth"][0]
+            checks += [line("throughput doorward-auth-pg/doorward-auth (SQLite)", f"{pg:.2f}x", pg >= 0.95, "", ">= 0.95x")]
         if "doorward" in med:
             own = d[0] / med["doorward"][0]
             checks += [line(f"throughput {n}/doorward public", f"{own:.2f}x", own >= 0.9, "", ">= 0.9x")]

@@ -45,30 +45,7 @@ trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# initdb and postgres refuse to run as root: as root, run them as postgres.
-as_db() {
-    if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi
-}
-
-# start_postgres: a fresh server in $TMP/pg; prints its port.
-start_postgres() {
-    local bindir port
-    bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-    [ -x "$bindir/postgres" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
-    port=$(free_port)
-    mkdir -p "$TMP/pg"
-    printf '%s\n' bench-db-password > "$TMP/pwfile"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$TMP/pg" "$TMP/pwfile"; fi
-    as_db "$bindir/initdb" -D "$TMP/pg" -U doorward --pwfile="$TMP/pwfile" --auth=scram-sha-256 >/dev/null
-    as_db "$bindir/postgres" -D "$TMP/pg" -p "$port" -c listen_addresses=127.0.0.1 -k "$TMP/pg" >"$TMP/postgres.log" 2>&1 &
-    STARTED+=($!)
-    for _ in $(seq 100); do
-        as_db "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" && break
-        sleep 0.1
-    done
-    PGPASSWORD=bench-db-password psql -q -h 127.0.0.1 -p "$port" -U doorward -d postgres -c 'CREATE DATABASE doorward' >&2
-    echo "$port"
-}
+source scripts/lib/postgres.sh
 
 # run_backend NAME STORE_LINES: doorward on that store, then the client.
 run_backend() {
@@ -130,8 +107,8 @@ for backend in $BACKENDS; do
     case $backend in
         sqlite) run_backend sqlite "url = \"sqlite://$TMP/doorward.db\"" ;;
         postgres)
-            pg_port=$(start_postgres)
-            run_backend postgres "url = \"postgres://doorward@127.0.0.1:$pg_port/doorward\"
+            start_postgres "$TMP/pg" bench-db-password
+            run_backend postgres "url = \"postgres://doorward@127.0.0.1:$PG_PORT/doorward\"
 password = \"bench-db-password\"" ;;
         *) echo "unknown backend $backend" >&2; exit 1 ;;
     esac

@@ -110,6 +110,17 @@ impl IdpMetadata {
     }
 }
 
+/// What an IdP may encrypt assertions with (CBC only under a signed
+/// Response: see `decrypt`).
+const ENCRYPTION_METHODS: [&str; 6] = [
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+];
+
 impl SamlProvider {
     /// Reads the metadata from its URL (a file was read at start).
     async fn fetch_metadata(&self) -> Result<(), SamlError> {
@@ -169,13 +180,26 @@ impl SamlProvider {
     /// doorward's SP metadata for this provider: entity id, the ACS
     /// (HTTP-POST), SLO (HTTP-Redirect and HTTP-POST), and the certificate
     /// when a key is configured (`AuthnRequestsSigned` then true).
+    /// An RSA key is also offered for encryption, with the algorithms
+    /// [`super::decrypt`] accepts, GCM first.
     pub fn sp_metadata(&self) -> String {
         let signed = self.sp_key.is_some();
+        let rsa = self.sp_key.as_ref().is_some_and(|k| k.id() == openssl::pkey::Id::RSA);
         let key = self.sp_certificate.as_deref().map_or(String::new(), |cert| {
-            format!(
-                "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}\
-                 </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-            )
+            let info = format!(
+                "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+            );
+            let mut out = format!("<md:KeyDescriptor use=\"signing\">{info}</md:KeyDescriptor>");
+            if rsa {
+                let methods: String = ENCRYPTION_METHODS
+                    .iter()
+                    .map(|m| format!("<md:EncryptionMethod Algorithm=\"{m}\"/>"))
+                    .collect();
+                out.push_str(&format!(
+                    "<md:KeyDescriptor use=\"encryption\">{info}{methods}</md:KeyDescriptor>"
+                ));
+            }
+            out
         });
         let name_id = self.name_id_format.as_deref().map_or(String::new(), |format| {
             format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(format))

@@ -12,6 +12,7 @@
 
 mod attributes;
 mod authn;
+mod decrypt;
 mod logout;
 mod metadata;
 mod redirect;

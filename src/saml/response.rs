@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use samael::crypto::{Crypto, CryptoProvider, ReduceMode};
 use samael::schema::{Assertion, Response};
 
-use super::xml::{count_elements, first_element, refuse_dtd, root_name};
+use super::decrypt::Sealed;
+use super::xml::{count_elements, first_element, refuse_dtd, root_name, without_element};
 use super::{IdpMetadata, SamlError, SamlProvider};
 use crate::login::LoginResult;
 
@@ -58,11 +59,7 @@ impl SamlProvider {
             return Err(SamlError::AssertionCount(plain + encrypted));
         }
         if encrypted == 1 {
-            return Err(if self.sp_key.is_some() {
-                SamlError::Decryption("encrypted assertions are not supported yet".into())
-            } else {
-                SamlError::EncryptedWithoutKey
-            });
+            return self.validate_encrypted(&xml, expected, &metadata);
         }
         // The envelope is not trusted (it may be unsigned), but what it says
         // can still be a reason to refuse.
@@ -73,13 +70,7 @@ impl SamlProvider {
         if count_elements(&xml, "Signature")? == 0 {
             return Err(SamlError::Unsigned);
         }
-        let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-            &xml,
-            &metadata.certificates,
-            ReduceMode::ValidateAndMarkNoAncestors,
-            self.allowed_algorithms().as_deref(),
-        )
-        .map_err(|e| SamlError::BadSignature(format!("{e:?}")))?;
+        let reduced = self.verified(&xml, &metadata)?;
         // From here on only signed content is read.
         let assertion = match root_name(&reduced)?.as_str() {
             "Response" => {
@@ -94,9 +85,86 @@ impl SamlProvider {
                 .map_err(|e| SamlError::Malformed(format!("the signed Assertion does not parse: {e}")))?,
             other => return Err(SamlError::Malformed(format!("the signature covers a `{other}`"))),
         };
-        let replay_until = self.check_assertion(&assertion, expected, &metadata)?;
-        let name_id = first_element(&reduced, "NameID")?.unwrap_or_default();
-        let result = super::attributes::login_result(self, &assertion, &name_id, &metadata.entity_id)?;
+        self.accept(&assertion, &reduced, expected, &metadata)
+    }
+
+    /// A Response whose assertion is encrypted to the SP key. A signature on
+    /// the Response is verified before anything is decrypted (it covers the
+    /// ciphertext); without one, the decrypted Assertion must be signed,
+    /// and CBC ciphertexts are refused (nothing vouches for them).
+    fn validate_encrypted(&self, xml: &str, expected: Expected<'_>, idp: &IdpMetadata) -> Result<SamlLogin, SamlError> {
+        let key = self.sp_key.as_ref().ok_or(SamlError::EncryptedWithoutKey)?;
+        let envelope: Response = without_element(xml, "EncryptedAssertion")?
+            .parse()
+            .map_err(|e| SamlError::Malformed(format!("the Response does not parse: {e}")))?;
+        self.check_envelope(&envelope, expected)?;
+        // Outside the ciphertext, a Signature can only be the Response's.
+        let response_signed = count_elements(xml, "Signature")? > 0;
+        let sealed = if response_signed {
+            let reduced = self.verified(xml, idp)?;
+            if root_name(&reduced)? != "Response" {
+                return Err(SamlError::Malformed("the signature does not cover the Response".into()));
+            }
+            let response: Response = without_element(&reduced, "EncryptedAssertion")?
+                .parse()
+                .map_err(|e| SamlError::Malformed(format!("the signed Response does not parse: {e}")))?;
+            self.check_signed_response(&response, expected, idp)?;
+            Sealed::read(&reduced)?
+        } else {
+            Sealed::read(xml)?
+        };
+        let plain = sealed.open(key, response_signed)?;
+        refuse_dtd(&plain)?;
+        if root_name(&plain)? != "Assertion"
+            || count_elements(&plain, "Assertion")? != 1
+            || count_elements(&plain, "EncryptedAssertion")? != 0
+        {
+            return Err(SamlError::Malformed(
+                "the encrypted content is not one Assertion".into(),
+            ));
+        }
+        let trusted = if count_elements(&plain, "Signature")? > 0 {
+            let reduced = self.verified(&plain, idp)?;
+            if root_name(&reduced)? != "Assertion" {
+                return Err(SamlError::Malformed(
+                    "the signature does not cover the Assertion".into(),
+                ));
+            }
+            reduced
+        } else if response_signed {
+            plain
+        } else {
+            return Err(SamlError::Unsigned);
+        };
+        let assertion: Assertion = trusted
+            .parse()
+            .map_err(|e| SamlError::Malformed(format!("the decrypted Assertion does not parse: {e}")))?;
+        self.accept(&assertion, &trusted, expected, idp)
+    }
+
+    /// The signed part of `xml`, every signature verified with the IdP's
+    /// certificates and the allowed algorithms.
+    fn verified(&self, xml: &str, idp: &IdpMetadata) -> Result<String, SamlError> {
+        Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+            xml,
+            &idp.certificates,
+            ReduceMode::ValidateAndMarkNoAncestors,
+            self.allowed_algorithms().as_deref(),
+        )
+        .map_err(|e| SamlError::BadSignature(format!("{e:?}")))
+    }
+
+    /// The checks on a trusted assertion, then the login it proves.
+    fn accept(
+        &self,
+        assertion: &Assertion,
+        signed_xml: &str,
+        expected: Expected<'_>,
+        idp: &IdpMetadata,
+    ) -> Result<SamlLogin, SamlError> {
+        let replay_until = self.check_assertion(assertion, expected, idp)?;
+        let name_id = first_element(signed_xml, "NameID")?.unwrap_or_default();
+        let result = super::attributes::login_result(self, assertion, &name_id, &idp.entity_id)?;
         Ok(SamlLogin {
             result,
             assertion_id: assertion.id.clone(),

@@ -19,7 +19,7 @@ pub fn refuse_dtd(xml: &str) -> Result<(), SamlError> {
 }
 
 /// The local part of a (possibly prefixed) element name.
-fn local(name: &[u8]) -> &[u8] {
+pub(super) fn local(name: &[u8]) -> &[u8] {
     match name.iter().rposition(|b| *b == b':') {
         Some(colon) => &name[colon + 1..],
         None => name,
@@ -83,6 +83,47 @@ pub fn first_element(xml: &str, name: &str) -> Result<Option<Element>, SamlError
     }
 }
 
+/// The document without its first element of local name `name` (and all
+/// inside it): how the envelope of a Response with an EncryptedAssertion
+/// is read, since samael's structs do not model every IdP's encryption
+/// markup (that part is read by `decrypt`).
+pub fn without_element(xml: &str, name: &str) -> Result<String, SamlError> {
+    let mut reader = Reader::from_str(xml);
+    let mut start = None;
+    let mut depth = 0usize;
+    let cut = |from: u64, to: u64| -> Result<String, SamlError> {
+        let (from, to) = (usize::try_from(from), usize::try_from(to));
+        match (from, to) {
+            (Ok(from), Ok(to)) if from <= to && to <= xml.len() => Ok(format!("{}{}", &xml[..from], &xml[to..])),
+            _ => Err(SamlError::Malformed("element bounds".into())),
+        }
+    };
+    loop {
+        let before = reader.buffer_position();
+        match reader.read_event() {
+            Ok(Event::Empty(e)) if start.is_none() && local(e.name().as_ref()) == name.as_bytes() => {
+                return cut(before, reader.buffer_position());
+            }
+            Ok(Event::Start(e)) if start.is_none() && local(e.name().as_ref()) == name.as_bytes() => {
+                start = Some(before);
+                depth = 1;
+            }
+            Ok(Event::Start(_)) if start.is_some() => depth += 1,
+            Ok(Event::End(_)) if start.is_some() => {
+                depth -= 1;
+                if let (0, Some(from)) = (depth, start) {
+                    return cut(from, reader.buffer_position());
+                }
+            }
+            Ok(Event::Eof) if start.is_none() => return Ok(xml.to_string()),
+            Ok(Event::Eof) => return Err(SamlError::Malformed("unterminated element".into())),
+            Ok(Event::DocType(_)) => return Err(SamlError::Doctype),
+            Ok(_) => {}
+            Err(e) => return Err(SamlError::Malformed(format!("not well-formed XML: {e}"))),
+        }
+    }
+}
+
 /// Texts of every element with local name `name`.
 pub fn all_texts(xml: &str, name: &str) -> Result<Vec<String>, SamlError> {
     let mut reader = Reader::from_str(xml);
@@ -101,7 +142,7 @@ pub fn all_texts(xml: &str, name: &str) -> Result<Vec<String>, SamlError> {
 /// The text of the element just opened, up to its end: text and CDATA
 /// joined, references resolved, comments skipped (so a comment cannot cut
 /// a value short), child elements' text included.
-fn content(reader: &mut Reader<&[u8]>) -> Result<String, SamlError> {
+pub(super) fn content(reader: &mut Reader<&[u8]>) -> Result<String, SamlError> {
     let bad = |e: &dyn std::fmt::Display| SamlError::Malformed(format!("element text: {e}"));
     let mut out = String::new();
     let mut depth = 0usize;
@@ -144,7 +185,7 @@ impl Element {
     }
 }
 
-fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, SamlError> {
+pub(super) fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, SamlError> {
     let mut out = Vec::new();
     for attribute in e.attributes() {
         let attribute = attribute.map_err(|e| SamlError::Malformed(format!("attribute: {e}")))?;
@@ -185,6 +226,15 @@ mod tests {
         assert_eq!(count_elements(xml, "Assertion"), Ok(2));
         assert_eq!(root_name(xml).as_deref(), Ok("Response"));
         assert!(count_elements("<a><b></a>", "b").is_err());
+    }
+
+    #[test]
+    fn without_element_cuts_the_first_such_element_whole() {
+        let xml = r#"<r><a/><x:E k="1"><E>in</E><b/></x:E><E/></r>"#;
+        assert_eq!(without_element(xml, "E").as_deref(), Ok(r#"<r><a/><E/></r>"#));
+        assert_eq!(without_element("<r><E/><E/></r>", "E").as_deref(), Ok("<r><E/></r>"));
+        assert_eq!(without_element("<r/>", "E").as_deref(), Ok("<r/>"));
+        assert!(without_element("<r><E>", "E").is_err());
     }
 
     #[test]

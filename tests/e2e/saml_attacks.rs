@@ -387,6 +387,93 @@ async fn encrypted_assertions_without_an_sp_key_are_refused() {
     assert_eq!(refused(lab.check(&posted, Some(&id))), SamlError::EncryptedWithoutKey);
 }
 
+/// An RSA key and self-signed certificate for doorward's SP, as PEM files.
+fn sp_key_files() -> (tempfile::NamedTempFile, tempfile::NamedTempFile) {
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    use std::io::Write;
+    let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey");
+    let mut name = x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "doorward-sp").expect("cn");
+    let name = name.build();
+    let mut cert = x509::X509::builder().expect("builder");
+    cert.set_version(2).expect("version");
+    cert.set_subject_name(&name).expect("subject");
+    cert.set_issuer_name(&name).expect("issuer");
+    cert.set_pubkey(&key).expect("pubkey");
+    cert.set_not_before(&Asn1Time::days_from_now(0).expect("now"))
+        .expect("nb");
+    cert.set_not_after(&Asn1Time::days_from_now(30).expect("later"))
+        .expect("na");
+    cert.sign(&key, MessageDigest::sha256()).expect("sign");
+    let mut key_file = tempfile::NamedTempFile::new().expect("key file");
+    key_file
+        .write_all(&key.private_key_to_pem_pkcs8().expect("pem"))
+        .expect("write");
+    let mut cert_file = tempfile::NamedTempFile::new().expect("cert file");
+    cert_file
+        .write_all(&cert.build().to_pem().expect("pem"))
+        .expect("write");
+    (key_file, cert_file)
+}
+
+/// With an SP key, the real IdP encrypts to the certificate doorward's own
+/// metadata publishes: AES-GCM opens whatever is signed; AES-CBC only under
+/// a signed Response; PKCS#1 v1.5 key transport never; and encryption
+/// vouches for nothing, so an unsigned encrypted assertion is refused.
+#[tokio::test]
+async fn encrypted_assertions_open_with_the_sp_key_under_the_idps_signature() {
+    let (key, cert) = sp_key_files();
+    let lab = Lab::start(&format!(
+        "sp_key = \"{}\"\nsp_certificate = \"{}\"",
+        key.path().display(),
+        cert.path().display()
+    ))
+    .await;
+    let metadata = lab.provider.sp_metadata();
+    assert!(metadata.contains("<md:KeyDescriptor use=\"encryption\">"), "{metadata}");
+    lab.idp.add_sp_xml(&metadata).await;
+    let cases: [(&str, &str, &str, Option<SamlError>); 6] = [
+        ("aes256-gcm", "rsa-oaep-mgf1p", "assertion", None),
+        ("aes128-gcm", "rsa-oaep-mgf1p", "response", None),
+        ("aes256-cbc", "rsa-oaep-mgf1p", "both", None),
+        (
+            "aes256-cbc",
+            "rsa-oaep-mgf1p",
+            "assertion",
+            Some(SamlError::Decryption(
+                "http://www.w3.org/2001/04/xmlenc#aes256-cbc without a signed Response: CBC is accepted only under \
+             the IdP's signature (sign the Response, or encrypt with AES-GCM)"
+                    .into(),
+            )),
+        ),
+        (
+            "aes256-gcm",
+            "rsa-1_5",
+            "both",
+            Some(SamlError::Decryption(
+                "RSA PKCS#1 v1.5 key transport is refused (use RSA-OAEP)".into(),
+            )),
+        ),
+        ("aes256-gcm", "rsa-oaep-mgf1p", "none", Some(SamlError::Unsigned)),
+    ];
+    for (content, transport, sign, want) in cases {
+        lab.idp
+            .set_options(&json!({"encrypt_assertion": true, "encryption_alg": content,
+                                 "key_transport_alg": transport, "sign": sign}))
+            .await;
+        let (posted, id) = lab.response("alice").await;
+        assert!(posted.response.len() > 100, "a response was posted");
+        let result = lab.check(&posted, Some(&id));
+        match want {
+            None => {
+                let login = result.unwrap_or_else(|e| panic!("{content}/{transport}/{sign}: refused: {e}"));
+                assert_eq!(login.result.subject, "alice@example.com", "{content}/{sign}");
+            }
+            Some(error) => assert_eq!(refused(result), error, "{content}/{transport}/{sign}"),
+        }
+    }
+}
+
 impl Lab {
     /// Any valid certificate will do as an SP encryption cert here.
     async fn idp_signing_cert(&self) -> String {
