@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 python=target/pyenv/bin/python
 [ -x "$python" ] || { echo "run scripts/test.sh once first (it makes $python)"; exit 1; }
-cargo build --release --locked --example bench_saml
+# BENCH_SAML: a prebuilt bench_saml (skips the cargo build).
+if [[ -z ${BENCH_SAML:-} ]]; then
+  cargo build --release --locked --example bench_saml
+  BENCH_SAML=${CARGO_TARGET_DIR:-target}/release/examples/bench_saml
+fi
 tmp=$(mktemp -d)
 coproc IDP { SAML_SP_METADATA='{"entity_id":"http://127.0.0.1:9/_doorward/saml/metadata","acs_url":"http://127.0.0.1:9/_doorward/saml/acs"}' \
   SAML_USERS='{"alice":{"name_id":"alice@example.com","attributes":{"mail":["alice@example.com"],"memberOf":["engineers","staff"]}}}' \
@@ -28,5 +32,5 @@ for sign in assertion both; do
   fetch "$base/__test/options" "{\"sign\": \"$sign\"}" >/dev/null
   fetch "$base/__test/unsolicited?user=alice&sp=$sp" > "$tmp/response-$sign.b64"
   printf '%-10s ' "$sign:"
-  target/release/examples/bench_saml "$tmp/idp.xml" "$tmp/response-$sign.b64" "$SECONDS_PER_RUN"
+  "$BENCH_SAML" "$tmp/idp.xml" "$tmp/response-$sign.b64" "$SECONDS_PER_RUN"
 done

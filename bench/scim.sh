@@ -11,6 +11,7 @@
 #   DOORWARD_BIN   doorward binary              (default target/release/doorward)
 #   BACKENDS       "sqlite postgres" or a subset (default both)
 #   USERS LOOKUPS  users to provision / lookups  (default 10000 / 2000)
+#   BENCH_SCIM     a prebuilt client (skips the cargo build)
 #   KEEP_TMP=1     keep the temp dir (configs, logs, databases)
 # PostgreSQL runs from Debian's server binaries (apt-get install postgresql),
 # with its defaults (fsync and synchronous_commit on), data on the disk.
@@ -25,9 +26,13 @@ TOKEN=bench-scim-token-0123456789abcdef0123456789
 TARGET_PROVISION_S=20
 TARGET_FILTER_P99_MS=2
 
-cargo build --release --locked --bin doorward --example bench_scim >&2
-CLIENT=${CARGO_TARGET_DIR:-target}/release/examples/bench_scim
-[[ $DOORWARD_BIN == target/release/doorward && -n ${CARGO_TARGET_DIR:-} ]] && DOORWARD_BIN=$CARGO_TARGET_DIR/release/doorward
+if [[ -n ${BENCH_SCIM:-} ]]; then
+    CLIENT=$BENCH_SCIM                       # prebuilt: DOORWARD_BIN is taken as given
+else
+    cargo build --release --locked --bin doorward --example bench_scim >&2
+    CLIENT=${CARGO_TARGET_DIR:-target}/release/examples/bench_scim
+    [[ $DOORWARD_BIN == target/release/doorward && -n ${CARGO_TARGET_DIR:-} ]] && DOORWARD_BIN=$CARGO_TARGET_DIR/release/doorward
+fi
 
 TMP=$(mktemp -d "$PWD/target/bench-scim.XXXXXX")
 chmod 755 "$TMP"
