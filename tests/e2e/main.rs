@@ -9,6 +9,7 @@ mod scenario;
 mod support;
 
 mod bearer;
+mod flood;
 mod gate;
 mod h2_abuse;
 mod hygiene;
