@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::memory::{ClosedOnDrop, ConnCounts};
 use crate::metrics::Metrics;
 use crate::proxy::conn_io::{ConnActivity, GuardedIo};
 use crate::proxy::first_head::{read_first_head, FirstHead, Prefixed};
@@ -213,6 +214,8 @@ impl Server {
         // At the cap, accepting pauses: new connections wait in the
         // kernel's listen queue while the open ones keep being served.
         let slots = Arc::new(Semaphore::new(max_connections));
+        let counts = Arc::new(ConnCounts::default());
+        let trimmer = tokio::spawn(crate::memory::trim_after_closes(Arc::clone(&counts)));
         let mut cap_logged: Option<Instant> = None;
         tokio::pin!(shutdown);
         loop {
@@ -247,6 +250,7 @@ impl Server {
                             listener: Listener::Main,
                             _open: open_tx.clone(),
                             _slot: Some(slot),
+                            _counted: Some(counts.open()),
                         };
                         tokio::spawn(conn.serve(tcp, peer));
                     }
@@ -267,6 +271,7 @@ impl Server {
             Ok(_) => tracing::info!("all connections drained"),
             Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
         }
+        trimmer.abort();
     }
 }
 
@@ -296,6 +301,7 @@ async fn serve_side(listener: TcpListener, side: Side, gateway: Arc<Gateway>, dr
                         listener: side.listener,
                         _open: open,
                         _slot: None,
+                        _counted: None,
                     };
                     tokio::spawn(conn.serve(tcp, peer));
                 }
@@ -319,6 +325,8 @@ struct Connection {
     _open: mpsc::Sender<()>,
     /// Its place under `max_connections`, given back when it closes.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts it closed when it drops (see [`crate::memory`]).
+    _counted: Option<ClosedOnDrop>,
 }
 
 /// Drives a hyper connection; on drain, asks it to finish gracefully (no

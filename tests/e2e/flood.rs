@@ -267,3 +267,47 @@ async fn at_the_connection_cap_new_connections_wait_and_open_ones_keep_working()
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_of_served_keep_alive_connections_comes_back_after_they_close() {
+    let n = flood_size() / 2;
+    let upstream = Upstream::start().await;
+    let config = write_config(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = {}\n[log]\nformat = \"json\"\n{}",
+        n + 100,
+        Proxy::route(&upstream.url(), "public = [\"/public/\"]")
+    ));
+    let doorward = ChildDoorward::serve(config.path());
+    let addr = doorward.addr;
+    for _ in 0..20 {
+        let (status, _, _) = get(addr, "/public/warm", &[]).await;
+        assert_eq!(status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = doorward.proc_status_kib("VmRSS");
+
+    // Each connection is served a request and then held open, idle: hyper
+    // now holds its buffers for it.
+    let mut held = Vec::with_capacity(n);
+    for batch in (0..n).collect::<Vec<_>>().chunks(100) {
+        held.extend(futures_util::future::join_all(batch.iter().map(|_| keep_alive(addr))).await);
+    }
+    let rss_held = doorward.proc_status_kib("VmRSS");
+    drop(held);
+
+    let back = eventually(Duration::from_secs(30), || {
+        doorward.proc_status_kib("VmRSS") as f64 <= rss_before as f64 * MAX_RSS_AFTER_FACTOR
+    })
+    .await;
+    let rss_after = doorward.proc_status_kib("VmRSS");
+    eprintln!(
+        "{n} served keep-alive connections: RSS {rss_before} KiB before, {rss_held} KiB held ({:.2} KiB per \
+         connection), {rss_after} KiB after they closed",
+        rss_held.saturating_sub(rss_before) as f64 / n as f64
+    );
+    assert!(
+        back,
+        "RSS {rss_after} KiB 30 s after {n} keep-alive connections closed, more than {MAX_RSS_AFTER_FACTOR}x the \
+         {rss_before} KiB before"
+    );
+}
