@@ -9,6 +9,7 @@ mod scenario;
 mod support;
 
 mod bearer;
+mod faults;
 mod flood;
 mod gate;
 mod h2_abuse;
