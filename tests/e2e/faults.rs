@@ -1,5 +1,6 @@
-//! Faults survived: an upstream that resets mid-response, and SIGTERM while
-//! many requests are in flight. (The IdP going away is in oidc.rs.)
+//! Faults survived: an upstream that resets mid-response, SIGTERM while many
+//! requests are in flight, an IdP answering garbage during a login. (The
+//! IdP going away while sessions go on is in oidc.rs.)
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -160,4 +161,112 @@ async fn sigterm_under_load_lets_every_in_flight_request_finish() {
     // No new connections once draining.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting after SIGTERM");
+}
+
+/// An IdP whose discovery and keys are fine but whose token endpoint
+/// answers an HTML error page, as a proxy in front of a broken IdP does.
+async fn garbage_token_idp() -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind idp");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let issuer = base.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let issuer = issuer.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let Ok(n) = tcp.read(&mut buf).await else { return };
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (kind, body) = if path.starts_with("/.well-known/openid-configuration") {
+                    (
+                        "application/json",
+                        serde_json::json!({
+                            "issuer": issuer,
+                            "authorization_endpoint": format!("{issuer}/auth"),
+                            "token_endpoint": format!("{issuer}/token"),
+                            "jwks_uri": format!("{issuer}/jwks"),
+                            "response_types_supported": ["code"],
+                            "subject_types_supported": ["public"],
+                            "id_token_signing_alg_values_supported": ["RS256"],
+                        })
+                        .to_string(),
+                    )
+                } else if path.starts_with("/jwks") {
+                    ("application/json", r#"{"keys":[]}"#.to_string())
+                } else {
+                    ("text/html", "<html><body>502 Bad Gateway</body></html>".to_string())
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (base, task)
+}
+
+#[tokio::test]
+async fn an_idp_answering_garbage_at_the_token_endpoint_gives_a_clear_page_and_a_log_line() {
+    let log = crate::support::LogCapture::start("doorward=info");
+    let (issuer, idp) = garbage_token_idp().await;
+    let upstream = Upstream::start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind doorward");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = format!(
+        "[server]\npublic_url = \"{base}\"\n[session]\nkeys = [\"{}\"]\n[[provider]]\nname = \"broken\"\nkind = \"oidc\"\n\
+         issuer = \"{issuer}\"\nclient_id = \"doorward\"\nclient_secret = \"a-client-secret-0123456789\"\n{}",
+        crate::scenario::SESSION_KEY,
+        Proxy::route(&upstream.url(), "")
+    );
+    let store = tempfile::tempdir().expect("store dir");
+    let config = format!(
+        "{config}\n[store]\nurl = \"sqlite://{}/doorward.db\"\n",
+        store.path().display()
+    );
+    let _proxy = Proxy::start_on(&config, listener).await;
+
+    // Follow doorward's redirects up to the IdP's authorization endpoint.
+    let mut browser = crate::idp::Browser::default();
+    let mut page = browser.get(&format!("{base}/private")).await;
+    let mut authorize = None;
+    for _ in 0..5 {
+        let Some(next) = page.location() else { break };
+        if next.as_str().starts_with(&format!("{issuer}/auth")) {
+            authorize = Some(next);
+            break;
+        }
+        page = browser.request("GET", &next, None).await;
+    }
+    let authorize = authorize.unwrap_or_else(|| panic!("never sent to the IdP: {} {}", page.status, page.body));
+    let param = |name: &str| {
+        authorize
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no {name} in {authorize}"))
+    };
+    let callback = format!(
+        "{}?code=a-code&state={}",
+        param("redirect_uri"),
+        form_urlencoded::byte_serialize(param("state").as_bytes()).collect::<String>()
+    );
+    let page = browser.get(&callback).await;
+
+    // What the user sees today: the sign-in failed (401), with a reference
+    // to quote and nothing from the IdP's page.
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains("Sign-in failed"), "{}", page.body);
+    assert!(!page.body.contains("Bad Gateway"), "no IdP internals on the page");
+    let text = log.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains("token endpoint") && l.contains("text/html")),
+        "no log line saying what the token endpoint answered:\n{text}"
+    );
+    // doorward itself is fine: the next visitor is sent to sign in again.
+    let again = crate::idp::Browser::default().get(&format!("{base}/private")).await;
+    assert_eq!(again.status, 302, "{}", again.body);
+    idp.abort();
 }
