@@ -215,7 +215,8 @@ impl Server {
         // kernel's listen queue while the open ones keep being served.
         let slots = Arc::new(Semaphore::new(max_connections));
         let counts = Arc::new(ConnCounts::default());
-        let trimmer = tokio::spawn(crate::memory::trim_after_closes(Arc::clone(&counts)));
+        // Stopped when `run` ends or is dropped (tests abort it).
+        let _trimmer = AbortOnDrop(tokio::spawn(crate::memory::trim_after_closes(Arc::clone(&counts))));
         let mut cap_logged: Option<Instant> = None;
         tokio::pin!(shutdown);
         loop {
@@ -271,7 +272,15 @@ impl Server {
             Ok(_) => tracing::info!("all connections drained"),
             Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
         }
-        trimmer.abort();
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
