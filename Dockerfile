@@ -16,6 +16,7 @@ WORKDIR /src
 # Dependencies first, against a dummy main.rs, so this (slow) layer is reused
 # as long as Cargo.toml / Cargo.lock do not change.
 COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && cargo build --release --locked \

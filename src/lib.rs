@@ -23,6 +23,7 @@ pub mod fuzz_targets;
 pub mod identity;
 pub mod identity_headers;
 pub mod login;
+pub mod memory;
 pub mod metrics;
 pub mod oidc;
 pub mod paths;

@@ -14,14 +14,17 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::memory::{ClosedOnDrop, ConnCounts};
 use crate::metrics::Metrics;
 use crate::proxy::conn_io::{ConnActivity, GuardedIo};
+use crate::proxy::first_head::{read_first_head, FirstHead, Prefixed};
 use crate::proxy::{ConnInfo, Gateway, GatewayError, Listener};
 
 #[derive(Debug, thiserror::Error)]
@@ -211,7 +214,10 @@ impl Server {
         // At the cap, accepting pauses: new connections wait in the
         // kernel's listen queue while the open ones keep being served.
         let slots = Arc::new(Semaphore::new(max_connections));
-        let mut cap_logged: Option<tokio::time::Instant> = None;
+        let counts = Arc::new(ConnCounts::default());
+        // Stopped when `run` ends or is dropped (tests abort it).
+        let _trimmer = AbortOnDrop(tokio::spawn(crate::memory::trim_after_closes(Arc::clone(&counts))));
+        let mut cap_logged: Option<Instant> = None;
         tokio::pin!(shutdown);
         loop {
             let slot = match Arc::clone(&slots).try_acquire_owned() {
@@ -222,7 +228,7 @@ impl Server {
                             max_connections,
                             "connection cap reached: new connections wait until one closes"
                         );
-                        cap_logged = Some(tokio::time::Instant::now());
+                        cap_logged = Some(Instant::now());
                     }
                     tokio::select! {
                         () = &mut shutdown => break,
@@ -245,6 +251,7 @@ impl Server {
                             listener: Listener::Main,
                             _open: open_tx.clone(),
                             _slot: Some(slot),
+                            _counted: Some(counts.open()),
                         };
                         tokio::spawn(conn.serve(tcp, peer));
                     }
@@ -265,6 +272,15 @@ impl Server {
             Ok(_) => tracing::info!("all connections drained"),
             Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
         }
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -294,6 +310,7 @@ async fn serve_side(listener: TcpListener, side: Side, gateway: Arc<Gateway>, dr
                         listener: side.listener,
                         _open: open,
                         _slot: None,
+                        _counted: None,
                     };
                     tokio::spawn(conn.serve(tcp, peer));
                 }
@@ -317,6 +334,8 @@ struct Connection {
     _open: mpsc::Sender<()>,
     /// Its place under `max_connections`, given back when it closes.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts it closed when it drops (see [`crate::memory`]).
+    _counted: Option<ClosedOnDrop>,
 }
 
 /// Drives a hyper connection; on drain, asks it to finish gracefully (no
@@ -345,14 +364,28 @@ macro_rules! drive {
 impl Connection {
     async fn serve(self, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
-        let activity = Arc::new(ConnActivity::default());
-        let info = ConnInfo {
-            peer,
-            tls: self.tls.is_some(),
-            activity: Arc::clone(&activity),
-            listener: self.listener,
-        };
-        let idle = self.settings.idle_timeout;
+        // One deadline from accept for the first byte, the TLS handshake
+        // and the first request head. hyper's own header-read timer starts
+        // only when hyper reads a head, which with h2c detection or TLS
+        // waits for bytes: a client that sent nothing was held until the
+        // idle timeout.
+        let deadline = Instant::now() + self.settings.header_read_timeout;
+        // A silent connection costs no TLS or HTTP state until it speaks
+        // (peek, not readable(): readiness can be a false positive).
+        match tokio::time::timeout_at(deadline, tcp.peek(&mut [0u8; 1])).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "client connection failed before sending anything");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "client sent nothing within the header-read timeout");
+                return;
+            }
+        }
+        let max_head = self.settings.max_header_bytes;
+        // The TLS and HTTP state is boxed (several KiB), so the task itself
+        // stays small while a client is still sending its first head.
         match self.tls.clone() {
             None => {
                 let protocol = if self.settings.http2 {
@@ -360,13 +393,13 @@ impl Connection {
                 } else {
                     Protocol::Http1
                 };
-                self.serve_http(GuardedIo::new(tcp, activity, idle), info, protocol)
-                    .await;
+                if let Some(io) = first_head(tcp, peer, deadline, max_head).await {
+                    Box::pin(self.serve_http(io, peer, protocol)).await;
+                }
             }
             Some(acceptor) => {
-                let handshake = tokio::time::timeout(self.settings.header_read_timeout, acceptor.accept(tcp));
-                let stream = match handshake.await {
-                    Ok(Ok(stream)) => stream,
+                let stream = match tokio::time::timeout_at(deadline, Box::pin(acceptor.accept(tcp))).await {
+                    Ok(Ok(stream)) => Box::new(stream),
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
@@ -380,16 +413,25 @@ impl Connection {
                     Some(b"h2") => Protocol::Http2,
                     _ => Protocol::Http1,
                 };
-                self.serve_http(GuardedIo::new(stream, activity, idle), info, protocol)
-                    .await;
+                if let Some(io) = first_head(stream, peer, deadline, max_head).await {
+                    Box::pin(self.serve_http(io, peer, protocol)).await;
+                }
             }
         }
     }
 
-    async fn serve_http<I>(self, io: I, info: ConnInfo, protocol: Protocol)
+    async fn serve_http<I>(self, io: I, peer: SocketAddr, protocol: Protocol)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let activity = Arc::new(ConnActivity::default());
+        let info = ConnInfo {
+            peer,
+            tls: self.tls.is_some(),
+            activity: Arc::clone(&activity),
+            listener: self.listener,
+        };
+        let io = GuardedIo::new(io, activity, self.settings.idle_timeout);
         let gateway = self.gateway;
         let info = Arc::new(info);
         let service = service_fn(move |req| {
@@ -416,6 +458,30 @@ impl Connection {
                 configure_http2(&mut builder.http2(), s);
                 drive!(builder.serve_connection_with_upgrades(io, service), self.drain);
             }
+        }
+    }
+}
+
+/// The connection with its first request head read (see
+/// [`crate::proxy::first_head`]), or None when the client closed, failed
+/// or did not finish the head by `deadline`.
+async fn first_head<T: AsyncRead + Unpin>(
+    mut io: T,
+    peer: SocketAddr,
+    deadline: Instant,
+    max_head: usize,
+) -> Option<Prefixed<T>> {
+    let mut buf = Vec::new();
+    match tokio::time::timeout_at(deadline, read_first_head(&mut io, &mut buf, max_head)).await {
+        Ok(Ok(FirstHead::Ready)) => Some(Prefixed::new(buf, io)),
+        Ok(Ok(FirstHead::Closed)) => None,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "client connection failed during its first request head");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no complete request head within the header-read timeout");
+            None
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod conn_io;
 pub mod errors;
 mod exchange;
+pub mod first_head;
 pub mod forwarding;
 pub mod host;
 mod internal;

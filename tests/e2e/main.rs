@@ -9,6 +9,8 @@ mod scenario;
 mod support;
 
 mod bearer;
+mod faults;
+mod flood;
 mod gate;
 mod h2_abuse;
 mod hygiene;
