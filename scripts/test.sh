@@ -21,4 +21,7 @@ if $stale; then
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]/#/-r}"
   touch "$pyenv/installed"
 fi
+# The flood test holds a few thousand sockets at both ends: use the hard
+# limit on open files (containers often start with a soft limit of 1024).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo test --locked --no-fail-fast "$@"
