@@ -101,13 +101,21 @@ impl Server {
         crate::build::warn_weakened(config);
         let clock = options.clock;
         let signer = Arc::new(crate::build::signer(config)?);
-        let auth = crate::auth::Auth::from_config(config, Arc::clone(&signer), clock.clone())
+        let pages = Arc::new(crate::build::pages(config)?);
+        let auth = crate::auth::Auth::from_config(config, Arc::clone(&signer), Arc::clone(&pages), clock.clone())
             .await?
             .map(Arc::new);
         if let Some(auth) = &auth {
             auth.warm_up();
         }
-        let gateway = Arc::new(Gateway::new(config, Arc::new(Metrics::new()), auth, signer, clock)?);
+        let gateway = Arc::new(Gateway::new(
+            config,
+            Arc::new(Metrics::new()),
+            auth,
+            signer,
+            pages,
+            clock,
+        )?);
         let metrics_listener = match config.server.metrics_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)

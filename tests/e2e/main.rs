@@ -17,6 +17,7 @@ mod interop;
 mod large_bodies;
 mod lifecycle;
 mod oidc;
+mod pages;
 mod paths;
 mod proxying;
 mod replicas;

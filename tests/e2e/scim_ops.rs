@@ -8,9 +8,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::idp::Browser;
-use crate::scenario::{Options, Scenario};
 use crate::postgres::TestPostgres;
 use crate::replicas::Pair;
+use crate::scenario::{Options, Scenario};
 use crate::scim::{filter, has, next_request_header, scim_config, ScimClient, DOORWARD, GROUP, USER};
 use crate::support::Proxy;
 

@@ -63,7 +63,7 @@ pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incomi
         (Endpoint::Callback, &Method::GET) => oidc::callback(auth, parts).await,
         (Endpoint::Logout, &Method::GET | &Method::HEAD) => logout::confirm_page(auth, parts).await,
         (Endpoint::Logout, &Method::POST) => logout::end_session(auth, parts, body).await,
-        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => Ok(logout::signed_out()),
+        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => Ok(logout::signed_out(auth)),
         (Endpoint::BackchannelLogout, &Method::POST) => oidc::backchannel_logout(auth, body).await,
         (Endpoint::ForwardAuth, _) => introspect::forward_auth(auth, parts).await,
         (Endpoint::Userinfo, &Method::GET | &Method::HEAD) => introspect::userinfo(auth, parts).await,
