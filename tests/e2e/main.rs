@@ -14,6 +14,7 @@ mod h2_abuse;
 mod hygiene;
 mod identity;
 mod interop;
+mod kubernetes;
 mod large_bodies;
 mod lifecycle;
 mod oidc;
