@@ -28,6 +28,7 @@ use crate::config::{Config, ProviderConfig};
 use crate::identity::IdentityEngine;
 use crate::identity_headers::IdentityHeaders;
 use crate::login::provider::Provider;
+use crate::metrics::AuthMetrics;
 use crate::oidc::http_client::IdpHttp;
 use crate::oidc::{OidcError, OidcProvider};
 use crate::respond::Pages;
@@ -90,6 +91,8 @@ pub struct Auth {
     pub signer: Arc<AssertionSigner>,
     /// doorward's own pages (chooser, sign-out), with the operator's branding.
     pub pages: Arc<Pages>,
+    /// Login, refresh, logout and bearer counters (the process registry's).
+    pub metrics: AuthMetrics,
     refresh_before: i64,
     /// How logins find their directory user, when SCIM is on.
     directory_match: Option<crate::config::MatchOn>,
@@ -105,6 +108,7 @@ impl Auth {
         config: &Config,
         signer: Arc<AssertionSigner>,
         pages: Arc<Pages>,
+        metrics: AuthMetrics,
         clock: Clock,
     ) -> Result<Option<Self>, AuthSetupError> {
         if config.providers.is_empty() {
@@ -222,6 +226,7 @@ impl Auth {
             routes,
             signer,
             pages,
+            metrics,
             refresh_before: i64::try_from(config.session.refresh_before.0.as_secs()).unwrap_or(60),
             directory_match: config.scim.enabled.then_some(config.scim.match_on),
             require_provisioned: config.scim.enabled && config.scim.require_provisioned,

@@ -65,6 +65,12 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &Conn
             {
                 return Err(ProxyError::NotPermitted);
             }
+            if let Some(auth) = gateway.auth() {
+                gateway
+                    .metrics()
+                    .auth()
+                    .set_sessions_cached(auth.sessions.cached_count().await);
+            }
             full(
                 StatusCode::OK,
                 gateway.metrics().encode(),

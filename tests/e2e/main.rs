@@ -8,6 +8,7 @@ mod saml_peer;
 mod scenario;
 mod support;
 
+mod auth_metrics;
 mod bearer;
 mod gate;
 mod h2_abuse;
