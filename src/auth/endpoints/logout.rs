@@ -43,7 +43,11 @@ pub(super) fn signed_out(auth: &Auth) -> Reply {
 /// Ends the session (POST with the CSRF token), then sends the browser to
 /// the provider's end-session endpoint when it has one.
 pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
-    if let Some(origin) = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok()) {
+    // A cross-site Origin is refused outright. `Origin: null` says nothing
+    // (browsers send it for forms on pages served with `Referrer-Policy:
+    // no-referrer`, as doorward's own are): the CSRF token decides.
+    let origin = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+    if let Some(origin) = origin.filter(|o| *o != "null") {
         let same = url::Url::parse(origin)
             .ok()
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
