@@ -10,6 +10,7 @@ mod support;
 
 mod auth_metrics;
 mod bearer;
+mod browser;
 mod gate;
 mod h2_abuse;
 mod hygiene;
