@@ -207,3 +207,47 @@ fn check_refuses_a_broken_template_and_a_bad_accent_colour() {
         assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
     }
 }
+
+/// doorward's pages are `no-referrer`, so a browser posts the sign-out form
+/// with `Origin: null`: the CSRF token decides then. A foreign Origin is
+/// refused even with the right token.
+#[tokio::test]
+async fn sign_out_takes_origin_null_with_the_token_and_refuses_a_foreign_origin() {
+    let s = Scenario::start(Options::default()).await;
+    let mut confirm_browser = s.logged_in("alice", "/").await;
+    let confirm = confirm_browser.get(&s.url("/_doorward/logout")).await;
+    let csrf = attribute_after(&confirm.body, "name=\"csrf\"", "value");
+    let cookie = format!(
+        "doorward={}",
+        confirm_browser.cookie("doorward").expect("session cookie").value
+    );
+    let endpoint = url::Url::parse(&s.url("/_doorward/logout")).expect("url");
+    let post = |origin: &'static str| {
+        let (endpoint, cookie) = (endpoint.clone(), cookie.clone());
+        let body = format!("csrf={csrf}");
+        async move {
+            crate::idp::raw_request(
+                "POST",
+                &endpoint,
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("cookie", &cookie),
+                    ("origin", origin),
+                ],
+                body.into(),
+            )
+            .await
+        }
+    };
+    assert_eq!(post("https://evil.example").await.status, 403, "a foreign origin");
+    let still = confirm_browser.get(&s.url("/still-in")).await;
+    assert_eq!(still.status, 200, "the session survived the forged post");
+    let done = post("null").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        done.header("location").is_some_and(|l| l.starts_with(&s.idp.issuer)),
+        "{:?}",
+        done.header("location")
+    );
+    assert_eq!(confirm_browser.get(&s.url("/after")).await.status, 302, "signed out");
+}
