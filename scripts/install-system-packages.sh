@@ -5,10 +5,12 @@
 #          XML-DSig bindings), libssl (openssl, which samael links)
 #   tests: xmlsec1 (the SAML test IdP signs with it), postgresql (the
 #          server binaries: tests/common/postgres.rs starts its own server
-#          on loopback; the package's default cluster is not created)
+#          on loopback; the package's default cluster is not created),
+#          chromium and chromium-driver (the browser test drives them)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
-packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1 postgresql)
+packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1 postgresql
+          chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

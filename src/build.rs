@@ -10,12 +10,15 @@ use crate::assertion::keys::SigningKey;
 use crate::assertion::AssertionSigner;
 use crate::config::{self, Config, ConfigError};
 use crate::identity::IdentityEngine;
+use crate::respond::Pages;
 use crate::session::keys::KeyRing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("headers.signing_keys: {0}")]
     Signing(String),
+    #[error("{0}")]
+    Pages(String),
 }
 
 /// Problems found by building what the config describes, as (key path,
@@ -30,6 +33,9 @@ pub fn problems(config: &Config) -> Vec<(String, String)> {
             found.push((format!("headers.signing_keys[{i}]"), e.to_string()));
         }
     }
+    if let Err(errors) = Pages::from_config(config) {
+        found.extend(errors.into_iter().map(|e| (e.key.to_string(), e.message)));
+    }
     let secrets: Result<Vec<_>, _> = config.session.keys.iter().map(|k| k.resolve()).collect();
     if let Ok(secrets) = secrets {
         if !secrets.is_empty() {
@@ -39,6 +45,14 @@ pub fn problems(config: &Config) -> Vec<(String, String)> {
         }
     }
     found
+}
+
+/// doorward's pages: the templates and logo `[ui]` names, or the built-in ones.
+pub fn pages(config: &Config) -> Result<Pages, BuildError> {
+    Pages::from_config(config).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        BuildError::Pages(lines.join("; "))
+    })
 }
 
 /// Loads a config file with every check `serve` would make.

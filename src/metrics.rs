@@ -1,5 +1,7 @@
 //! Prometheus metrics. Per-route handles are made once at start, so the
-//! request path never looks a label set up in a shared map.
+//! request path never looks a label set up in a shared map. Login, refresh,
+//! logout and bearer counters ([`AuthMetrics`]) live in the same registry;
+//! they move at most once per login or token, never per request.
 
 use std::time::Duration;
 
@@ -36,6 +38,17 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    provider: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
 /// The process's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -43,6 +56,79 @@ pub struct Metrics {
     duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     in_flight: Gauge,
+    auth: AuthMetrics,
+}
+
+/// What happened to logins, refreshes, back-channel logouts and bearer
+/// tokens, and how many sessions are cached. Cheap to clone (shared
+/// counters).
+#[derive(Clone, Default)]
+pub struct AuthMetrics {
+    logins: Family<LoginLabels, Counter>,
+    refreshes: Family<OutcomeLabel, Counter>,
+    backchannel_logouts: Family<OutcomeLabel, Counter>,
+    bearer_validations: Family<OutcomeLabel, Counter>,
+    sessions_cached: Gauge,
+}
+
+impl AuthMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "logins",
+            "Finished logins by provider and outcome (success, denied, failed, idp_unavailable, store_unavailable)",
+            self.logins.clone(),
+        );
+        registry.register(
+            "refreshes",
+            "Token refreshes by outcome (success, ended, idp_unavailable)",
+            self.refreshes.clone(),
+        );
+        registry.register(
+            "backchannel_logouts",
+            "Back-channel logout requests by outcome (accepted, refused)",
+            self.backchannel_logouts.clone(),
+        );
+        registry.register(
+            "bearer_validations",
+            "Bearer tokens verified (not answered from the cache) by outcome (valid, invalid)",
+            self.bearer_validations.clone(),
+        );
+        registry.register(
+            "sessions_cached",
+            "Sessions in the in-memory cache",
+            self.sessions_cached.clone(),
+        );
+    }
+
+    /// A finished login; `provider` is empty when the login could not be
+    /// tied to one (a forged or expired state).
+    pub fn login(&self, provider: &str, outcome: &'static str) {
+        let provider = if provider.is_empty() { "-" } else { provider };
+        self.logins
+            .get_or_create(&LoginLabels {
+                provider: provider.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn refresh(&self, outcome: &'static str) {
+        self.refreshes.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn backchannel_logout(&self, outcome: &'static str) {
+        self.backchannel_logouts.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn bearer_validation(&self, outcome: &'static str) {
+        self.bearer_validations.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Set when metrics are read (the cache knows its size; nothing needs
+    /// counting on the request path).
+    pub fn set_sessions_cached(&self, count: u64) {
+        self.sessions_cached.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
 }
 
 impl Default for Metrics {
@@ -74,13 +160,21 @@ impl Metrics {
             upstream_errors.clone(),
         );
         registry.register("requests_in_flight", "Requests being handled now", in_flight.clone());
+        let auth = AuthMetrics::default();
+        auth.register(&mut registry);
         Self {
             registry,
             requests,
             duration,
             upstream_errors,
             in_flight,
+            auth,
         }
+    }
+
+    /// The login, refresh, logout and bearer counters.
+    pub fn auth(&self) -> &AuthMetrics {
+        &self.auth
     }
 
     /// Handles for one route (or a pseudo-route such as `_internal`).
@@ -174,5 +268,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("doorward_request_duration_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn auth_counters_feed_the_exposition() {
+        let metrics = Metrics::new();
+        let auth = metrics.auth().clone();
+        auth.login("okta", "success");
+        auth.login("okta", "success");
+        auth.login("", "failed");
+        auth.refresh("ended");
+        auth.backchannel_logout("accepted");
+        auth.bearer_validation("invalid");
+        auth.set_sessions_cached(7);
+        let text = metrics.encode();
+        for line in [
+            r#"doorward_logins_total{provider="okta",outcome="success"} 2"#,
+            r#"doorward_logins_total{provider="-",outcome="failed"} 1"#,
+            r#"doorward_refreshes_total{outcome="ended"} 1"#,
+            r#"doorward_backchannel_logouts_total{outcome="accepted"} 1"#,
+            r#"doorward_bearer_validations_total{outcome="invalid"} 1"#,
+            "doorward_sessions_cached 7",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
     }
 }

@@ -104,13 +104,21 @@ impl Server {
         crate::build::warn_weakened(config);
         let clock = options.clock;
         let signer = Arc::new(crate::build::signer(config)?);
-        let auth = crate::auth::Auth::from_config(config, Arc::clone(&signer), clock.clone())
-            .await?
-            .map(Arc::new);
+        let pages = Arc::new(crate::build::pages(config)?);
+        let metrics = Arc::new(Metrics::new());
+        let auth = crate::auth::Auth::from_config(
+            config,
+            Arc::clone(&signer),
+            Arc::clone(&pages),
+            metrics.auth().clone(),
+            clock.clone(),
+        )
+        .await?
+        .map(Arc::new);
         if let Some(auth) = &auth {
             auth.warm_up();
         }
-        let gateway = Arc::new(Gateway::new(config, Arc::new(Metrics::new()), auth, signer, clock)?);
+        let gateway = Arc::new(Gateway::new(config, metrics, auth, signer, pages, clock)?);
         let metrics_listener = match config.server.metrics_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)

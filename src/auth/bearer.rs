@@ -47,6 +47,14 @@ impl Auth {
             }
             self.bearer.cache.invalidate(&digest).await;
         }
+        let login = self.verify_bearer(token, digest).await;
+        self.metrics
+            .bearer_validation(if login.is_some() { "valid" } else { "invalid" });
+        login
+    }
+
+    /// Verifies a token the cache had no verdict for, and caches the login.
+    async fn verify_bearer(&self, token: &str, digest: [u8; 32]) -> Option<Arc<BearerLogin>> {
         // The issuer names the provider; only that one is tried.
         let issuer = crate::oidc::jwt::payload_unverified(token)
             .ok()?

@@ -5,6 +5,7 @@
 //! externalId, as `[scim] match_on` says).
 
 use super::{Auth, AuthError};
+use crate::respond::Denial;
 use crate::store::directory::{facts_for, key_for_external_id, key_for_user_name, DirectoryChange, DirectoryStore};
 use crate::store::SessionStore;
 
@@ -25,22 +26,26 @@ impl Auth {
 
     /// The directory's say on a login: a deactivated user (or, with
     /// `require_provisioned`, one the IdP never provisioned) is refused.
-    /// Returns the match key the session will carry.
+    /// Returns the match key the session will carry. `account` is the
+    /// name a refusal page shows.
     pub(super) async fn directory_admits(
         &self,
         claims: &crate::identity::Claims,
         subject: &str,
+        account: &str,
     ) -> Result<Option<String>, AuthError> {
         let Some(key) = self.match_key(claims, subject) else {
             return Ok(None);
         };
         match facts_for(self.sessions.store(), &key).await? {
-            Some(facts) if !facts.active => Err(AuthError::LoginDenied(format!(
-                "user `{subject}` is deactivated in the SCIM directory"
-            ))),
-            None if self.require_provisioned => Err(AuthError::LoginDenied(format!(
-                "user `{subject}` is not provisioned in the SCIM directory"
-            ))),
+            Some(facts) if !facts.active => Err(AuthError::LoginDenied(Denial {
+                account: account.to_string(),
+                reason: format!("user `{subject}` is deactivated in the SCIM directory"),
+            })),
+            None if self.require_provisioned => Err(AuthError::LoginDenied(Denial {
+                account: account.to_string(),
+                reason: format!("user `{subject}` is not provisioned in the SCIM directory"),
+            })),
             _ => Ok(Some(key)),
         }
     }

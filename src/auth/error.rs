@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use crate::respond::Failure;
+use crate::respond::{Denial, Failure, FailurePage};
 use crate::store::StoreError;
 
 /// Seconds a client is asked to wait when the store or IdP is down.
@@ -16,7 +16,7 @@ pub enum AuthError {
     #[error("sign-in failed: {0}")]
     LoginFailed(String),
     #[error("sign-in refused by policy: {0}")]
-    LoginDenied(String),
+    LoginDenied(Denial),
     #[error("sign-in is unavailable: {0}")]
     LoginUnavailable(String),
     #[error("the session store is unavailable: {0}")]
@@ -26,6 +26,8 @@ pub enum AuthError {
     #[error("the form's CSRF check failed")]
     Csrf,
     #[error("access denied: {0}")]
+    /// A refusal at an introspection endpoint (forward-auth, userinfo,
+    /// debug): machine answers, which never echo the identity they refuse.
     Forbidden(String),
     #[error("the request is malformed: {0}")]
     BadRequest(&'static str),
@@ -67,6 +69,16 @@ impl Failure for AuthError {
             Self::LoginFailed(_) => "Sign-in failed",
             Self::LoginUnavailable(_) => "Sign-in is temporarily unavailable",
             _ => crate::respond::page::title_for(self.status()),
+        }
+    }
+
+    fn page(&self) -> FailurePage<'_> {
+        match self {
+            Self::LoginDenied(denial) => FailurePage::Denied {
+                account: &denial.account,
+            },
+            Self::LoginFailed(_) => FailurePage::LoginFailed,
+            _ => FailurePage::Error,
         }
     }
 }

@@ -28,8 +28,10 @@ use crate::config::{Config, ProviderConfig};
 use crate::identity::IdentityEngine;
 use crate::identity_headers::IdentityHeaders;
 use crate::login::provider::Provider;
+use crate::metrics::AuthMetrics;
 use crate::oidc::http_client::IdpHttp;
 use crate::oidc::{OidcError, OidcProvider};
+use crate::respond::Pages;
 use crate::saml::{SamlProvider, SpUrls};
 use crate::session::cookies::{effective_name, CookieSettings};
 use crate::session::keys::KeyRing;
@@ -87,6 +89,10 @@ pub struct Auth {
     pub routes: Vec<RouteRules>,
     /// Signs assertions handed out by forward-auth.
     pub signer: Arc<AssertionSigner>,
+    /// doorward's own pages (chooser, sign-out), with the operator's branding.
+    pub pages: Arc<Pages>,
+    /// Login, refresh, logout and bearer counters (the process registry's).
+    pub metrics: AuthMetrics,
     refresh_before: i64,
     /// How logins find their directory user, when SCIM is on.
     directory_match: Option<crate::config::MatchOn>,
@@ -101,6 +107,8 @@ impl Auth {
     pub async fn from_config(
         config: &Config,
         signer: Arc<AssertionSigner>,
+        pages: Arc<Pages>,
+        metrics: AuthMetrics,
         clock: Clock,
     ) -> Result<Option<Self>, AuthSetupError> {
         if config.providers.is_empty() {
@@ -217,6 +225,8 @@ impl Auth {
             max_claims_bytes: usize::try_from(config.session.max_claims_size.0).unwrap_or(usize::MAX),
             routes,
             signer,
+            pages,
+            metrics,
             refresh_before: i64::try_from(config.session.refresh_before.0.as_secs()).unwrap_or(60),
             directory_match: config.scim.enabled.then_some(config.scim.match_on),
             require_provisioned: config.scim.enabled && config.scim.require_provisioned,

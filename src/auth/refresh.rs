@@ -87,14 +87,17 @@ impl Auth {
                         reason = global.login.reason.as_deref().unwrap_or("-"),
                         "session ended: after a refresh the user may no longer log in"
                     );
+                    self.metrics.refresh("ended");
                     self.sessions.delete(&live.key).await?;
                     return Ok(None);
                 }
+                self.metrics.refresh("success");
                 tracing::info!(provider = %provider.name, user = %global.identity.user, "session refreshed");
                 Ok(Some(updated))
             }
             Err(e) if e.is_unreachable() => {
                 tracing::warn!(provider = %provider.name, error = %e, "refresh could not reach the IdP; keeping the session and retrying later");
+                self.metrics.refresh("idp_unavailable");
                 provider.back_off_refresh();
                 Ok(Some(live))
             }
@@ -108,6 +111,7 @@ impl Auth {
                     }
                 }
                 tracing::warn!(provider = %provider.name, error = %e, "refresh refused; ending the session");
+                self.metrics.refresh("ended");
                 self.sessions.delete(&live.key).await?;
                 Ok(None)
             }

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod load;
 pub mod provider;
 pub mod scim;
+pub mod ui;
 pub mod units;
 pub mod validate;
 
@@ -49,6 +50,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub scim: ScimConfig,
+    #[serde(default)]
+    pub ui: ui::UiConfig,
 }
 
 /// `[store]`: where sessions (and later the SCIM directory) live.

@@ -72,6 +72,7 @@ pub fn validate(config: &Config) -> Issues {
     check_routes(config, &mut issues);
     check_login(config, &mut issues);
     super::check_scim::check(config, &mut issues);
+    super::ui::check(&config.ui, &mut issues);
     issues
 }
 

@@ -11,7 +11,7 @@ use super::upstream::UpstreamError;
 use crate::auth::AuthError;
 use crate::paths::PathError;
 use crate::respond::body::BodyFailure;
-use crate::respond::Failure;
+use crate::respond::{Denial, Failure, FailurePage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -34,7 +34,7 @@ pub enum ProxyError {
     #[error("the request is malformed: {0}")]
     BadRequest(&'static str),
     #[error("access denied: {0}")]
-    Forbidden(String),
+    Forbidden(Denial),
     #[error("this address may not read this endpoint")]
     NotPermitted,
     #[error(transparent)]
@@ -91,6 +91,16 @@ impl Failure for ProxyError {
         match self {
             Self::Auth(e) => e.title(),
             _ => crate::respond::page::title_for(self.status()),
+        }
+    }
+
+    fn page(&self) -> FailurePage<'_> {
+        match self {
+            Self::Forbidden(denial) => FailurePage::Denied {
+                account: &denial.account,
+            },
+            Self::Auth(e) => e.page(),
+            _ => FailurePage::Error,
         }
     }
 }

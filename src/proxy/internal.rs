@@ -1,11 +1,13 @@
 //! doorward's own operational endpoints under the internal prefix (default
-//! `/_doorward`): liveness, readiness, metrics and the assertion keys. The
+//! `/_doorward`): liveness, readiness, metrics, the assertion keys, and the
+//! stylesheet and logo of doorward's pages. The
 //! separate metrics listener, when configured, serves these at its root
 //! (`/metrics`, `/healthz`, `/readyz`) and nothing else.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{Method, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
+use http::{HeaderValue, Method, StatusCode};
 
 use super::errors::ProxyError;
 use super::{ConnInfo, Gateway, Listener};
@@ -36,6 +38,8 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &Conn
         "/readyz" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
         "/jwks.json" if conn.listener == Listener::Main => Endpoint::Jwks,
+        "/ui/style.css" if conn.listener == Listener::Main => Endpoint::Style,
+        "/ui/logo" if conn.listener == Listener::Main && gateway.pages.theme().logo().is_some() => Endpoint::Logo,
         _ => return Err(ProxyError::NotFound),
     };
     if method != Method::GET && method != Method::HEAD {
@@ -61,6 +65,12 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &Conn
             {
                 return Err(ProxyError::NotPermitted);
             }
+            if let Some(auth) = gateway.auth() {
+                gateway
+                    .metrics()
+                    .auth()
+                    .set_sessions_cached(auth.sessions.cached_count().await);
+            }
             full(
                 StatusCode::OK,
                 gateway.metrics().encode(),
@@ -72,6 +82,11 @@ pub async fn respond(gateway: &Gateway, method: &Method, rest: &str, conn: &Conn
             gateway.signer.jwks().to_string(),
             "application/jwk-set+json",
         ),
+        Endpoint::Style => asset(gateway.pages.theme().style(), "text/css; charset=utf-8"),
+        Endpoint::Logo => match gateway.pages.theme().logo() {
+            Some(logo) => asset(logo.bytes.clone(), logo.content_type),
+            None => return Err(ProxyError::NotFound),
+        },
     })
 }
 
@@ -106,4 +121,21 @@ enum Endpoint {
     Ready,
     Metrics,
     Jwks,
+    Style,
+    Logo,
+}
+
+/// The pages' stylesheet or logo: the same for everyone, so cacheable (the
+/// pages link the stylesheet by its digest); an SVG logo opened on its own
+/// still runs no script.
+fn asset(bytes: bytes::Bytes, content_type: &'static str) -> Reply {
+    let mut response = full(StatusCode::OK, bytes, content_type);
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }

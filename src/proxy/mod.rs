@@ -36,7 +36,7 @@ use crate::identity_headers::IdentityHeaders;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::paths::{normalize, route_prefix_matches, EscapedSlashes};
 use crate::respond::body::BodyLimits;
-use crate::respond::{failure_response, wants_json, Failure, Reply, ResponseBody};
+use crate::respond::{failure_response, wants_json, Failure, Pages, Reply, ResponseBody};
 use crate::scim::Scim;
 use conn_io::ConnActivity;
 use errors::ProxyError;
@@ -86,6 +86,8 @@ pub struct Gateway {
     auth: Option<Arc<Auth>>,
     /// Signs identity assertions (and HTTP message signatures).
     pub signer: Arc<AssertionSigner>,
+    /// doorward's own pages: errors here, and their stylesheet and logo.
+    pages: Arc<Pages>,
     pub clock: Clock,
     /// The SCIM server, when `[scim]` is enabled.
     scim: Option<Arc<Scim>>,
@@ -109,6 +111,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         auth: Option<Arc<Auth>>,
         signer: Arc<AssertionSigner>,
+        pages: Arc<Pages>,
         clock: Clock,
     ) -> Result<Self, GatewayError> {
         let needs_tls = config.routes.iter().any(|r| r.upstream.starts_with("https:"));
@@ -180,6 +183,7 @@ impl Gateway {
             readiness: Arc::new(Readiness::default()),
             auth,
             signer,
+            pages,
         })
     }
 
@@ -220,7 +224,7 @@ impl Gateway {
                 } else {
                     tracing::debug!(request_id = id, %error, "request refused");
                 }
-                failure_response(&error, id, json)
+                failure_response(&self.pages, &error, id, json)
             }
         };
         let elapsed = started.elapsed();

@@ -4,6 +4,7 @@
 
 use super::route::Route;
 use crate::auth::{admit, Admitted, AuthError, Caller, Refusal};
+use crate::respond::Denial;
 
 /// Proof that this request may reach the upstream, with the identity to
 /// send along if the gate admitted the caller.
@@ -25,7 +26,7 @@ pub enum Stop {
     /// Nobody (acceptable) is logged in: browsers go to log in.
     Login,
     /// Logged in, but the rules say no (the reason is for the log).
-    Forbidden(String),
+    Forbidden(Denial),
     /// doorward cannot tell who is calling right now (the store is down).
     Unavailable(AuthError),
 }
@@ -50,6 +51,9 @@ pub fn decide(route: &Route, path: &str, recognised: Result<Option<Caller>, Auth
         Err(_) if public => Ok(Passage { admitted: None }),
         // Another provider's session: log in with the route's own.
         Err(Refusal::WrongProvider { .. }) => Err(Stop::Login),
-        Err(refusal) => Err(Stop::Forbidden(refusal.to_string())),
+        Err(refusal) => Err(Stop::Forbidden(Denial {
+            account: caller.log_name().to_string(),
+            reason: refusal.to_string(),
+        })),
     }
 }

@@ -7,11 +7,14 @@
 
 pub mod body;
 pub mod page;
+pub mod template;
+pub mod theme;
 
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 pub use body::ResponseBody;
+pub use page::Pages;
 
 /// Every answer doorward makes.
 pub type Reply = Response<ResponseBody>;
@@ -41,12 +44,45 @@ pub trait Failure: std::error::Error {
     fn title(&self) -> &'static str {
         page::title_for(self.status())
     }
+
+    /// Which page a browser gets.
+    fn page(&self) -> FailurePage<'_> {
+        FailurePage::Error
+    }
+}
+
+/// The page for a failure: most get the generic error page; a refused
+/// account is told who it is, a failed login is offered a new one.
+pub enum FailurePage<'a> {
+    Error,
+    Denied { account: &'a str },
+    LoginFailed,
+}
+
+/// A refusal of a known account: the account name may be shown to its
+/// owner, the reason (which rule said no) only logged.
+#[derive(Debug)]
+pub struct Denial {
+    pub account: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
 }
 
 /// The response for a failure; `request_id` lets a user quote it and an
 /// operator find the log line with the cause.
-pub fn failure_response(failure: &dyn Failure, request_id: &str, json: bool) -> Reply {
-    let mut response = page::error(failure.status(), failure.title(), request_id, json);
+pub fn failure_response(pages: &Pages, failure: &dyn Failure, request_id: &str, json: bool) -> Reply {
+    let status = failure.status();
+    let mut response = match (json, failure.page()) {
+        (true, _) => page::error_json(status, failure.title(), request_id),
+        (false, FailurePage::Denied { account }) => pages.denied(status, account, request_id),
+        (false, FailurePage::LoginFailed) => pages.login_failed(status, request_id),
+        (false, FailurePage::Error) => pages.error(status, failure.title(), request_id),
+    };
     if failure.challenge() {
         response
             .headers_mut()
@@ -83,10 +119,6 @@ pub fn full(status: StatusCode, body: impl Into<bytes::Bytes>, content_type: &'s
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     no_store(response)
-}
-
-pub fn html(status: StatusCode, body: String) -> Reply {
-    page::with_security_headers(full(status, body, "text/html; charset=utf-8"))
 }
 
 pub fn json(body: String) -> Reply {
@@ -141,7 +173,7 @@ mod tests {
 
     #[test]
     fn failures_answer_generically_with_retry_after() {
-        let response = failure_response(&Down, "req-1", true);
+        let response = failure_response(&Pages::builtin(), &Down, "req-1", true);
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "5");
         let ResponseBody::Full(Some(body)) = response.body() else {

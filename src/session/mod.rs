@@ -449,8 +449,11 @@ where
         Ok(keys.len())
     }
 
-    /// Sessions in this process's cache (for metrics).
-    pub fn cached_count(&self) -> u64 {
+    /// Sessions in this process's cache (for metrics). The cache counts
+    /// lazily: its pending bookkeeping runs first, so the number is current
+    /// (a scrape's cost, never a request's).
+    pub async fn cached_count(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
 

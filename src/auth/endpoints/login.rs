@@ -4,7 +4,6 @@
 //! is stored, a brand-new session.
 
 use http::request::Parts;
-use http::StatusCode;
 
 use super::{param, query_pairs, redirect};
 use crate::auth::{Auth, AuthError};
@@ -12,7 +11,8 @@ use crate::identity::engine::Outcome;
 use crate::login::pending::{self, PendingLogin, ProtocolState, StateError};
 use crate::login::provider::LoginError;
 use crate::login::LoginResult;
-use crate::respond::{add_cookie, html, page, Reply};
+use crate::respond::page::Choice;
+use crate::respond::{add_cookie, Denial, Reply};
 use crate::session::cookies;
 
 /// Pending logins one browser may have at once. More (a `/login` loop, a
@@ -29,13 +29,15 @@ pub(super) async fn start(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError
         Some(name) => auth.provider(name).ok_or(AuthError::BadRequest("no such provider"))?,
         None if auth.providers.len() == 1 => &auth.providers[0],
         None => {
-            let choices: Vec<(String, String)> = auth
+            let choices: Vec<Choice> = auth
                 .providers
                 .iter()
-                .map(|p| (p.name().to_string(), p.display_name().to_string()))
+                .map(|p| Choice {
+                    name: p.name().to_string(),
+                    display: p.display_name().to_string(),
+                })
                 .collect();
-            let login_path = format!("{}/login", auth.urls.prefix);
-            return Ok(html(StatusCode::OK, page::chooser(&login_path, &choices, &return_to)));
+            return Ok(auth.pages.chooser(&choices, &return_to));
         }
     };
     let start = provider.start_login(&auth.urls.callback).await.map_err(|e| match e {
@@ -128,25 +130,34 @@ pub(super) async fn finish(
     }
     let outcome = auth.engine().global().compute(&result.merged, false);
     if !outcome.login.allowed {
-        return Err(AuthError::LoginDenied(format!(
-            "user `{}` from `{}`: {}",
-            outcome.identity.user,
-            result.provider,
-            outcome.login.reason.unwrap_or_default()
-        )));
+        return Err(AuthError::LoginDenied(Denial {
+            reason: format!(
+                "user `{}` from `{}`: {}",
+                outcome.identity.user,
+                result.provider,
+                outcome.login.reason.unwrap_or_default()
+            ),
+            account: outcome.identity.user,
+        }));
     }
-    let match_key = auth.directory_admits(&result.merged, &result.subject).await?;
+    let match_key = auth
+        .directory_admits(&result.merged, &result.subject, &outcome.identity.user)
+        .await?;
     log_login(auth, &result, &outcome);
     let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
     let (sealed, live) = auth.sessions.create(result, match_key).await?;
     // The directory's groups and roles can change who may log in.
     if !live.views.global().outcome.login.allowed {
         auth.sessions.delete(&live.key).await?;
-        return Err(AuthError::LoginDenied(format!(
-            "user `{}`: {}",
-            live.views.global().outcome.identity.user,
-            live.views.global().outcome.login.reason.clone().unwrap_or_default()
-        )));
+        let outcome = &live.views.global().outcome;
+        return Err(AuthError::LoginDenied(Denial {
+            account: outcome.identity.user.clone(),
+            reason: format!(
+                "user `{}`: {}",
+                outcome.identity.user,
+                outcome.login.reason.clone().unwrap_or_default()
+            ),
+        }));
     }
     let mut response = redirect(return_to)?;
     let settings = &auth.sessions.settings;

@@ -15,7 +15,7 @@ use super::{param, read_form, redirect};
 use crate::auth::view::Views;
 use crate::auth::{Auth, AuthError, Caller};
 use crate::login::provider::LogoutContext;
-use crate::respond::{add_cookie, html, page, Reply};
+use crate::respond::{add_cookie, Reply};
 use crate::session::LiveSession;
 
 /// The CSRF token for a session's logout form: a MAC of the session key.
@@ -26,24 +26,28 @@ fn csrf_token(auth: &Auth, session: &LiveSession<Views>) -> String {
 pub(super) async fn confirm_page(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError> {
     match auth.recognise(&parts.headers, false).await? {
         Some(Caller::Session(session)) => {
-            let action = format!("{}/logout", auth.urls.prefix);
-            Ok(html(
-                StatusCode::OK,
-                page::logout_confirm(&action, &csrf_token(auth, &session)),
-            ))
+            let provider = auth
+                .provider(&session.provider)
+                .map_or(session.provider.as_str(), |p| p.display_name());
+            let user = &session.views.global().outcome.identity.user;
+            Ok(auth.pages.logout_confirm(user, provider, &csrf_token(auth, &session)))
         }
-        _ => Ok(signed_out()),
+        _ => Ok(signed_out(auth)),
     }
 }
 
-pub(super) fn signed_out() -> Reply {
-    html(StatusCode::OK, page::signed_out())
+pub(super) fn signed_out(auth: &Auth) -> Reply {
+    auth.pages.signed_out()
 }
 
 /// Ends the session (POST with the CSRF token), then sends the browser to
 /// the provider's end-session endpoint when it has one.
 pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
-    if let Some(origin) = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok()) {
+    // A cross-site Origin is refused outright. `Origin: null` says nothing
+    // (browsers send it for forms on pages served with `Referrer-Policy:
+    // no-referrer`, as doorward's own are): the CSRF token decides.
+    let origin = parts.headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+    if let Some(origin) = origin.filter(|o| *o != "null") {
         let same = url::Url::parse(origin)
             .ok()
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase))

@@ -60,19 +60,42 @@ impl Endpoint {
 pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
     match (endpoint, &parts.method) {
         (Endpoint::Login, &Method::GET | &Method::HEAD) => login::start(auth, parts).await,
-        (Endpoint::Callback, &Method::GET) => oidc::callback(auth, parts).await,
+        (Endpoint::Callback, &Method::GET) => {
+            let mut provider = String::new();
+            let result = oidc::callback(auth, parts, &mut provider).await;
+            count_login(auth, &provider, &result);
+            result
+        }
         (Endpoint::Logout, &Method::GET | &Method::HEAD) => logout::confirm_page(auth, parts).await,
         (Endpoint::Logout, &Method::POST) => logout::end_session(auth, parts, body).await,
-        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => Ok(logout::signed_out()),
+        (Endpoint::LoggedOut, &Method::GET | &Method::HEAD) => Ok(logout::signed_out(auth)),
         (Endpoint::BackchannelLogout, &Method::POST) => oidc::backchannel_logout(auth, body).await,
         (Endpoint::ForwardAuth, _) => introspect::forward_auth(auth, parts).await,
         (Endpoint::Userinfo, &Method::GET | &Method::HEAD) => introspect::userinfo(auth, parts).await,
         (Endpoint::Debug, &Method::GET) => introspect::debug(auth, parts).await,
         (Endpoint::SamlMetadata, &Method::GET | &Method::HEAD) => saml::metadata(auth, parts).await,
-        (Endpoint::SamlAcs, &Method::POST) => saml::acs(auth, parts, body).await,
+        (Endpoint::SamlAcs, &Method::POST) => {
+            let mut provider = String::new();
+            let result = saml::acs(auth, parts, body, &mut provider).await;
+            count_login(auth, &provider, &result);
+            result
+        }
         (Endpoint::SamlSlo, &Method::GET | &Method::POST) => saml::slo(auth, parts, body).await,
         _ => Err(AuthError::MethodNotAllowed),
     }
+}
+
+/// One count per finished login (a callback or ACS answer), by provider
+/// and outcome class; the reason itself stays in the log.
+fn count_login(auth: &Auth, provider: &str, result: &Result<Reply, AuthError>) {
+    let outcome = match result {
+        Ok(_) => "success",
+        Err(AuthError::LoginDenied(_)) => "denied",
+        Err(AuthError::LoginUnavailable(_)) => "idp_unavailable",
+        Err(AuthError::StoreUnavailable(_)) => "store_unavailable",
+        Err(_) => "failed",
+    };
+    auth.metrics.login(provider, outcome);
 }
 
 fn query_pairs(parts: &Parts) -> Vec<(String, String)> {

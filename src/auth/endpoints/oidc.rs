@@ -12,8 +12,9 @@ use crate::respond::{no_store, Reply, ResponseBody};
 use crate::store::SessionStore;
 
 /// The authorization response: state, RFC 9207 `iss`, code exchange and
-/// every token check, then the protocol-neutral finish.
-pub(super) async fn callback(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError> {
+/// every token check, then the protocol-neutral finish. `attempt` learns
+/// the provider as soon as it is known, for the metrics.
+pub(super) async fn callback(auth: &Auth, parts: &Parts, attempt: &mut String) -> Result<Reply, AuthError> {
     let query = query_pairs(parts);
     if let Some(error) = param(&query, "error") {
         return Err(AuthError::LoginFailed(format!(
@@ -23,6 +24,7 @@ pub(super) async fn callback(auth: &Auth, parts: &Parts) -> Result<Reply, AuthEr
     }
     let state = param(&query, "state").unwrap_or_default();
     let (pending, cookie) = login::recall(auth, parts, state)?;
+    attempt.clone_from(&pending.provider);
     let ProtocolState::Oidc { nonce, pkce_verifier } = &pending.state else {
         return Err(AuthError::LoginFailed(
             "the login in progress is not an OpenID Connect login".into(),
@@ -57,6 +59,13 @@ pub(super) async fn callback(auth: &Auth, parts: &Parts) -> Result<Reply, AuthEr
 /// OpenID Connect Back-Channel Logout 1.0: the IdP tells doorward that a
 /// user's session ended; every matching session is deleted.
 pub(super) async fn backchannel_logout(auth: &Auth, body: Incoming) -> Result<Reply, AuthError> {
+    let result = end_sessions(auth, body).await;
+    auth.metrics
+        .backchannel_logout(if result.is_ok() { "accepted" } else { "refused" });
+    result
+}
+
+async fn end_sessions(auth: &Auth, body: Incoming) -> Result<Reply, AuthError> {
     let form = read_form(body, 64 * 1024).await?;
     let token = param(&form, "logout_token").ok_or_else(|| AuthError::BadLogoutToken("no logout_token".into()))?;
     let issuer = crate::oidc::jwt::payload_unverified(token)

@@ -61,7 +61,8 @@ fn refused(provider: &SamlProvider, error: SamlError) -> AuthError {
 /// [`SamlProvider::validate_response`], then replay (the assertion ID is
 /// remembered in the durable store, so a restart does not reopen the
 /// window), then the same finish as every login.
-pub(super) async fn acs(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
+/// `attempt` learns the provider as soon as it is known, for the metrics.
+pub(super) async fn acs(auth: &Auth, parts: &Parts, body: Incoming, attempt: &mut String) -> Result<Reply, AuthError> {
     let form = read_form(body, MAX_FORM).await?;
     let encoded = param(&form, "SAMLResponse")
         .ok_or(AuthError::BadRequest("no SAMLResponse"))?
@@ -69,6 +70,7 @@ pub(super) async fn acs(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Re
     let relay = param(&form, "RelayState");
     let issuer = SamlProvider::peek_issuer(&encoded, MAX_FORM);
     let provider = provider_for(auth, issuer.as_deref())?;
+    attempt.clone_from(&provider.name);
     // The login this browser started, if the RelayState names one.
     let pending = relay.and_then(|key| login::recall(auth, parts, key).ok());
     let expected = pending.as_ref().and_then(|(pending, _)| match &pending.state {
