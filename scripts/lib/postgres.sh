@@ -20,7 +20,14 @@ start_postgres() {
     printf '%s\n' "$password" > "$dir.pwfile"
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir" "$dir.pwfile"; fi
     as_db "$bindir/initdb" -D "$dir" -U doorward --pwfile="$dir.pwfile" --auth=scram-sha-256 >/dev/null
-    as_db "$bindir/postgres" -D "$dir" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -k "$dir" >"$dir.log" 2>&1 &
+    # Not through as_db: started from a function, `$!` would be a subshell
+    # that a TERM kills while the postmaster lives on.
+    if [ "$(id -u)" -eq 0 ]; then
+        setpriv --reuid=postgres --regid=postgres --init-groups \
+            "$bindir/postgres" -D "$dir" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -k "$dir" >"$dir.log" 2>&1 &
+    else
+        "$bindir/postgres" -D "$dir" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -k "$dir" >"$dir.log" 2>&1 &
+    fi
     PG_PID=$!
     STARTED+=("$PG_PID")
     for _ in $(seq 100); do
