@@ -1,5 +1,6 @@
-//! Store faults against the real binary: a SIGKILL and restart on the same
-//! SQLite store loses no session (WAL durability).
+//! Store faults: a SIGKILL and restart of the real binary on the same
+//! SQLite store loses no session (WAL durability); an SQLite store that
+//! becomes unwritable fails new logins clearly and recovers without restart.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -136,4 +137,59 @@ async fn a_sigkill_and_restart_on_the_same_sqlite_store_loses_no_session() {
     // above came from the stored session.
     let (status, _, _) = get(second.addr, "/private/forged", &[("cookie", "doorward=not-a-session")]).await;
     assert_ne!(status, 200);
+}
+
+/// Makes files immutable (`chattr +i`), which stops writes even by root and
+/// even through descriptors already open; undone on drop, panics included.
+/// The `-shm` file is left alone: SQLite maps it, and a write fault on an
+/// immutable mapping is a SIGBUS, not an error SQLite can report.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    fn set(paths: Vec<std::path::PathBuf>) -> Self {
+        let ok = Command::new("chattr").arg("+i").args(&paths).status().expect("chattr");
+        assert!(ok.success(), "chattr +i failed (needs ext4 and CAP_LINUX_IMMUTABLE)");
+        Self(paths)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").args(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn an_unwritable_sqlite_store_fails_a_login_clearly_and_recovers_without_restart() {
+    use crate::scenario::{Options, Scenario};
+    let log = crate::support::LogCapture::start("doorward=warn");
+    let s = Scenario::start(Options::default()).await;
+    let mut alice = s.logged_in("alice", "/").await;
+    let db = s.store_path();
+    let wal = db.with_extension("db-wal");
+    let guard = Immutable::set(vec![db.clone(), wal]);
+
+    // A new login needs a store write: it fails clearly.
+    let mut bob = Browser::default();
+    let page = bob.login(&s.url("/private/bob"), "bob", &s.idp).await;
+    assert!(page.status >= 500, "bob's login: {} {}", page.status, page.body);
+    assert!(
+        bob.cookie("doorward").is_none(),
+        "no session cookie without a stored session"
+    );
+    // Alice, whose cookie is fine, stays logged in.
+    let page = alice.get(&s.url("/private/alice")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(s.upstream.last().header("x-forwarded-user"), Some("alice@example.com"));
+    let text = log.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains("session store is unavailable") && l.contains("I/O error")),
+        "no log line naming the store failure:\n{text}"
+    );
+
+    drop(guard);
+    let page = bob.login(&s.url("/private/bob"), "bob", &s.idp).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(s.upstream.last().header("x-forwarded-user"), Some("bob@example.com"));
 }
