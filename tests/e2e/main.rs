@@ -12,6 +12,7 @@ mod auth_metrics;
 mod bearer;
 mod browser;
 mod faults;
+mod faults_store;
 mod flood;
 mod gate;
 mod h2_abuse;
