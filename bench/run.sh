@@ -41,18 +41,7 @@ mkdir -p "$TMP/www" "$TMP/tmp" "$TMP/wrk"
 head -c 1024 /dev/urandom > "$TMP/www/1k.bin"
 RESULTS=$TMP/results.tsv                       # round name rps p50 p99 cpu_us errors
 : > "$RESULTS"
-STARTED=()                                     # PIDs we launched, killed on exit
-
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED[@]}"; do
-        timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source scripts/lib/bench-tmp.sh                # STARTED, cleanup on exit, free_port
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 has() { [[ " $CANDIDATES " == *" $1 "* ]]; }
@@ -100,7 +89,6 @@ start_doorward() {
     wait_http "http://127.0.0.1:$DW_PORT/1k.bin" || die "doorward does not proxy /1k.bin"
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 source scripts/lib/postgres.sh
 
 # doorward on a protected route, its IdP, and two logged-in users' cookies.

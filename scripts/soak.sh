@@ -33,18 +33,7 @@ TMP=$(mktemp -d /tmp/doorward-soak.XXXXXX)
 chmod 755 "$TMP"
 mkdir -p "$TMP/www" "$TMP/tmp"
 head -c 1024 /dev/urandom > "$TMP/www/1k.bin"
-STARTED=()
-
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
-    for pid in "${STARTED[@]}"; do
-        timeout 10 tail --pid="$pid" -f /dev/null 2> /dev/null || kill -KILL "$pid" 2> /dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source scripts/lib/bench-tmp.sh   # STARTED, cleanup on exit (KEEP_TMP=1 keeps $TMP), free_port
 
 read -r UP_PORT DW_PORT < <(python3 -c '
 import socket
