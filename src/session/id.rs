@@ -21,11 +21,20 @@ impl SessionId {
 
     /// Accepts only the shape doorward makes (43 base64url characters).
     pub fn parse(text: &str) -> Option<Self> {
-        let ok = text.len() == 43
+        Self::well_formed(text).then(|| Self(text.to_string()))
+    }
+
+    /// The store key of a session id in its cookie form, without keeping
+    /// the id (the per-request path needs only the key).
+    pub fn key_of(text: &str) -> Option<SessionKey> {
+        Self::well_formed(text).then(|| SessionKey(Sha256::digest(text.as_bytes()).into()))
+    }
+
+    fn well_formed(text: &str) -> bool {
+        text.len() == 43
             && text
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(text.to_string()))
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     pub fn as_str(&self) -> &str {
@@ -57,5 +66,7 @@ mod tests {
         assert!(SessionId::parse(&"!".repeat(43)).is_none());
         assert_eq!(format!("{a:?}"), "SessionId([redacted])");
         assert_eq!(a.key(), SessionId::parse(a.as_str()).map(|s| s.key()).expect("parses"));
+        assert_eq!(SessionId::key_of(a.as_str()), Some(a.key()));
+        assert_eq!(SessionId::key_of("short"), None);
     }
 }

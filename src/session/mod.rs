@@ -274,8 +274,8 @@ where
         let Some(id) = self.keys.open_cookie(&self.settings.cookie_name, sealed) else {
             return Ok(None);
         };
-        match SessionId::parse(&id) {
-            Some(id) => self.get(&id.key()).await,
+        match SessionId::key_of(&id) {
+            Some(key) => self.get(&key).await,
             None => Ok(None),
         }
     }
