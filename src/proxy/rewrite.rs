@@ -29,6 +29,10 @@ use crate::respond::body::{BodyLimits, RequestBody};
 const ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-forwarded-access-token");
 const ID_TOKEN: HeaderName = HeaderName::from_static("x-forwarded-id-token");
 
+/// About how many headers rewriting adds: forwarding (4), request id,
+/// Host, the identity block (up to 9), the assertion, passed tokens.
+const ADDED_HEADERS: usize = 18;
+
 /// Settings for rewriting, built once.
 pub struct Rewriter {
     forwarding: Forwarding,
@@ -119,6 +123,9 @@ impl Rewriter {
 
         let host_value = host.and_then(RequestHost::header_value);
         let headers = &mut parts.headers;
+        // hyper sizes the map to what the client sent; the forwarding and
+        // identity headers would grow (and rehash) it a few times over.
+        headers.reserve(ADDED_HEADERS);
         remove_hop_by_hop(headers, upgrade.is_some());
         self.forwarding
             .apply(headers, conn.peer.ip(), conn.tls, host_value.as_ref());
