@@ -34,6 +34,7 @@ pub mod saml;
 pub mod scim;
 pub mod secret;
 pub mod server;
+pub mod serving;
 pub mod session;
 pub mod store;
 pub mod telemetry;

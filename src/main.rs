@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use doorward::config::{self, Config};
+use doorward::config::{self, Config, RuntimeShape};
 use doorward::server::{shutdown_signal, Server};
 
 #[derive(Parser)]
@@ -122,8 +122,16 @@ fn serve(path: &Path) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.server.worker_threads > 0 {
-        runtime.worker_threads(config.server.worker_threads);
+    match config.server.runtime {
+        // Connections are served on their own threads (see
+        // `doorward::serving`); this runtime accepts and runs the rest.
+        RuntimeShape::PerCore => {
+            runtime.worker_threads(1);
+        }
+        RuntimeShape::Shared if config.server.worker_threads > 0 => {
+            runtime.worker_threads(config.server.worker_threads);
+        }
+        RuntimeShape::Shared => {}
     }
     let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,

@@ -20,12 +20,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, RuntimeShape};
 use crate::memory::{ClosedOnDrop, ConnCounts};
 use crate::metrics::Metrics;
 use crate::proxy::conn_io::{ConnActivity, GuardedIo};
 use crate::proxy::first_head::{read_first_head, FirstHead, Prefixed};
 use crate::proxy::{ConnInfo, Gateway, GatewayError, Listener};
+use crate::serving::ServingThreads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,6 +40,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("login setup: {0}")]
     Auth(#[from] crate::auth::AuthSetupError),
+    #[error("cannot start the serving threads: {0}")]
+    Threads(#[source] std::io::Error),
 }
 
 /// Per-connection protocol settings.
@@ -68,6 +71,9 @@ pub struct Server {
     settings: ConnSettings,
     shutdown_grace: Duration,
     max_connections: usize,
+    /// `runtime = "per-core"`: where client connections are served; None
+    /// serves them on the calling runtime.
+    serving: Option<ServingThreads>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -143,7 +149,14 @@ impl Server {
             )?)),
             None => None,
         };
+        let serving = match config.server.runtime {
+            RuntimeShape::PerCore => {
+                Some(ServingThreads::start(config.server.worker_threads).map_err(StartError::Threads)?)
+            }
+            RuntimeShape::Shared => None,
+        };
         Ok(Self {
+            serving,
             listener,
             metrics_listener,
             scim_listener,
@@ -192,6 +205,7 @@ impl Server {
             settings,
             shutdown_grace,
             max_connections,
+            serving,
         } = self;
         let (drain_tx, drain_rx) = watch::channel(false);
         // Every connection task holds a sender; recv() returns None once
@@ -261,7 +275,12 @@ impl Server {
                             _slot: Some(slot),
                             _counted: Some(counts.open()),
                         };
-                        tokio::spawn(conn.serve(tcp, peer));
+                        match &serving {
+                            Some(threads) => threads.serve(tcp, move |tcp| conn.serve(tcp, peer)),
+                            None => {
+                                tokio::spawn(conn.serve(tcp, peer));
+                            }
+                        }
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off
@@ -445,7 +464,10 @@ impl Connection {
         let service = service_fn(move |req| {
             let gateway = Arc::clone(&gateway);
             let info = Arc::clone(&info);
-            async move { Ok::<_, Infallible>(gateway.handle(req, &info).await) }
+            // Boxed: hyper keeps room for one in-flight future in every
+            // connection for as long as it is open, idle or not, and the
+            // request path's future is several KiB.
+            async move { Ok::<_, Infallible>(Box::pin(gateway.handle(req, &info)).await) }
         });
         let io = TokioIo::new(io);
         let s = &self.settings;

@@ -140,6 +140,19 @@ impl Default for SessionConfig {
     }
 }
 
+/// `[server] runtime`: how serving threads share the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeShape {
+    /// One single-threaded runtime per serving thread; each connection,
+    /// and the upstream connections it uses, stays on one (see
+    /// `crate::serving`). The default: measured cheapest per request.
+    PerCore,
+    /// One work-stealing runtime for everything: an idle thread can take
+    /// over a busy one's work, at a cost in cross-thread wake-ups.
+    Shared,
+}
+
 /// `[server]`: the listener and how it treats clients.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -154,8 +167,11 @@ pub struct ServerConfig {
     pub internal_prefix: String,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: HumanDuration,
-    /// Runtime worker threads; 0 means one per CPU core.
+    /// Threads serving client connections; 0 means one per CPU core.
     pub worker_threads: usize,
+    /// How those threads share work: `per-core` (a runtime per thread, a
+    /// connection stays on one) or `shared` (tokio's work-stealing runtime).
+    pub runtime: RuntimeShape,
     /// Accept HTTP/2 (h2 over TLS via ALPN, h2c with prior knowledge).
     pub http2: bool,
     /// Time a client has to send a complete request head.
@@ -200,6 +216,7 @@ impl Default for ServerConfig {
             internal_prefix: "/_doorward".into(),
             shutdown_grace: HumanDuration::secs(20),
             worker_threads: 0,
+            runtime: RuntimeShape::PerCore,
             http2: true,
             header_read_timeout: HumanDuration::secs(10),
             idle_timeout: HumanDuration::secs(60),

@@ -4,7 +4,9 @@
 //! Why not hyper-util's pooled client: it spawns a task per request, and on
 //! a 2-core box the wake-ups cost more than the proxying. Here a request
 //! runs on the connection's own task; the pool is a short mutex over a Vec
-//! (LIFO keeps the warmest connection in use).
+//! (LIFO keeps the warmest connection in use), one per serving thread: an
+//! upstream connection's task runs on the thread that opened it, so only
+//! that thread reuses it (see [`crate::serving`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,7 +61,9 @@ pub struct Upstream {
     /// Path the upstream URL adds in front of every request path ("" if none).
     pub base_path: String,
     settings: PoolSettings,
-    idle: Mutex<Vec<IdleConn>>,
+    /// Idle connections, one list per serving thread (index
+    /// [`crate::serving::pool_slot`]; 0 for every other thread).
+    idle: Box<[Mutex<Vec<IdleConn>>]>,
 }
 
 struct IdleConn {
@@ -101,7 +105,9 @@ impl Upstream {
             authority,
             base_path,
             settings,
-            idle: Mutex::new(Vec::new()),
+            idle: (0..=std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
         })
     }
 
@@ -144,8 +150,13 @@ impl Upstream {
         response.map(|body| PooledBody::new(body, lease))
     }
 
+    /// This thread's idle list.
+    fn idle_here(&self) -> &Mutex<Vec<IdleConn>> {
+        &self.idle[crate::serving::pool_slot() % self.idle.len()]
+    }
+
     fn take_idle(&self) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut idle = self.idle_here().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(conn) = idle.pop() {
             if !conn.sender.is_closed() && conn.since.elapsed() < self.settings.idle_timeout {
                 return Some(conn.sender);
@@ -180,7 +191,7 @@ impl ConnectionPool for Upstream {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut idle = self.idle_here().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < self.settings.max_idle {
             idle.push(IdleConn {
                 sender,
