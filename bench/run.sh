@@ -129,7 +129,7 @@ elif [[ ! -x $OHA ]]; then
     RATE_NOTE="latency at rate: SKIPPED, oha not found (OHA=$OHA); install it with: nice -n 10 cargo install oha --locked --version 1.16.0 --root /work/tools"
 else
     PEAK=$(awk -F'\t' '$2 == "nginx-auto" {print $3}' "$RESULTS" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}')
-    echo "latency at rate: oha $("$OHA" --version | head -1), -c$CONNS -z${RATE_DURATION}s --latency-correction, nginx-auto peak $PEAK req/s"
+    echo "latency at rate: oha $("$OHA" --version | head -1), -c$CONNS -z${RATE_DURATION}s --latency-correction -w, nginx-auto peak $PEAK req/s"
     for pct in $RATE_PCTS; do
         for c in nginx-auto doorward-auth; do
             if has "$c"; then measure_rate "$c" "$pct" $((PEAK * pct / 100)); fi

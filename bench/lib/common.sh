@@ -99,7 +99,8 @@ measure_rate() {
     mapfile -d '' args < <(cookie_args "$name")
     t0=$(cpu_ticks ${CHARGE[$name]})
     timeout $((RATE_DURATION + 60)) "$OHA" -q "$rate" -z "${RATE_DURATION}s" -c "$CONNS" --no-tui \
-        --output-format json --latency-correction "${args[@]}" "${URL[$name]}" > "$out"
+        --output-format json --latency-correction --wait-ongoing-requests-after-deadline \
+        "${args[@]}" "${URL[$name]}" > "$out"
     t1=$(cpu_ticks ${CHARGE[$name]})
     python3 - "$out" "$name" "$pct" "$rate" $((t1 - t0)) "$CLK_TCK" >> "$RATE_RESULTS" <<'EOF'
 import json, sys
