@@ -25,7 +25,7 @@ start_doorward() {
 # runtime shape, with the threads the process really has.
 doorward_threads_label() {
     if [[ $1 == default ]]; then
-        echo "worker_threads unset (shipped default = ${SHIPPED_THREADS:-?}, 0 = one per core); $(nthreads "$2") OS threads"
+        echo "worker_threads not set (shipped default ${SHIPPED_THREADS:-?}; 0 = one per core); $(nthreads "$2") OS threads"
     else
         echo "worker_threads = $1; $(nthreads "$2") OS threads"
     fi
