@@ -124,18 +124,29 @@ def main():
 
     # ---- latency at a constant rate ---------------------------------------
     rate_rows = read_tsv(a.rate)
-    rate = ["| load | candidate | target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | p99 ×nginx | p99.9 ×nginx | errors |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rate = ["| rate | candidate | target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | p99 ×nginx | p99.9 ×nginx | errors | load 1-min |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    unheld = []
     base = {r[1]: r for r in rate_rows if r[0] == "nginx-auto"}
     for r in rate_rows:
-        name, pct, target, got, p50, p99, p999, cpu, err = r
+        name, pct, target, got, p50, p99, p999, cpu, err, load = r
         b = base.get(pct)
         ratio = [f"{float(p99) / float(b[5]):.2f}", f"{float(p999) / float(b[6]):.2f}"] if b and b is not r and float(b[5]) > 0 else ["", ""]
-        rate.append(f"| {pct}% of nginx-auto peak | {name} | {target} | {got} | {p50} | {p99} | {p999} | {cpu} | {ratio[0]} | {ratio[1]} | {err} |")
+        held = float(got) >= 0.95 * float(target)
+        if not held:
+            unheld.append(f"{name} at {pct}%")
+        rate.append(f"| {pct}% of nginx-auto peak | {name} | {target} | {got}{'' if held else ' (not held)'} | {p50} | {p99} | {p999} | {cpu} "
+                    f"| {ratio[0]} | {ratio[1]} | {err} | {load} |")
+    if unheld:
+        # Latency is counted from each request's scheduled send time, so a
+        # rate that is not held shows up as queueing, growing with the run.
+        rate += ["", f"Rate not held (achieved < 95% of target): {', '.join(unheld)}. Latencies there are "
+                 "mostly queueing (latency-corrected: counted from each request's scheduled send time), "
+                 "from the proxy being saturated or the machine stalling; compare only rows whose rate was held."]
     rate_section = (["### Latency at a constant rate (oha, latency-corrected)", "", *rate] if rate_rows else
                     ["### Latency at a constant rate", "", a.rate_note or "not run"])
 
-    per_round = ["| round | candidate | req/s | p50 ms | p99 ms | CPU µs/req | errors |", "|---|---|---:|---:|---:|---:|---|"]
+    per_round = ["| round | candidate | req/s | p50 ms | p99 ms | CPU µs/req | errors | load 1-min |", "|---|---|---:|---:|---:|---:|---|---:|"]
     per_round += ["| " + " | ".join(r) + " |" for r in rows]
     md = "\n".join(["## Benchmark (medians)", "", a.setup, "",
                     "Ratios (×nginx) are within each pair: defaults = nginx `worker_processes auto` vs doorward as shipped; "
@@ -153,7 +164,7 @@ def main():
         f.write(md)
     with open(a.json, "w") as f:
         json.dump({"setup": a.setup, "medians": med, "rate": [dict(zip(
-            ("name", "pct", "target", "achieved", "p50", "p99", "p999", "cpu", "errors"), r)) for r in rate_rows]}, f, indent=1)
+            ("name", "pct", "target", "achieved", "p50", "p99", "p999", "cpu", "errors", "load"), r)) for r in rate_rows]}, f, indent=1)
     print(f"\nwritten {a.md}")
 
 

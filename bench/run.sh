@@ -76,8 +76,8 @@ TMP=$(mktemp -d /tmp/doorward-bench.XXXXXX)
 chmod 755 "$TMP"                               # nginx and Apache workers run as nobody
 mkdir -p "$TMP/www" "$TMP/tmp" "$TMP/wrk"
 head -c 1024 /dev/urandom > "$TMP/www/1k.bin"
-RESULTS=$TMP/results.tsv                       # round name rps p50 p99 cpu_us errors
-RATE_RESULTS=$TMP/rate.tsv                     # name pct target achieved p50 p99 p99.9 cpu_us errors
+RESULTS=$TMP/results.tsv                       # round name rps p50 p99 cpu_us errors load1
+RATE_RESULTS=$TMP/rate.tsv                     # name pct target achieved p50 p99 p99.9 cpu_us errors load1
 META=$TMP/meta.tsv                             # name pair role setting
 RSS=$TMP/rss.tsv                               # name when rss_kb
 : > "$RESULTS"; : > "$RATE_RESULTS"; : > "$META"; : > "$RSS"

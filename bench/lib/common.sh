@@ -62,7 +62,8 @@ cpu_ticks() {
 cookie_args() { [[ -z ${COOKIE[$1]} ]] || printf '%s\0%s\0' -H "Cookie: ${COOKIE[$1]}"; }
 
 # measure NAME: warm-up, then one timed wrk run at full speed; appends
-# "round name rps p50 p99 cpu_us errors" to $RESULTS.
+# "round name rps p50 p99 cpu_us errors load1" to $RESULTS (load1: the
+# machine's 1-minute load average right after the run, a noise marker).
 measure() {
     local name=$1 out="$TMP/wrk/r$ROUND-$1.txt" t0 t1 args=()
     mapfile -d '' args < <(cookie_args "$name")
@@ -70,7 +71,7 @@ measure() {
     t0=$(cpu_ticks ${CHARGE[$name]})
     timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${args[@]}" "${URL[$name]}" > "$out"
     t1=$(cpu_ticks ${CHARGE[$name]})
-    awk -v round="$ROUND" -v name="$name" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '
+    awk -v round="$ROUND" -v name="$name" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" -v load="$(cut -d' ' -f1 /proc/loadavg)" '
         function ms(v) {                          # "812.00us" / "1.20ms" / "2.00s" -> ms
             if (v ~ /us$/) return v * 0.001
             if (v ~ /ms$/) return v + 0
@@ -85,14 +86,14 @@ measure() {
         END {
             if (!n) { print "no wrk result for " name > "/dev/stderr"; exit 1 }
             gsub(/  +/, " ", err)
-            printf "%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%s\n", round, name, rps, p50, p99, ticks * 1e6 / hz / n, (err ? err : "-")
+            printf "%s\t%s\t%.0f\t%.3f\t%.3f\t%.2f\t%s\t%s\n", round, name, rps, p50, p99, ticks * 1e6 / hz / n, (err ? err : "-"), load
         }' "$out" >> "$RESULTS"
-    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-20s %9s req/s  p50 %7s ms  p99 %7s ms  cpu %7s us/req  errors %s\n", $2, $3, $4, $5, $6, $7}'
+    tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-20s %9s req/s  p50 %7s ms  p99 %7s ms  cpu %7s us/req  errors %s  load %s\n", $2, $3, $4, $5, $6, $7, $8}'
 }
 
 # measure_rate NAME PCT RATE: one oha run at a constant RATE req/s (PCT % of
 # the nginx peak), latency corrected for coordinated omission; appends
-# "name pct target_rps achieved_rps p50 p99 p99.9 cpu_us errors" to
+# "name pct target_rps achieved_rps p50 p99 p99.9 cpu_us errors load1" to
 # $RATE_RESULTS.
 measure_rate() {
     local name=$1 pct=$2 rate=$3 out="$TMP/oha-$1-$2.json" t0 t1 args=()
@@ -102,9 +103,9 @@ measure_rate() {
         --output-format json --latency-correction --wait-ongoing-requests-after-deadline \
         "${args[@]}" "${URL[$name]}" > "$out"
     t1=$(cpu_ticks ${CHARGE[$name]})
-    python3 - "$out" "$name" "$pct" "$rate" $((t1 - t0)) "$CLK_TCK" >> "$RATE_RESULTS" <<'EOF'
+    python3 - "$out" "$name" "$pct" "$rate" $((t1 - t0)) "$CLK_TCK" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RATE_RESULTS" <<'EOF'
 import json, sys
-path, name, pct, rate, ticks, hz = sys.argv[1:]
+path, name, pct, rate, ticks, hz, load = sys.argv[1:]
 d = json.load(open(path))
 s, p = d["summary"], d["latencyPercentiles"]
 codes = d.get("statusCodeDistribution", {})
@@ -113,7 +114,7 @@ n = sum(codes.values())
 errs = [f"{k}:{v}" for k, v in codes.items() if k != "200"] + [f"{k}:{v}" for k, v in d.get("errorDistribution", {}).items()]
 ms = lambda v: (v or 0) * 1000
 cpu = int(ticks) * 1e6 / int(hz) / n if n else 0
-print(f"{name}\t{pct}\t{rate}\t{s['requestsPerSec']:.0f}\t{ms(p['p50']):.3f}\t{ms(p['p99']):.3f}\t{ms(p['p99.9']):.3f}\t{cpu:.2f}\t{';'.join(errs) or '-'}")
+print(f"{name}\t{pct}\t{rate}\t{s['requestsPerSec']:.0f}\t{ms(p['p50']):.3f}\t{ms(p['p99']):.3f}\t{ms(p['p99.9']):.3f}\t{cpu:.2f}\t{';'.join(errs) or '-'}\t{load}")
 EOF
-    tail -1 "$RATE_RESULTS" | awk -F'\t' '{printf "  %-20s %3s%% %7s req/s (got %s)  p50 %7s ms  p99 %7s ms  p99.9 %7s ms  cpu %s us/req  errors %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+    tail -1 "$RATE_RESULTS" | awk -F'\t' '{printf "  %-20s %3s%% %7s req/s (got %s)  p50 %7s ms  p99 %7s ms  p99.9 %7s ms  cpu %s us/req  errors %s  load %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 }
