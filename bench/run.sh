@@ -113,6 +113,7 @@ if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN {exit !(l > 1.5)}'; then
     echo "WARNING: 1-min load ${LOAD_BEFORE%% *} > 1.5, numbers will be noisy" >&2
 fi
 start_all
+remember_started
 awk -F'\t' '{printf "  %-20s %-9s %s\n", $1, $2, $4}' "$META"
 for ROUND in $(seq "$ROUNDS"); do
     echo "round $ROUND"

@@ -58,6 +58,23 @@ cpu_ticks() {
     } | awk '{t += $1} END {print t + 0}'
 }
 
+# remember_started: note what each started process is, for check_alive.
+remember_started() {
+    local pid
+    for pid in "${STARTED[@]}"; do
+        printf '%s\t%s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" | cut -c1-120)"
+    done > "$TMP/started.tsv"
+}
+
+# check_alive: stop the run, naming it, if a process the bench started is
+# gone (the machine is shared: someone's `pkill nginx` ends a run here).
+check_alive() {
+    local pid cmd
+    while IFS=$'\t' read -r pid cmd; do
+        kill -0 "$pid" 2>/dev/null || die "a process of this run is gone (pid $pid: $cmd); its figures would be wrong, stopping"
+    done < "$TMP/started.tsv"
+}
+
 # cookie_args NAME: wrk/oha arguments that send the candidate's cookie.
 cookie_args() { [[ -z ${COOKIE[$1]} ]] || printf '%s\0%s\0' -H "Cookie: ${COOKIE[$1]}"; }
 
@@ -67,10 +84,13 @@ cookie_args() { [[ -z ${COOKIE[$1]} ]] || printf '%s\0%s\0' -H "Cookie: ${COOKIE
 measure() {
     local name=$1 out="$TMP/wrk/r$ROUND-$1.txt" t0 t1 args=()
     mapfile -d '' args < <(cookie_args "$name")
-    timeout $((WARMUP + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${args[@]}" "${URL[$name]}" > /dev/null
+    timeout $((WARMUP + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${args[@]}" "${URL[$name]}" > /dev/null \
+        || { check_alive; die "wrk failed on $name (warm-up)"; }
     t0=$(cpu_ticks ${CHARGE[$name]})
-    timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${args[@]}" "${URL[$name]}" > "$out"
+    timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${args[@]}" "${URL[$name]}" > "$out" \
+        || { check_alive; die "wrk failed on $name"; }
     t1=$(cpu_ticks ${CHARGE[$name]})
+    check_alive
     awk -v round="$ROUND" -v name="$name" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" -v load="$(cut -d' ' -f1 /proc/loadavg)" '
         function ms(v) {                          # "812.00us" / "1.20ms" / "2.00s" -> ms
             if (v ~ /us$/) return v * 0.001
