@@ -149,7 +149,8 @@ mkdir -p "$OUT"
 cp "$RESULTS" "$OUT/latest.tsv"; cp "$RATE_RESULTS" "$OUT/latest-rate.tsv"; cp "$META" "$OUT/latest-meta.tsv"
 SETUP="wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up, $ROUNDS interleaved rounds; \
 upstream: nginx serving a 1 KiB file, worker_processes $(nproc), keep-alive to every proxy; \
-doorward git $(git describe --always --dirty 2>/dev/null || echo none), binary $DOORWARD_BIN; \
+bench scripts at git $(git describe --always --dirty 2>/dev/null || echo none); doorward binary $DOORWARD_BIN \
+($(doorward_identity)); \
 $(nproc) cores, load avg before $LOAD_BEFORE, after $LOAD_AFTER. \
 CPU/req counts the proxy's processes only (for direct: the upstream nginx)."
 python3 "$BENCH/report.py" --results "$RESULTS" --rate "$RATE_RESULTS" --meta "$META" --rss "$RSS" \

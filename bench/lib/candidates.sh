@@ -31,6 +31,13 @@ doorward_threads_label() {
     fi
 }
 
+# doorward_identity: which doorward binary ran (it need not come from this
+# checkout): its version, build time and a short hash.
+doorward_identity() {
+    [[ -x $DOORWARD_BIN ]] || { echo "not used"; return; }
+    echo "$("$DOORWARD_BIN" --version 2>/dev/null | head -1), built $(date -u -r "$DOORWARD_BIN" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$DOORWARD_BIN" | cut -c1-12)"
+}
+
 # login URL USER [COOKIE_NAME]: a session cookie, logged in at the bench OP.
 login() { python3 "$BENCH/login.py" "$@" || die "login as $2 at $1 failed"; }
 
@@ -78,7 +85,7 @@ start_pair() {
     if has "$nx"; then
         start_nginx "$nx" nginx-proxy.conf.in "$nx_port" "$workers"
         register "$nx" "$pair" nginx "http://127.0.0.1:$nx_port/1k.bin" "$NGINX_PID" \
-            "worker_processes $workers ($(pgrep -c -P "$NGINX_PID") worker processes)"
+            "worker_processes $workers ($(pgrep -c -P "$NGINX_PID") worker process(es))"
     fi
     if has "$dw"; then
         start_doorward "$dw" doorward.toml.in "$dw_port" "$threads"
