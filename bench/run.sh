@@ -57,6 +57,10 @@ RATE_DURATION=${RATE_DURATION:-15}
 PLOT=${PLOT:-1}
 CLK_TCK=$(getconf CLK_TCK)
 OHA=${OHA:-$(command -v oha || echo /work/tools/bin/oha)}
+# The commit of these scripts, taken before this run rewrites bench/results/
+# (tracked files; their changes do not make the scripts "dirty").
+GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+git diff --quiet HEAD -- . ':!bench/results' 2>/dev/null || GIT_REV+=-dirty
 # The shipped default of [server] worker_threads, for the report's label.
 SHIPPED_THREADS=$(grep -oP '^\s*worker_threads: \K\d+' src/config/mod.rs | head -1 || true)
 
@@ -149,7 +153,7 @@ mkdir -p "$OUT"
 cp "$RESULTS" "$OUT/latest.tsv"; cp "$RATE_RESULTS" "$OUT/latest-rate.tsv"; cp "$META" "$OUT/latest-meta.tsv"
 SETUP="wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up, $ROUNDS interleaved rounds; \
 upstream: nginx serving a 1 KiB file, worker_processes $(nproc), keep-alive to every proxy; \
-bench scripts at git $(git describe --always --dirty 2>/dev/null || echo none); doorward binary $DOORWARD_BIN \
+bench scripts at git $GIT_REV; doorward binary $DOORWARD_BIN \
 ($(doorward_identity)); \
 $(nproc) cores, load avg before $LOAD_BEFORE, after $LOAD_AFTER. \
 CPU/req counts the proxy's processes only (for direct: the upstream nginx)."
