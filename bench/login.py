@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Log in through doorward at the demo/bench OpenID provider without a
-browser, and print the session cookie (NAME=VALUE) for load tools.
+"""Log in through doorward (or another relying party, e.g. Apache with
+mod_auth_openidc) at the demo/bench OpenID provider without a browser, and
+print the session cookie (NAME=VALUE) for load tools.
 
-usage: bench/login.py http://127.0.0.1:4180/ alice
+usage: bench/login.py http://127.0.0.1:4180/ alice [COOKIE_NAME]
+
+Without COOKIE_NAME it prints doorward's session cookie; with it, the cookie
+of exactly that name (mod_auth_openidc: mod_auth_openidc_session).
 """
 import http.cookiejar
 import sys
@@ -30,8 +34,12 @@ class FormParser(HTMLParser):
 
 def main():
     start, user = sys.argv[1], sys.argv[2]
+    wanted = sys.argv[3] if len(sys.argv) > 3 else None
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    # Ask like a browser: mod_auth_openidc answers 401 instead of a login
+    # redirect to a client that does not accept HTML.
+    opener.addheaders = [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]
     response = opener.open(start, timeout=10)
     for _ in range(4):
         body = response.read().decode("utf-8", "replace")
@@ -47,10 +55,14 @@ def main():
     if response.status != 200:
         sys.exit(f"login ended with HTTP {response.status} at {response.geturl()}")
     for cookie in jar:
-        if cookie.name.endswith("doorward") and "-login-" not in cookie.name:
+        if wanted is not None:
+            found = cookie.name == wanted
+        else:
+            found = cookie.name.endswith("doorward") and "-login-" not in cookie.name
+        if found:
             print(f"{cookie.name}={cookie.value}")
             return
-    sys.exit("no doorward session cookie after login")
+    sys.exit(f"no {wanted or 'doorward'} session cookie after login")
 
 
 if __name__ == "__main__":

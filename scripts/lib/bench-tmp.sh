@@ -17,3 +17,13 @@ trap 'exit 130' INT TERM
 
 # A free loopback port (bound, read back, released).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# free_ports N: N distinct free loopback ports on one line (all bound at
+# once, then released), for a script that needs several: free_port twice may
+# hand out the same port.
+free_ports() {
+    python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))' "$1"
+}

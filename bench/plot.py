@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""bench/plot.py REPORT_JSON OUT_PNG — the picture of a bench/run.sh run:
+req/s and CPU µs/request per candidate (coloured by pair), and latency at a
+constant rate (p50/p99/p99.9 per load, nginx vs doorward logged in).
+Needs matplotlib (bench/requirements.txt); bench/run.sh installs it.
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLOURS = {"defaults": "#1f77b4", "one": "#ff7f0e", "-": "#7f7f7f"}
+
+
+def main():
+    report = json.load(open(sys.argv[1]))
+    med, rate = report["medians"], report["rate"]
+    names = list(med)
+    # modauth runs Apache's stock MPM settings: a peer, not one of the pairs.
+    colours = [COLOURS["-" if n.startswith("modauth") else med[n].get("pair", "-")] for n in names]
+
+    panels = 3 if rate else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 5.5))
+    for ax, key, title in ((axes[0], "rps", "throughput, req/s (higher is better)"),
+                           (axes[1], "cpu", "CPU µs per request (lower is better)")):
+        values = [med[n][key] for n in names]
+        bars = ax.bar(range(len(names)), values, color=colours)
+        ax.bar_label(bars, labels=[f"{v:.0f}" if key == "rps" else f"{v:.1f}" for v in values], fontsize=7)
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+        if key == "cpu" and max(values) > 20 * max(min(values), 1e-9):
+            ax.set_yscale("log")
+            title += ", log scale"
+        ax.set_title(title, fontsize=10)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
+    axes[1].legend(handles, ["pair: defaults (nginx auto / doorward as shipped)", "pair: one (1 worker / 1 thread)",
+                             "upstream alone; Apache + mod_auth_openidc"],
+                   fontsize=7, loc="upper left")
+
+    if rate:
+        ax = axes[2]
+        marks = ["p50", "p99", "p999"]
+        styles = {"nginx-auto": "-", "doorward-auth": "--"}
+        for r in rate:
+            ys = [float(r[m]) for m in marks]
+            held = "" if float(r["achieved"]) >= 0.95 * float(r["target"]) else ", rate NOT held"
+            ax.plot(range(3), ys, styles.get(r["name"], ":"), marker="o",
+                    label=f"{r['name']} at {r['pct']}% ({r['achieved']} of {r['target']} req/s{held})")
+        ax.set_xticks(range(3), ["p50", "p99", "p99.9"])
+        ax.set_yscale("log")
+        ax.set_ylabel("latency, ms (log)")
+        ax.set_title("latency at a constant rate (% of nginx-auto peak)", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+
+    fig.suptitle("doorward bench/run.sh (one run on a shared, loaded machine: compare ratios, not absolutes)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(sys.argv[2], dpi=110)
+    print(f"written {sys.argv[2]}")
+
+
+if __name__ == "__main__":
+    main()
