@@ -113,6 +113,14 @@ def main():
     if "doorward-auth-pg" in med and "doorward-auth" in med:
         r = med["doorward-auth-pg"]["rps"] / med["doorward-auth"]["rps"]
         check("[defaults] throughput doorward-auth-pg/doorward-auth (SQLite)", f"{r:.2f}x", r >= PG_VS_SQLITE, f">= {PG_VS_SQLITE}x")
+    if "doorward-auth-shared" in med and "doorward-auth" in med:
+        # The runtime-shape study: the shipped per-core default must not be
+        # worse than tokio's work-stealing runtime on either count.
+        s, d = med["doorward-auth-shared"], med["doorward-auth"]
+        check("[defaults] CPU/req doorward-auth (per-core) / doorward-auth-shared", f"{d['cpu'] / s['cpu']:.2f}x",
+              d["cpu"] <= s["cpu"], "<= 1.0x")
+        check("[defaults] p99 doorward-auth (per-core) / doorward-auth-shared", f"{d['p99'] / s['p99']:.2f}x",
+              d["p99"] <= 2 * s["p99"], "<= 2x")
     for dn, (mn, goal) in MODAUTH.items():
         if dn in med and mn in med:
             r = med[dn]["rps"] / med[mn]["rps"]

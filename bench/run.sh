@@ -13,6 +13,8 @@
 # oidc-provider (tests/peers/oidc, needs Node.js) with a session cookie and a
 # signed assertion, as alice (2 groups) and big (250 groups). Other candidates:
 #   direct            the upstream alone (nginx, 1 KiB file, one worker per core)
+#   doorward-auth-shared  doorward-auth (alice) on tokio's work-stealing runtime
+#                     (runtime = "shared") instead of the per-core default
 #   doorward-auth-pg  doorward-auth (alice) with its store on PostgreSQL
 #                     (needs Debian's postgresql)
 #   modauth modauth250  Apache event MPM + mod_auth_openidc at the same OP,
@@ -35,6 +37,8 @@
 #   PLOT=0         no PNG (otherwise matplotlib, pinned in bench/requirements.txt,
 #                  is installed into target/bench-venv on first use)
 #   KEEP_TMP=1     keep the temp dir (configs, logs, raw wrk and oha output)
+#   PERF=1         after the rounds, profile doorward under load with perf and
+#                  write flame graphs (bench/lib/perf.sh: PERF_FREQ, PERF_CANDIDATES)
 #
 # Output: the table on stdout, and bench/results/latest.{md,png,tsv},
 # latest-rate.tsv, latest-meta.tsv (the raw numbers).
@@ -74,7 +78,7 @@ pair_candidates() {
         esac
     done
 }
-CANDIDATES=${CANDIDATES:-"$(pair_candidates | xargs) direct doorward-auth-pg modauth modauth250"}
+CANDIDATES=${CANDIDATES:-"$(pair_candidates | xargs) direct doorward-auth-shared doorward-auth-pg modauth modauth250"}
 
 TMP=$(mktemp -d /tmp/doorward-bench.XXXXXX)
 chmod 755 "$TMP"                               # nginx and Apache workers run as nobody
@@ -90,11 +94,12 @@ source scripts/lib/bench-tmp.sh                # STARTED, cleanup on exit, free_
 source scripts/lib/postgres.sh
 source "$BENCH/lib/common.sh"
 source "$BENCH/lib/candidates.sh"
+source "$BENCH/lib/perf.sh"
 
 has() { [[ " $CANDIDATES " == *" $1 "* ]]; }
 has_any() { local c; for c in "$@"; do has "$c" && return 0; done; return 1; }
 
-read -r UP_PORT IDP_PORT NXA_PORT NX1_PORT DW_PORT DW1_PORT DA_PORT DA1_PORT DP_PORT MA_PORT < <(free_ports 10)
+read -r UP_PORT IDP_PORT NXA_PORT NX1_PORT DW_PORT DW1_PORT DA_PORT DA1_PORT DP_PORT MA_PORT DS_PORT < <(free_ports 11)
 
 start_all() {
     start_upstream                                              # always needed
@@ -104,6 +109,7 @@ start_all() {
     local p
     for p in $PAIRS; do start_pair "$p"; done
     if has doorward-auth-pg; then start_doorward_auth_pg; fi
+    if has doorward-auth-shared; then start_doorward_auth_shared; fi
     if has_any modauth modauth250; then start_modauth; fi
     local c
     for c in $CANDIDATES; do [[ -n ${URL[$c]:-} ]] || die "unknown candidate $c, or not in PAIRS"; done
@@ -123,6 +129,7 @@ for ROUND in $(seq "$ROUNDS"); do
     echo "round $ROUND"
     for c in $CANDIDATES; do measure "$c"; done
 done
+perf_profiles
 
 # Latency at a constant rate: fractions of nginx-auto's median peak.
 RATE_NOTE=

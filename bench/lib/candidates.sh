@@ -54,7 +54,7 @@ start_idp() {
     scripts/ensure-oidc-peer.sh
     groups=$(python3 -c 'import json; print(json.dumps(["team-%03d" % i for i in range(250)]))')
     OIDC_PORT=$IDP_PORT OIDC_ACCESS_TOKEN_TTL=3600 \
-    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\",\"http://127.0.0.1:$DA1_PORT/_doorward/callback\",\"http://127.0.0.1:$DP_PORT/_doorward/callback\"]},
+    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\",\"http://127.0.0.1:$DA1_PORT/_doorward/callback\",\"http://127.0.0.1:$DP_PORT/_doorward/callback\",\"http://127.0.0.1:$DS_PORT/_doorward/callback\"]},
                    {\"client_id\":\"modauth-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$MA_PORT/redirect_uri\"]}]" \
     OIDC_ACCOUNTS="{\"alice\":{\"email\":\"alice@example.com\",\"groups\":[\"engineers\",\"staff\"]},\"big\":{\"email\":\"big@example.com\",\"groups\":$groups}}" \
         node tests/peers/oidc/server.mjs > "$TMP/idp.out" 2> "$TMP/idp.log" &
@@ -126,6 +126,22 @@ start_doorward_auth_pg() {
     check_cookie "http://127.0.0.1:$DP_PORT/1k.bin" "$alice"
     register doorward-auth-pg defaults other "http://127.0.0.1:$DP_PORT/1k.bin" "$DOORWARD_PID" \
         "$(doorward_threads_label default "$DOORWARD_PID"), store on PostgreSQL" "$alice"
+}
+
+# doorward-auth (alice) on the shared work-stealing runtime, with as many
+# threads as the default: the runtime-shape comparison in one run.
+start_doorward_auth_shared() {
+    local alice
+    render doorward-auth.toml.in doorward-auth-shared.toml "$DS_PORT" default
+    sed -i -e 's|^\[server\]$|[server]\nruntime = "shared"|' \
+        "$TMP/doorward-auth-shared.toml"
+    "$DOORWARD_BIN" serve --config "$TMP/doorward-auth-shared.toml" > "$TMP/doorward-auth-shared.log" 2>&1 &
+    DOORWARD_PID=$!; STARTED+=($!)
+    wait_http "http://127.0.0.1:$DS_PORT/_doorward/healthz" "$DOORWARD_PID" || { tail -20 "$TMP/doorward-auth-shared.log" >&2; die "doorward (shared runtime) did not start"; }
+    alice=$(login "http://127.0.0.1:$DS_PORT/1k.bin" alice)
+    check_cookie "http://127.0.0.1:$DS_PORT/1k.bin" "$alice"
+    register doorward-auth-shared defaults other "http://127.0.0.1:$DS_PORT/1k.bin" "$DOORWARD_PID" \
+        "$(doorward_threads_label default "$DOORWARD_PID"), runtime = \"shared\"" "$alice"
 }
 
 # Apache httpd (event MPM, -DFOREGROUND) with mod_auth_openidc, logged in at
