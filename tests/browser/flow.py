@@ -13,6 +13,8 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 BASE, ISSUER, SHOTS = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 os.makedirs(SHOTS, exist_ok=True)
@@ -54,6 +56,13 @@ def shot(name):
     driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
 
+def click_and_wait(button):
+    """Clicks a form's button and waits for the page it leads to: the URL
+    is read only once the old page is gone (a fast check saw it mid-way)."""
+    button.click()
+    WebDriverWait(driver, 15).until(EC.staleness_of(button))
+
+
 def sign_in_at_idp(user):
     """Fills the test OP's login (any password) and consent forms."""
     for _ in range(4):
@@ -65,7 +74,7 @@ def sign_in_at_idp(user):
             if inputs:
                 inputs[0].clear()
                 inputs[0].send_keys(value)
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        click_and_wait(driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     raise AssertionError(f"still at the IdP: {driver.current_url}")
 
 
@@ -78,7 +87,7 @@ try:
     no_console_errors("the chooser")
     shot("1-chooser")
 
-    driver.find_element(By.LINK_TEXT, "Sign in with Test IdP").click()
+    click_and_wait(driver.find_element(By.LINK_TEXT, "Sign in with Test IdP"))
     sign_in_at_idp("alice")
     assert driver.current_url == BASE + "/dashboard", driver.current_url
     no_console_errors("the app")
@@ -89,25 +98,25 @@ try:
     expect("Sign out?", "You are signed in as alice@example.com with Test IdP.", "Cancel")
     no_console_errors("the sign-out page")
     shot("3-sign-out")
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    click_and_wait(driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     # The OP asks to confirm its own logout, then sends the browser back.
     for _ in range(3):
         if not driver.current_url.startswith(ISSUER):
             break
         driver.get_log("browser")
         buttons = driver.find_elements(By.CSS_SELECTOR, "button[name=logout][value=yes]")
-        (buttons or driver.find_elements(By.CSS_SELECTOR, "button[type=submit]"))[0].click()
+        click_and_wait((buttons or driver.find_elements(By.CSS_SELECTOR, "button[type=submit]"))[0])
     assert driver.current_url == BASE + "/_doorward/logged-out", (driver.current_url, text(), driver.get_log("browser"))
     expect("Signed out", "You have been signed out of Acme.", "Sign in again")
     no_console_errors("the signed-out page")
     shot("4-signed-out")
-    driver.find_element(By.LINK_TEXT, "Sign in again").click()
+    click_and_wait(driver.find_element(By.LINK_TEXT, "Sign in again"))
     expect("Sign in with Test IdP")
 
     # A user the login policy refuses: their account, a reference, no rule.
     driver.delete_all_cookies()
     driver.get(BASE + "/")
-    driver.find_element(By.LINK_TEXT, "Sign in with Test IdP").click()
+    click_and_wait(driver.find_element(By.LINK_TEXT, "Sign in with Test IdP"))
     sign_in_at_idp("eve")
     expect("Access denied", "Your account eve@elsewhere.test is not allowed to use this app", "Sign in with another account")
     assert "example.com" not in text(), "the rule stays in the log"
@@ -119,7 +128,7 @@ try:
     expect("Sign-in failed", "Try again")
     no_console_errors("the sign-in-failed page", 401)
     shot("6-login-failed")
-    driver.find_element(By.LINK_TEXT, "Try again").click()
+    click_and_wait(driver.find_element(By.LINK_TEXT, "Try again"))
     expect("Sign in with Test IdP")
 
     # An unreachable app: 502 with a reference.
