@@ -155,7 +155,10 @@ async fn idp_and_relay() -> (Relay, Idp, tempfile::TempDir) {
         &relay.base,
         &format!("{}/_doorward/backchannel-logout", relay.base)
     )]);
-    let idp = Idp::start(&clients, &Idp::accounts(), &[]);
+    // Tokens that outlive the test: no refresh re-derives a session, so a
+    // new mapping can only reach a live session through the reload.
+    let ttl = [("OIDC_ACCESS_TOKEN_TTL", "3600"), ("OIDC_ID_TOKEN_TTL", "3600")];
+    let idp = Idp::start(&clients, &Idp::accounts(), &ttl);
     (relay, idp, tempfile::tempdir().expect("store dir"))
 }
 
