@@ -14,10 +14,11 @@
 //! connection counts live in the server, which a reload does not touch.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use regex::Regex;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{AuthContext, AuthSwap};
@@ -225,10 +226,22 @@ impl Reloader {
     /// Logs a refused reload (one line, with each problem's file, line and
     /// key as `doorward check` gives them) and counts it.
     fn refuse(&self, trigger: &'static str, error: &str) -> Outcome {
-        let error = error.replace('\n', "; ");
+        let error = redact_values(error).replace('\n', "; ");
         tracing::error!(trigger, %error, "config reload refused; the running config stays");
         self.gateway.load().metrics().config_reload("refused");
         Outcome::Refused
+    }
+}
+
+/// Takes out the values serde quotes in its type errors (`invalid type:
+/// string "..."`): a config line may hold a secret, and this goes to the
+/// log (`check` prints the same problems to its own stderr, unredacted).
+fn redact_values(message: &str) -> String {
+    static QUOTED: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r#"string "(?:[^"\\]|\\.)*""#).ok());
+    match QUOTED.as_ref() {
+        Some(quoted) => quoted.replace_all(message, "string [redacted]").into_owned(),
+        // Cannot happen (a constant pattern); say nothing rather than leak.
+        None => "the new config failed its checks (details withheld)".to_string(),
     }
 }
 
@@ -384,6 +397,15 @@ mod tests {
         let old = table("[[route]]\nname = \"a\"\n");
         let new = table("[[route]]\nname = \"a\"\n[[route]]\nname = \"b\"\n");
         assert_eq!(diff(&old, &new), ["route"]);
+    }
+
+    #[test]
+    fn refused_values_do_not_reach_the_log() {
+        let message = r#"a.toml:11:8: session.keys: invalid type: string "s3cr\"et", expected a sequence"#;
+        assert_eq!(
+            redact_values(message),
+            "a.toml:11:8: session.keys: invalid type: string [redacted], expected a sequence"
+        );
     }
 
     #[test]

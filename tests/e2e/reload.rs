@@ -381,6 +381,19 @@ async fn a_broken_config_is_refused_and_the_running_one_keeps_serving() {
         metric(&child, r#"doorward_config_reloads_total{outcome="refused"}"#).await,
         1.0
     );
+
+    // A secret in the wrong shape is refused without being logged: serde
+    // quotes the value it refused.
+    let secret = "leaked-secret-0123456789abcdef0123456789";
+    rewrite(
+        file.path(),
+        &good.replace(&format!("keys = [\"{SESSION_KEY}\"]"), &format!("keys = \"{secret}\"")),
+    );
+    child.signal("HUP");
+    let line = log.wait_for(&["config reload refused", "session.keys"]).await;
+    assert!(!line.contains(secret), "{line}");
+    assert!(line.contains("[redacted]"), "{line}");
+
     let (status, _, _) = get(child.addr, "/still", &[]).await;
     assert_eq!(status, 401, "the running config (a protected route) still serves");
     let (status, _, _) = get(child.addr, "/public/still", &[]).await;
