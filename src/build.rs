@@ -60,6 +60,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     config::load_file_with(path, &problems)
 }
 
+/// Checks config text read from `file` exactly as [`load`] does (a reload
+/// reads the file itself, to compare it with the running one).
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    config::parse_str_with(text, file, &problems)
+}
+
 /// The assertion signer: configured keys, or one made now (with a
 /// warning: assertions then only verify against this process's JWKS).
 pub fn signer(config: &Config) -> Result<AssertionSigner, BuildError> {

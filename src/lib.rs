@@ -9,8 +9,8 @@
 //! protocols `oidc` and `saml`,
 //! `assertion`, `respond` (every answer doorward makes itself), `auth` (the
 //! admission gate and login endpoints), `scim` (the SCIM 2.0 server, over
-//! auth's store and sessions), `proxy` (the request path), then `build`
-//! and `server`.
+//! auth's store and sessions), `proxy` (the request path), then `build`,
+//! `reload` and `server`.
 #![forbid(unsafe_code)]
 
 pub mod assertion;
@@ -29,6 +29,7 @@ pub mod oidc;
 pub mod paths;
 pub mod probe;
 pub mod proxy;
+pub mod reload;
 pub mod respond;
 pub mod saml;
 pub mod scim;

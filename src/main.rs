@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use doorward::config::{self, Config, RuntimeShape};
+use doorward::reload::Reloader;
 use doorward::server::{shutdown_signal, Server};
 
 #[derive(Parser)]
@@ -140,7 +142,7 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(async {
+    let code = runtime.block_on(async move {
         let server = match Server::bind(&config).await {
             Ok(server) => server,
             Err(e) => {
@@ -148,8 +150,21 @@ fn serve(path: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let (routes, tls, watch) = (
+            config.routes.len(),
+            config.server.tls.is_some(),
+            config.server.reload_watch,
+        );
+        // Before "listening": a SIGHUP from then on reloads, never kills.
+        let reloader = Arc::new(Reloader::new(path.to_path_buf(), config, server.shared_gateway()));
+        if let Err(e) = reloader.spawn_sighup() {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: config reload by signal is off");
+        }
+        if watch {
+            reloader.spawn_watch();
+        }
         match server.local_addr() {
-            Ok(addr) => tracing::info!(%addr, routes = config.routes.len(), tls = config.server.tls.is_some(), "doorward listening"),
+            Ok(addr) => tracing::info!(%addr, routes, tls, "doorward listening"),
             Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
         }
         server.run(shutdown_signal()).await;

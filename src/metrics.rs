@@ -49,6 +49,100 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdpLabels {
+    provider: String,
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// Session cache lookups that found the session (`hit`) or went to the
+/// store (`miss`). Two counters made once: a lookup bumps one, with no
+/// label lookup on the request path.
+#[derive(Clone, Default)]
+pub struct SessionCacheMetrics {
+    hits: Counter,
+    misses: Counter,
+}
+
+impl SessionCacheMetrics {
+    pub fn hit(&self) {
+        self.hits.inc();
+    }
+
+    pub fn miss(&self) {
+        self.misses.inc();
+    }
+}
+
+/// Store operations: how long each took and which failed, by operation
+/// (`get`, `insert`, `delete_matching`, ...). Store calls happen on cache
+/// misses, logins and SCIM writes, not per cached request.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    duration: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    errors: Family<OperationLabel, Counter>,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self {
+            duration: Family::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+        }
+    }
+}
+
+impl StoreMetrics {
+    pub fn observe(&self, operation: &'static str, took: Duration, failed: bool) {
+        let label = OperationLabel { operation };
+        self.duration.get_or_create(&label).observe(took.as_secs_f64());
+        if failed {
+            self.errors.get_or_create(&label).inc();
+        }
+    }
+}
+
+/// Requests to identity providers: latency and failures (no answer, or an
+/// HTTP error status), by provider and endpoint (`discovery`, `jwks`,
+/// `token`, `userinfo`, `metadata` for SAML).
+#[derive(Clone)]
+pub struct IdpMetrics {
+    duration: Family<IdpLabels, Histogram, fn() -> Histogram>,
+    errors: Family<IdpLabels, Counter>,
+}
+
+impl Default for IdpMetrics {
+    fn default() -> Self {
+        Self {
+            duration: Family::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+        }
+    }
+}
+
+impl IdpMetrics {
+    pub fn observe(&self, provider: &str, endpoint: &'static str, took: Duration, failed: bool) {
+        let labels = IdpLabels {
+            provider: provider.to_string(),
+            endpoint,
+        };
+        self.duration.get_or_create(&labels).observe(took.as_secs_f64());
+        if failed {
+            self.errors.get_or_create(&labels).inc();
+        }
+    }
+}
+
 /// The process's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +151,7 @@ pub struct Metrics {
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     in_flight: Gauge,
     auth: AuthMetrics,
+    config_reloads: Family<OutcomeLabel, Counter>,
 }
 
 /// What happened to logins, refreshes, back-channel logouts and bearer
@@ -69,6 +164,11 @@ pub struct AuthMetrics {
     backchannel_logouts: Family<OutcomeLabel, Counter>,
     bearer_validations: Family<OutcomeLabel, Counter>,
     sessions_cached: Gauge,
+    /// Handed to the session manager, the store and the providers' HTTP
+    /// clients, which the login machinery builds.
+    pub session_cache: SessionCacheMetrics,
+    pub store: StoreMetrics,
+    pub idp: IdpMetrics,
 }
 
 impl AuthMetrics {
@@ -160,7 +260,53 @@ impl Metrics {
             upstream_errors.clone(),
         );
         registry.register("requests_in_flight", "Requests being handled now", in_flight.clone());
-        let auth = AuthMetrics::default();
+        let config_reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP or file watch) by outcome (success, refused)",
+            config_reloads.clone(),
+        );
+        let lookups = Family::<ResultLabel, Counter>::default();
+        // Both made now (they show from the first scrape) and kept as
+        // handles: the family's map is not looked at per lookup.
+        // One statement each: the family's read guard must be gone before
+        // the next label is created (a write), or this deadlocks.
+        let hits = lookups.get_or_create(&ResultLabel { result: "hit" }).clone();
+        let misses = lookups.get_or_create(&ResultLabel { result: "miss" }).clone();
+        let session_cache = SessionCacheMetrics { hits, misses };
+        registry.register(
+            "session_cache_lookups",
+            "Session lookups answered from the in-memory cache (hit) or read from the store (miss)",
+            lookups,
+        );
+        let store = StoreMetrics::default();
+        registry.register(
+            "store_operation_duration_seconds",
+            "Time a store operation took, by operation",
+            store.duration.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Store operations that failed, by operation",
+            store.errors.clone(),
+        );
+        let idp = IdpMetrics::default();
+        registry.register(
+            "idp_request_duration_seconds",
+            "Time a request to an identity provider took, by provider and endpoint",
+            idp.duration.clone(),
+        );
+        registry.register(
+            "idp_request_errors",
+            "Requests to identity providers that failed (no answer or an HTTP error), by provider and endpoint",
+            idp.errors.clone(),
+        );
+        let auth = AuthMetrics {
+            session_cache,
+            store,
+            idp,
+            ..AuthMetrics::default()
+        };
         auth.register(&mut registry);
         Self {
             registry,
@@ -169,6 +315,7 @@ impl Metrics {
             upstream_errors,
             in_flight,
             auth,
+            config_reloads,
         }
     }
 
@@ -205,6 +352,11 @@ impl Metrics {
                 })
                 .clone(),
         }
+    }
+
+    /// A config reload that was applied (`success`) or refused (`refused`).
+    pub fn config_reload(&self, outcome: &'static str) {
+        self.config_reloads.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn in_flight(&self) -> &Gauge {

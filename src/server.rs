@@ -19,6 +19,8 @@ use tokio_rustls::TlsAcceptor;
 
 use tokio::sync::Semaphore;
 
+use arc_swap::ArcSwap;
+
 use crate::clock::Clock;
 use crate::config::{Config, RuntimeShape};
 use crate::memory::{ClosedOnDrop, ConnCounts};
@@ -26,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::proxy::conn_io::{ConnActivity, GuardedIo};
 use crate::proxy::first_head::{read_first_head, FirstHead, Prefixed};
 use crate::proxy::{ConnInfo, Gateway, GatewayError, Listener};
+use crate::reload::SharedGateway;
 use crate::serving::ServingThreads;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +69,8 @@ pub struct Server {
     metrics_listener: Option<TcpListener>,
     /// `[scim] listen`: the SCIM endpoints on their own listener.
     scim_listener: Option<TcpListener>,
-    gateway: Arc<Gateway>,
+    /// Swapped by a config reload ([`crate::reload`]).
+    gateway: SharedGateway,
     tls: Option<TlsAcceptor>,
     settings: ConnSettings,
     shutdown_grace: Duration,
@@ -124,7 +128,9 @@ impl Server {
         if let Some(auth) = &auth {
             auth.warm_up();
         }
-        let gateway = Arc::new(Gateway::new(config, metrics, auth, signer, pages, clock)?);
+        let gateway = Arc::new(ArcSwap::from_pointee(Gateway::new(
+            config, metrics, auth, signer, pages, clock,
+        )?));
         let metrics_listener = match config.server.metrics_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -188,9 +194,15 @@ impl Server {
         self.scim_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// The request path (tests reach the auth state through it).
-    pub fn gateway(&self) -> &Arc<Gateway> {
-        &self.gateway
+    /// The request path as configured now (tests reach the auth state
+    /// through it).
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.load_full()
+    }
+
+    /// The swappable request path, for a [`crate::reload::Reloader`].
+    pub fn shared_gateway(&self) -> SharedGateway {
+        Arc::clone(&self.gateway)
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and gives
@@ -232,7 +244,8 @@ impl Server {
             };
             tokio::spawn(serve_side(scim, side, Arc::clone(&gateway), drain_rx.clone()));
         }
-        gateway.readiness.set_listening();
+        // Readiness is carried from gateway to gateway by reloads.
+        gateway.load().readiness.set_listening();
         // At the cap, accepting pauses: new connections wait in the
         // kernel's listen queue while the open ones keep being served.
         let slots = Arc::new(Semaphore::new(max_connections));
@@ -321,7 +334,7 @@ struct Side {
 /// A side listener (metrics: plain HTTP/1.1, operational endpoints only;
 /// SCIM: the SCIM endpoints only), until the drain starts. Its
 /// connections are outside `max_connections`, which is for app traffic.
-async fn serve_side(listener: TcpListener, side: Side, gateway: Arc<Gateway>, drain: watch::Receiver<bool>) {
+async fn serve_side(listener: TcpListener, side: Side, gateway: SharedGateway, drain: watch::Receiver<bool>) {
     let mut stop = drain.clone();
     loop {
         tokio::select! {
@@ -352,7 +365,7 @@ async fn serve_side(listener: TcpListener, side: Side, gateway: Arc<Gateway>, dr
 
 /// One accepted connection and what it needs.
 struct Connection {
-    gateway: Arc<Gateway>,
+    gateway: SharedGateway,
     tls: Option<TlsAcceptor>,
     settings: ConnSettings,
     drain: watch::Receiver<bool>,
@@ -462,7 +475,10 @@ impl Connection {
         let gateway = self.gateway;
         let info = Arc::new(info);
         let service = service_fn(move |req| {
-            let gateway = Arc::clone(&gateway);
+            // Loaded per request, not per connection: a reload applies to
+            // the next request on a kept-alive connection, and this one
+            // finishes on the config it started with.
+            let gateway = gateway.load_full();
             let info = Arc::clone(&info);
             // Boxed: hyper keeps room for one in-flight future in every
             // connection for as long as it is open, idle or not, and the

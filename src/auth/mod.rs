@@ -14,33 +14,28 @@ mod error;
 mod overage;
 pub mod redirect;
 mod refresh;
+mod setup;
 pub mod view;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use crate::assertion::AssertionSigner;
 use crate::clock::Clock;
-use crate::config::{Config, ProviderConfig};
 use crate::identity::IdentityEngine;
-use crate::identity_headers::IdentityHeaders;
 use crate::login::provider::Provider;
 use crate::metrics::AuthMetrics;
-use crate::oidc::http_client::IdpHttp;
 use crate::oidc::{OidcError, OidcProvider};
 use crate::respond::Pages;
-use crate::saml::{SamlProvider, SpUrls};
-use crate::session::cookies::{effective_name, CookieSettings};
-use crate::session::keys::KeyRing;
-use crate::session::{DeriveFn, LiveSession, SessionManager, SessionSettings};
-use crate::store::{Store, StoreOptions};
+use crate::saml::SamlProvider;
+use crate::session::{LiveSession, SessionManager};
 pub use admission::{admit, Admitted, Refusal, Requirements, RouteRules};
 pub use caller::Caller;
 pub use error::AuthError;
 use redirect::RedirectPolicy;
+pub use setup::{AuthContext, AuthSwap};
 use view::{ViewBuilder, Views};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,138 +98,6 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Builds the login machinery when providers are configured.
-    pub async fn from_config(
-        config: &Config,
-        signer: Arc<AssertionSigner>,
-        pages: Arc<Pages>,
-        metrics: AuthMetrics,
-        clock: Clock,
-    ) -> Result<Option<Self>, AuthSetupError> {
-        if config.providers.is_empty() {
-            return Ok(None);
-        }
-        let public_url = config
-            .server
-            .public_url
-            .as_deref()
-            .ok_or_else(|| AuthSetupError::PublicUrl("required with providers".into()))?;
-        let public = url::Url::parse(public_url).map_err(|e| AuthSetupError::PublicUrl(e.to_string()))?;
-        let own_host = public
-            .host_str()
-            .ok_or_else(|| AuthSetupError::PublicUrl("has no host".into()))?
-            .to_ascii_lowercase();
-        let base = public_url.trim_end_matches('/').to_string();
-        let prefix = config.server.internal_prefix.clone();
-
-        let secrets = config
-            .session
-            .keys
-            .iter()
-            .map(|k| k.resolve().map_err(|e| AuthSetupError::Keys(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let keys = KeyRing::new(&secrets).map_err(|e| AuthSetupError::Keys(e.to_string()))?;
-        let secure =
-            !config.session.insecure_cookie_not_secure && (config.server.tls.is_some() || public.scheme() == "https");
-        let cookie = CookieSettings {
-            secure,
-            domain: config.session.cookie_domain.clone(),
-        };
-        let cookie_base = effective_name(&config.session.cookie_name, &cookie);
-        let engine = Arc::new(IdentityEngine::from_config(config).map_err(|problems| {
-            AuthSetupError::Identity(
-                problems
-                    .into_iter()
-                    .map(|(k, m)| format!("{k}: {m}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?);
-        let routes = RouteRules::from_config(config, Some(&engine));
-        let views = Arc::new(ViewBuilder::new(engine, IdentityHeaders::from_config(&config.headers)));
-        let derive: DeriveFn<Views> = {
-            let views = Arc::clone(&views);
-            Arc::new(move |claims, origin, facts| views.build(claims, origin, facts))
-        };
-        let password = match &config.store.password {
-            Some(source) => Some(
-                source
-                    .resolve()
-                    .map_err(|e| AuthSetupError::Keys(format!("store password: {e}")))?,
-            ),
-            None => None,
-        };
-        let options = StoreOptions {
-            password,
-            max_connections: config.store.max_connections,
-        };
-        let store = Store::open(&config.store.url, &options).await?;
-        let sessions = Arc::new(SessionManager::new(
-            store,
-            keys,
-            SessionSettings {
-                cookie_name: cookie_base.clone(),
-                cookie,
-                idle_timeout: config.session.idle_timeout.0,
-                absolute_timeout: config.session.absolute_timeout.0,
-                cache_capacity: config.session.cache_capacity,
-                cache_max_bytes: config.session.cache_max_bytes.0,
-                pass_tokens: config.headers.pass_access_token || config.headers.pass_id_token,
-            },
-            derive,
-            clock.clone(),
-        ));
-        sessions.spawn_janitor();
-        sessions.follow_store();
-
-        let mut providers = Vec::new();
-        for provider in &config.providers {
-            providers.push(match provider {
-                ProviderConfig::Oidc(oidc) => {
-                    let tls = crate::tls::client_config(oidc.ca_file.as_deref())?;
-                    let http = IdpHttp::new(tls, Duration::from_secs(10));
-                    Provider::Oidc(Arc::new(OidcProvider::new(oidc, http, clock.clone())?))
-                }
-                ProviderConfig::Saml(saml) => {
-                    let tls = crate::tls::client_config(saml.ca_file.as_deref())?;
-                    let http = IdpHttp::new(tls, Duration::from_secs(10));
-                    let urls = SpUrls {
-                        base: &base,
-                        prefix: &prefix,
-                    };
-                    Provider::Saml(Arc::new(SamlProvider::new(saml, urls, http, clock.clone())?))
-                }
-            });
-        }
-        Ok(Some(Self {
-            providers,
-            sessions,
-            urls: Urls {
-                callback: format!("{base}{prefix}/callback"),
-                logged_out: format!("{base}{prefix}/logged-out"),
-                base,
-                prefix,
-            },
-            redirects: RedirectPolicy {
-                own_host,
-                allowed: config.session.allowed_redirect_domains.clone(),
-            },
-            cookie_base,
-            login_timeout: i64::try_from(config.session.login_timeout.0.as_secs()).unwrap_or(600),
-            views,
-            max_claims_bytes: usize::try_from(config.session.max_claims_size.0).unwrap_or(usize::MAX),
-            routes,
-            signer,
-            pages,
-            metrics,
-            refresh_before: i64::try_from(config.session.refresh_before.0.as_secs()).unwrap_or(60),
-            directory_match: config.scim.enabled.then_some(config.scim.match_on),
-            require_provisioned: config.scim.enabled && config.scim.require_provisioned,
-            bearer: bearer::BearerCache::new(),
-            clock,
-        }))
-    }
-
     pub fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name() == name)
     }

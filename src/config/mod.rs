@@ -204,6 +204,10 @@ pub struct ServerConfig {
     /// slashes in paths) instead of refusing them; the upstream then sees
     /// real slashes, which an app that decodes again may read differently.
     pub insecure_decode_escaped_slashes: bool,
+    /// Re-read the config file when it changes (polled every 2 s), as
+    /// SIGHUP does; off by default, since SIGHUP is enough where an
+    /// operator or orchestrator can send one.
+    pub reload_watch: bool,
 }
 
 impl Default for ServerConfig {
@@ -233,12 +237,13 @@ impl Default for ServerConfig {
             ],
             metrics_listen: None,
             insecure_decode_escaped_slashes: false,
+            reload_watch: false,
         }
     }
 }
 
 /// A certificate chain and its private key, both PEM files.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     pub cert: PathBuf,

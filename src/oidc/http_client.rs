@@ -14,6 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::metrics::IdpMetrics;
+
 /// Largest IdP response read (metadata, JWKS, tokens, userinfo).
 const MAX_RESPONSE: usize = 1 << 20;
 
@@ -35,6 +37,14 @@ pub enum IdpHttpError {
 pub struct IdpHttp {
     tls: TlsConnector,
     timeout: Duration,
+    observed: Option<Observed>,
+}
+
+/// Where this client's requests are counted, and under which provider.
+#[derive(Clone)]
+struct Observed {
+    metrics: IdpMetrics,
+    provider: Arc<str>,
 }
 
 impl IdpHttp {
@@ -42,14 +52,39 @@ impl IdpHttp {
         Self {
             tls: TlsConnector::from(tls),
             timeout,
+            observed: None,
         }
     }
 
-    /// Sends one request and reads the whole (bounded) response.
-    pub async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
-        tokio::time::timeout(self.timeout, self.send_inner(request))
+    /// Counts this client's requests in `metrics` under `provider`.
+    pub fn observed(mut self, metrics: IdpMetrics, provider: &str) -> Self {
+        self.observed = Some(Observed {
+            metrics,
+            provider: provider.into(),
+        });
+        self
+    }
+
+    /// Sends one request to `endpoint` (`discovery`, `jwks`, `token`,
+    /// `userinfo`, ... for the metrics) and reads the whole (bounded)
+    /// response.
+    pub async fn send(
+        &self,
+        endpoint: &'static str,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.timeout, self.send_inner(request))
             .await
-            .map_err(|_| IdpHttpError::Timeout(self.timeout))?
+            .map_err(|_| IdpHttpError::Timeout(self.timeout))
+            .and_then(|r| r);
+        if let Some(o) = &self.observed {
+            // An error is no answer or a server error; a 4xx (an expired
+            // refresh token) is the IdP working as it should.
+            let failed = result.as_ref().map_or(true, |r| r.status().is_server_error());
+            o.metrics.observe(&o.provider, endpoint, started.elapsed(), failed);
+        }
+        result
     }
 
     async fn send_inner(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, IdpHttpError> {

@@ -32,7 +32,7 @@ impl OidcProvider {
     pub(super) fn http_fn(&self) -> impl Fn(openidconnect::HttpRequest) -> HttpFuture + '_ {
         move |request| {
             let http = self.http.clone();
-            Box::pin(async move { http.send(request).await })
+            Box::pin(async move { http.send("token", request).await })
         }
     }
 
@@ -79,7 +79,7 @@ impl OidcProvider {
     /// the keys be cached.
     async fn fetch_metadata(&self) -> Result<(Arc<Metadata>, Option<Duration>), OidcError> {
         let url = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
-        let body = self.get(&url).await?.0;
+        let body = self.get("discovery", &url).await?.0;
         let metadata: Metadata =
             serde_json::from_slice(&body).map_err(|e| OidcError::BadMetadata(format!("discovery document: {e}")))?;
         // OpenID Connect Discovery §4.3: the issuer must be exactly ours.
@@ -101,20 +101,20 @@ impl OidcProvider {
         &self,
         metadata: &Metadata,
     ) -> Result<(JsonWebKeySet<CoreJsonWebKey>, Option<Duration>), OidcError> {
-        let (body, max_age) = self.get(metadata.jwks_uri().as_str()).await?;
+        let (body, max_age) = self.get("jwks", metadata.jwks_uri().as_str()).await?;
         let jwks = serde_json::from_slice(&body).map_err(|e| OidcError::BadMetadata(format!("JWKS: {e}")))?;
         Ok((jwks, max_age))
     }
 
     /// One GET, with the response's `Cache-Control: max-age`.
-    async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<Duration>), OidcError> {
+    async fn get(&self, endpoint: &'static str, url: &str) -> Result<(Vec<u8>, Option<Duration>), OidcError> {
         let request = http::Request::get(url)
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|e| OidcError::Discovery(format!("{url}: {e}")))?;
         let response = self
             .http
-            .send(request)
+            .send(endpoint, request)
             .await
             .map_err(|e| OidcError::Discovery(format!("{url}: {}", error_chain(&e))))?;
         if !response.status().is_success() {

@@ -222,7 +222,8 @@ impl OidcProvider {
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|e| OidcError::Userinfo(format!("{what}: {e}")))?;
-        let response = self.http.send(request).await?;
+        let endpoint = if what == "userinfo" { "userinfo" } else { "claim_source" };
+        let response = self.http.send(endpoint, request).await?;
         if !response.status().is_success() {
             return Err(OidcError::Userinfo(format!("{what} answered {}", response.status())));
         }

@@ -403,6 +403,11 @@ impl Gateway {
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
+
+    /// The process's registry, for the next gateway a reload builds.
+    pub fn shared_metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
 }
 
 /// What the request path learned, for the access log and metrics.

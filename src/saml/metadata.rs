@@ -132,7 +132,7 @@ impl SamlProvider {
             .map_err(|e| SamlError::Metadata(format!("{url}: {e}")))?;
         let response = self
             .http
-            .send(request)
+            .send("metadata", request)
             .await
             .map_err(|e| SamlError::Metadata(format!("{url}: {e}")))?;
         if !response.status().is_success() {

@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use http::HeaderMap;
 use moka::future::Cache;
 
 use crate::clock::Clock;
 use crate::identity::Claims;
 use crate::login::{merged_claims, LoginResult, PassedTokens, Tokens};
+use crate::metrics::SessionCacheMetrics;
 use crate::store::directory::{facts_for, DirectoryFacts};
 use crate::store::{Invalidation, SessionKey, SessionRecord, SessionStore, Store, StoreError};
 use cookies::CookieSettings;
@@ -130,7 +132,9 @@ pub struct SessionSettings {
 /// Sessions for the whole process.
 pub struct SessionManager<V> {
     store: Store,
-    derive: DeriveFn<V>,
+    /// Swapped by a config reload (a new identity mapping), like `keys`:
+    /// the sessions themselves, the store and the cache stay.
+    derive: ArcSwap<DeriveFn<V>>,
     cache: Cache<SessionKey, Arc<LiveSession<V>>>,
     /// Keys revoked lately: a cache fill that read the record before the
     /// revocation must not put it back (it would resurrect the session).
@@ -147,9 +151,11 @@ pub struct SessionManager<V> {
     /// cached copy is used only while the store cannot be reached at all
     /// (then no replica can record a revocation in it either).
     read_through: AtomicBool,
-    keys: KeyRing,
+    keys: ArcSwap<KeyRing>,
     clock: Clock,
     pub settings: SessionSettings,
+    /// Lookups answered by the cache, and those that read the store.
+    cache_metrics: SessionCacheMetrics,
 }
 
 /// How often `last_seen` is written back: idle timeouts are coarse, and the
@@ -180,7 +186,7 @@ where
         let read_through = AtomicBool::new(store.is_shared());
         Self {
             store,
-            derive,
+            derive: ArcSwap::from_pointee(derive),
             cache,
             revoked: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -189,14 +195,32 @@ where
             epoch: AtomicU64::new(0),
             read_through,
             store_failed_at: std::sync::Mutex::new(None),
-            keys,
+            keys: ArcSwap::from_pointee(keys),
             clock,
             settings,
+            cache_metrics: SessionCacheMetrics::default(),
         }
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// Counts cache hits and misses in `metrics` (the process registry's).
+    pub fn with_cache_metrics(mut self, metrics: SessionCacheMetrics) -> Self {
+        self.cache_metrics = metrics;
+        self
+    }
+
+    /// The key ring in use now (a reload may replace it).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.load_full()
+    }
+
+    /// A config reload: new keys and a new identity mapping. Every cached
+    /// session is dropped, so the next request of each re-derives its views
+    /// (and assertion) from the stored claims under the new mapping; no
+    /// session ends.
+    pub fn reconfigure(&self, keys: KeyRing, derive: DeriveFn<V>) {
+        self.keys.store(Arc::new(keys));
+        self.derive.store(Arc::new(derive));
+        self.flush();
     }
 
     pub fn store(&self) -> &Store {
@@ -219,7 +243,8 @@ where
             provider: &record.provider,
             issuer: &record.issuer,
         };
-        Ok((self.derive)(claims, origin, facts.as_ref()))
+        let derive = self.derive.load_full();
+        Ok(derive(claims, origin, facts.as_ref()))
     }
 
     /// Starts a session for a login: always a new id (no fixation). Returns
@@ -260,7 +285,7 @@ where
             self.settings.pass_tokens,
         ));
         self.cache.insert(key, Arc::clone(&live)).await;
-        let sealed = self.keys.seal_cookie(&self.settings.cookie_name, id.as_str());
+        let sealed = self.keys.load().seal_cookie(&self.settings.cookie_name, id.as_str());
         Ok((sealed, live))
     }
 
@@ -271,7 +296,7 @@ where
         let Some(sealed) = cookies::find(headers, &self.settings.cookie_name) else {
             return Ok(None);
         };
-        let Some(id) = self.keys.open_cookie(&self.settings.cookie_name, sealed) else {
+        let Some(id) = self.keys.load().open_cookie(&self.settings.cookie_name, sealed) else {
             return Ok(None);
         };
         match SessionId::key_of(&id) {
@@ -284,13 +309,21 @@ where
         let cached = self.cache.get(key).await;
         let live = if !self.read_through.load(Ordering::Acquire) {
             match cached {
-                Some(live) => live,
-                None => match self.load(key).await? {
-                    Some(live) => live,
-                    None => return Ok(None),
-                },
+                Some(live) => {
+                    self.cache_metrics.hit();
+                    live
+                }
+                None => {
+                    self.cache_metrics.miss();
+                    match self.load(key).await? {
+                        Some(live) => live,
+                        None => return Ok(None),
+                    }
+                }
             }
         } else {
+            // Read-through: every lookup asks the store.
+            self.cache_metrics.miss();
             let loaded = if self.store_recently_failed() {
                 Err(StoreError::RecentlyDown)
             } else {
@@ -459,11 +492,11 @@ where
 
     fn seal_tokens(&self, key: &SessionKey, tokens: &Tokens) -> Vec<u8> {
         let plain = serde_json::to_vec(tokens).unwrap_or_default();
-        self.keys.encrypt(&plain, &key.0)
+        self.keys.load().encrypt(&plain, &key.0)
     }
 
     fn open_tokens(&self, record: &SessionRecord) -> Option<Tokens> {
-        let plain = self.keys.decrypt(&record.tokens, &record.key.0)?;
+        let plain = self.keys.load().decrypt(&record.tokens, &record.key.0)?;
         serde_json::from_slice(&plain).ok()
     }
 

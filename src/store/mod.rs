@@ -15,6 +15,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::metrics::StoreMetrics;
 use crate::secret::SecretString;
 use directory::{DirGroup, DirUser, DirectoryFacts, MemberChange, WriteOutcome};
 pub use postgres::PgStore;
@@ -187,9 +188,16 @@ pub struct StoreOptions {
     pub max_connections: u32,
 }
 
-/// The store doorward uses: one backend, chosen by URL.
+/// The store doorward uses: one backend, chosen by URL, with each
+/// operation's latency and failures counted.
 #[derive(Clone)]
-pub enum Store {
+pub struct Store {
+    backend: Backend,
+    metrics: StoreMetrics,
+}
+
+#[derive(Clone)]
+enum Backend {
     Sqlite(SqliteStore),
     Postgres(PgStore),
 }
@@ -197,56 +205,70 @@ pub enum Store {
 impl Store {
     /// Opens the store at `url` and brings its schema up to date.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(SqliteStore::open(url).await?))
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(SqliteStore::open(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(PgStore::open(url, options).await?))
+            Backend::Postgres(PgStore::open(url, options).await?)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
-        }
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Self {
+            backend,
+            metrics: StoreMetrics::default(),
+        })
+    }
+
+    /// Counts operations in `metrics` (the process registry's) from now on.
+    pub fn with_metrics(mut self, metrics: StoreMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Whether other processes share this store (and so revoke sessions this
     /// process has cached): then caches follow [`Store::subscribe`].
     pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Postgres(_))
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Notices of revocations made anywhere, for this process's caches.
     /// SQLite is one node: its revocations are all local and need none.
     pub fn subscribe(&self) -> Option<mpsc::UnboundedReceiver<Invalidation>> {
-        match self {
-            Self::Sqlite(_) => None,
-            Self::Postgres(pg) => Some(pg.listen()),
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.listen()),
         }
     }
 }
 
-/// Forwards each trait method to the backend.
+/// Forwards each trait method to the backend, timing it under the
+/// method's name.
 macro_rules! dispatch {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            Store::Sqlite($store) => $call.await,
-            Store::Postgres($store) => $call.await,
-        }
-    };
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {{
+        let started = std::time::Instant::now();
+        let result = match &$self.backend {
+            Backend::Sqlite(s) => s.$method($($arg),*).await,
+            Backend::Postgres(s) => s.$method($($arg),*).await,
+        };
+        $self.metrics.observe(stringify!($method), started.elapsed(), result.is_err());
+        result
+    }};
 }
 
 impl SessionStore for Store {
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert(record))
+        dispatch!(self, insert(record))
     }
     async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        dispatch!(self, s => s.get(key))
+        dispatch!(self, get(key))
     }
     async fn update(&self, record: &SessionRecord) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.update(record))
+        dispatch!(self, update(record))
     }
     async fn touch(&self, key: &SessionKey, last_seen: i64) -> Result<(), StoreError> {
-        dispatch!(self, s => s.touch(key, last_seen))
+        dispatch!(self, touch(key, last_seen))
     }
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.delete(key))
+        dispatch!(self, delete(key))
     }
     async fn delete_matching(
         &self,
@@ -254,67 +276,67 @@ impl SessionStore for Store {
         subject: Option<&str>,
         sid: Option<&str>,
     ) -> Result<Vec<SessionKey>, StoreError> {
-        dispatch!(self, s => s.delete_matching(issuer, subject, sid))
+        dispatch!(self, delete_matching(issuer, subject, sid))
     }
     async fn remember_once(&self, scope: &str, id: &str, expires_at: i64) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.remember_once(scope, id, expires_at))
+        dispatch!(self, remember_once(scope, id, expires_at))
     }
     async fn lease_refresh(&self, key: &SessionKey, now: i64, until: i64) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.lease_refresh(key, now, until))
+        dispatch!(self, lease_refresh(key, now, until))
     }
     async fn sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
-        dispatch!(self, s => s.sessions_of(match_key))
+        dispatch!(self, sessions_of(match_key))
     }
     async fn delete_sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
-        dispatch!(self, s => s.delete_sessions_of(match_key))
+        dispatch!(self, delete_sessions_of(match_key))
     }
     async fn announce_changed(&self, keys: &[SessionKey]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.announce_changed(keys))
+        dispatch!(self, announce_changed(keys))
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ping())
+        dispatch!(self, ping())
     }
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.purge_expired(now))
+        dispatch!(self, purge_expired(now))
     }
 }
 
 impl directory::DirectoryStore for Store {
     async fn create_user(&self, user: &DirUser) -> Result<WriteOutcome, StoreError> {
-        dispatch!(self, s => s.create_user(user))
+        dispatch!(self, create_user(user))
     }
     async fn get_user(&self, id: &str) -> Result<Option<DirUser>, StoreError> {
-        dispatch!(self, s => s.get_user(id))
+        dispatch!(self, get_user(id))
     }
     async fn find_user_by_name(&self, user_name: &str) -> Result<Option<DirUser>, StoreError> {
-        dispatch!(self, s => s.find_user_by_name(user_name))
+        dispatch!(self, find_user_by_name(user_name))
     }
     async fn find_user_by_external_id(&self, external_id: &str) -> Result<Option<DirUser>, StoreError> {
-        dispatch!(self, s => s.find_user_by_external_id(external_id))
+        dispatch!(self, find_user_by_external_id(external_id))
     }
     async fn list_users(&self) -> Result<Vec<DirUser>, StoreError> {
-        dispatch!(self, s => s.list_users())
+        dispatch!(self, list_users())
     }
     async fn page_users(&self, offset: i64, limit: i64) -> Result<(Vec<DirUser>, i64), StoreError> {
-        dispatch!(self, s => s.page_users(offset, limit))
+        dispatch!(self, page_users(offset, limit))
     }
     async fn replace_user(&self, user: &DirUser, expected: Option<i64>) -> Result<WriteOutcome, StoreError> {
-        dispatch!(self, s => s.replace_user(user, expected))
+        dispatch!(self, replace_user(user, expected))
     }
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.delete_user(id))
+        dispatch!(self, delete_user(id))
     }
     async fn create_group(&self, group: &DirGroup, members: &[String]) -> Result<WriteOutcome, StoreError> {
-        dispatch!(self, s => s.create_group(group, members))
+        dispatch!(self, create_group(group, members))
     }
     async fn get_group(&self, id: &str) -> Result<Option<DirGroup>, StoreError> {
-        dispatch!(self, s => s.get_group(id))
+        dispatch!(self, get_group(id))
     }
     async fn find_group_by_name(&self, display_name: &str) -> Result<Option<DirGroup>, StoreError> {
-        dispatch!(self, s => s.find_group_by_name(display_name))
+        dispatch!(self, find_group_by_name(display_name))
     }
     async fn list_groups(&self) -> Result<Vec<DirGroup>, StoreError> {
-        dispatch!(self, s => s.list_groups())
+        dispatch!(self, list_groups())
     }
     async fn update_group(
         &self,
@@ -322,26 +344,26 @@ impl directory::DirectoryStore for Store {
         expected: Option<i64>,
         members: &MemberChange,
     ) -> Result<WriteOutcome, StoreError> {
-        dispatch!(self, s => s.update_group(group, expected, members))
+        dispatch!(self, update_group(group, expected, members))
     }
     async fn delete_group(&self, id: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.delete_group(id))
+        dispatch!(self, delete_group(id))
     }
     async fn group_members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, s => s.group_members(group_id))
+        dispatch!(self, group_members(group_id))
     }
     async fn group_member_names(&self, group_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        dispatch!(self, s => s.group_member_names(group_id))
+        dispatch!(self, group_member_names(group_id))
     }
     async fn groups_of_user(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        dispatch!(self, s => s.groups_of_user(user_id))
+        dispatch!(self, groups_of_user(user_id))
     }
     async fn facts(
         &self,
         by_user_name: Option<&str>,
         by_external_id: Option<&str>,
     ) -> Result<Option<DirectoryFacts>, StoreError> {
-        dispatch!(self, s => s.facts(by_user_name, by_external_id))
+        dispatch!(self, facts(by_user_name, by_external_id))
     }
 }
 

@@ -1,7 +1,8 @@
 //! Auth metrics over the real login flow: a login, a denial, a failed
-//! login, refreshes, a refused back-channel logout and bearer validations
-//! each move their own series in `/_doorward/metrics`, and the session
-//! cache's size is reported.
+//! login, refreshes, accepted and refused back-channel logouts and bearer
+//! validations each move their own series in `/_doorward/metrics`, and so
+//! do session cache lookups, store operations and IdP requests; the
+//! session cache's size is reported.
 
 use serde_json::json;
 
@@ -107,6 +108,79 @@ async fn refreshes_and_back_channel_logouts_move_their_series() {
         metric(&s, r#"doorward_backchannel_logouts_total{outcome="refused"}"#).await,
         1.0
     );
+}
+
+#[tokio::test]
+async fn an_accepted_back_channel_logout_moves_its_series() {
+    // The IdP's back-channel call goes to a recorder, so the test hands the
+    // real logout token to doorward itself and sees the answer.
+    let recorder = crate::support::Upstream::start().await;
+    let s = Scenario::start(Options {
+        backchannel: Some(format!("{}/relay", recorder.url())),
+        ..Options::default()
+    })
+    .await;
+    let accepted = r#"doorward_backchannel_logouts_total{outcome="accepted"}"#;
+    let mut alice = s.logged_in("alice", "/").await;
+    assert_eq!(metric(&s, accepted).await, 0.0);
+
+    let page = alice.navigate(&format!("{}/session/end", s.idp.issuer)).await;
+    let done = alice.submit(&page, "alice", &[("logout", "yes")]).await;
+    assert!(done.status < 500, "{}", done.body);
+    let delivered = recorder
+        .requests()
+        .into_iter()
+        .find(|r| r.target == "/relay")
+        .expect("the IdP sent a back-channel logout");
+    let endpoint = url::Url::parse(&s.url("/_doorward/backchannel-logout")).expect("url");
+    let page = crate::idp::raw_request(
+        "POST",
+        &endpoint,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        delivered.body.into(),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(metric(&s, accepted).await, 1.0);
+    assert_eq!(
+        metric(&s, r#"doorward_backchannel_logouts_total{outcome="refused"}"#).await,
+        0.0
+    );
+    assert_eq!(alice.get(&s.url("/private")).await.status, 302, "the session ended");
+}
+
+#[tokio::test]
+async fn session_cache_store_and_idp_requests_move_their_series() {
+    let s = Scenario::start(Options::default()).await;
+    let hits = r#"doorward_session_cache_lookups_total{result="hit"}"#;
+    let token = r#"doorward_idp_request_duration_seconds_count{provider="test-idp",endpoint="token"}"#;
+    let insert = r#"doorward_store_operation_duration_seconds_count{operation="insert"}"#;
+    assert_eq!(metric(&s, token).await, 0.0);
+    assert_eq!(metric(&s, insert).await, 0.0);
+
+    let mut alice = s.logged_in("alice", "/").await;
+    assert!(metric(&s, token).await >= 1.0, "the code exchange");
+    for endpoint in ["discovery", "jwks"] {
+        let series =
+            format!(r#"doorward_idp_request_duration_seconds_count{{provider="test-idp",endpoint="{endpoint}"}}"#);
+        assert!(metric(&s, &series).await >= 1.0, "{series}");
+    }
+    assert_eq!(metric(&s, insert).await, 1.0, "one session written");
+    assert_eq!(
+        metric(
+            &s,
+            r#"doorward_idp_request_errors_total{provider="test-idp",endpoint="token"}"#
+        )
+        .await,
+        0.0
+    );
+
+    let before = metric(&s, hits).await;
+    assert_eq!(alice.get(&s.url("/again")).await.status, 200);
+    assert_eq!(metric(&s, hits).await, before + 1.0, "the session came from the cache");
+
+    // (A miss, a lookup that reads the store, is in tests/e2e/reload.rs: a
+    // reload drops the cache.)
 }
 
 /// Every series the Grafana dashboard queries is one doorward exports.

@@ -16,14 +16,14 @@ use crate::support::{get, write_config, ChildDoorward, Upstream};
 /// A TCP relay on a port-0 listener of its own, so `public_url` (and the
 /// IdP's redirect URI) can name one address while the real binary, which
 /// binds port 0 itself, comes and goes behind it.
-struct Relay {
-    base: String,
+pub(crate) struct Relay {
+    pub(crate) base: String,
     target: Arc<Mutex<SocketAddr>>,
     task: JoinHandle<()>,
 }
 
 impl Relay {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let target = Arc::new(Mutex::new(SocketAddr::from(([127, 0, 0, 1], 9))));
@@ -41,7 +41,7 @@ impl Relay {
         Self { base, target, task }
     }
 
-    fn point_at(&self, addr: SocketAddr) {
+    pub(crate) fn point_at(&self, addr: SocketAddr) {
         *self.target.lock().expect("target") = addr;
     }
 }

@@ -26,6 +26,7 @@ mod oidc;
 mod pages;
 mod paths;
 mod proxying;
+mod reload;
 mod replicas;
 mod request_tricks;
 mod saml;

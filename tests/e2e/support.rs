@@ -474,6 +474,30 @@ pub struct ChildDoorward {
 
 impl ChildDoorward {
     pub fn serve(config: &std::path::Path) -> Self {
+        let (this, mut stdout) = Self::start(config);
+        // Keep draining the log: a full pipe would block doorward's writes.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        this
+    }
+
+    /// Like [`ChildDoorward::serve`], with its later log lines delivered
+    /// to the returned [`ChildLog`].
+    pub fn serve_logged(config: &std::path::Path) -> (Self, ChildLog) {
+        let (this, stdout) = Self::start(config);
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (this, ChildLog { lines })
+    }
+
+    fn start(config: &std::path::Path) -> (Self, std::io::BufReader<std::process::ChildStdout>) {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
             .args(["serve", "-c"])
             .arg(config)
@@ -489,9 +513,16 @@ impl ChildDoorward {
         };
         let mut stdout = std::io::BufReader::new(this.child.stdout.take().expect("stdout"));
         this.addr = listening_addr(&mut stdout);
-        // Keep draining the log: a full pipe would block doorward's writes.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        this
+        (this, stdout)
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -s {name} failed");
     }
 
     pub fn pid(&self) -> u32 {
@@ -514,6 +545,32 @@ impl Drop for ChildDoorward {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The log lines of a [`ChildDoorward`], as it writes them.
+pub struct ChildLog {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl ChildLog {
+    /// The next line containing every one of `needles` (lines before it
+    /// are passed over); panics after 30 s or when the log ends.
+    pub async fn wait_for(&mut self, needles: &[&str]) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = self.lines.recv().await {
+                if needles.iter().all(|n| line.contains(n)) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("doorward's log ended without a line with {needles:?}"),
+            Err(_) => panic!("no log line with {needles:?} within 30 s"),
+        }
     }
 }
 

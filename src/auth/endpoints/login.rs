@@ -70,7 +70,7 @@ fn remember(auth: &Auth, parts: &Parts, pending: &PendingLogin, response: &mut R
             // A cookie that does not open is the oldest of all: drop it first.
             let created = std::str::from_utf8(value)
                 .ok()
-                .and_then(|value| PendingLogin::created_at_of(keys, &key, value))
+                .and_then(|value| PendingLogin::created_at_of(&keys, &key, value))
                 .unwrap_or(i64::MIN);
             Some((created, key))
         })
@@ -82,7 +82,7 @@ fn remember(auth: &Auth, parts: &Parts, pending: &PendingLogin, response: &mut R
     for (_, stale) in existing.iter().take(excess) {
         add_cookie(response, settings.cookie.clear_cookie(stale));
     }
-    let sealed = pending.seal(keys, &name);
+    let sealed = pending.seal(&keys, &name);
     let cookie = match pending.state {
         // The SAML response comes back as a cross-site POST, which only
         // carries SameSite=None cookies.
@@ -102,7 +102,7 @@ pub(super) fn recall(auth: &Auth, parts: &Parts, key: &str) -> Result<(PendingLo
     let name = pending::cookie_name(&auth.cookie_base, key).ok_or(failed(StateError::MissingState))?;
     let sealed = cookies::find(&parts.headers, &name).ok_or(failed(StateError::NoCookie))?;
     let pending = PendingLogin::open(
-        auth.sessions.keys(),
+        &auth.sessions.keys(),
         &name,
         sealed,
         key,
