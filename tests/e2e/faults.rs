@@ -130,8 +130,10 @@ async fn an_upstream_reset_mid_response_truncates_that_response_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_lets_every_in_flight_request_finish() {
     let upstream = Upstream::start().await;
+    // A log level that hides the "listening" line: ChildDoorward must
+    // find the port without it.
     let config = write_config(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"10s\"\n[log]\nformat = \"json\"\n{}",
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"10s\"\n[log]\nlevel = \"warn\"\n{}",
         Proxy::route(&upstream.url(), "public = [\"/\"]")
     ));
     let doorward = ChildDoorward::serve(config.path());
