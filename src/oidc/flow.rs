@@ -45,7 +45,9 @@ pub struct LoginStart {
     pub pkce_verifier: String,
 }
 
-/// Token endpoint failures: a refusal by the IdP, or no answer at all.
+/// Token endpoint failures: a refusal by the IdP (an OAuth error response,
+/// such as `invalid_grant`), an answer that is no token response at all
+/// (an HTML error page, truncated JSON), or no answer.
 fn token_error<RE, T>(error: openidconnect::RequestTokenError<RE, T>) -> OidcError
 where
     RE: std::error::Error + 'static,
@@ -53,7 +55,8 @@ where
 {
     match &error {
         openidconnect::RequestTokenError::Request(_) => OidcError::Unreachable(error_chain(&error)),
-        _ => OidcError::TokenEndpoint(error_chain(&error)),
+        openidconnect::RequestTokenError::ServerResponse(_) => OidcError::TokenEndpoint(error_chain(&error)),
+        _ => OidcError::BadTokenResponse(error_chain(&error)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! HTTP server, all on 127.0.0.1 port 0.
 
 mod idp;
+mod idp_front;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod saml_peer;
@@ -12,6 +13,7 @@ mod auth_metrics;
 mod bearer;
 mod browser;
 mod faults;
+mod faults_idp;
 mod faults_store;
 mod flood;
 mod gate;
