@@ -13,6 +13,7 @@ mod auth_metrics;
 mod bearer;
 mod browser;
 mod faults;
+mod faults_disk;
 mod faults_idp;
 mod faults_store;
 mod flood;
