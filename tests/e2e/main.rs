@@ -16,6 +16,7 @@ mod faults;
 mod faults_disk;
 mod faults_idp;
 mod faults_store;
+mod faults_upload;
 mod flood;
 mod gate;
 mod h2_abuse;
