@@ -38,5 +38,6 @@ mod scim;
 mod scim_compliance;
 mod scim_ops;
 mod sessions;
+mod soak;
 mod tls;
 mod upgrades;
