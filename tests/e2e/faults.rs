@@ -10,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::support::{get, raw, write_config, ChildDoorward, Proxy, Upstream};
+use crate::child::ChildDoorward;
+use crate::support::{get, raw, write_config, Proxy, Upstream};
 
 /// Bytes `/reset` sends of the 1 MB it announces before resetting.
 const SENT_BEFORE_RESET: usize = 64 * 1024;

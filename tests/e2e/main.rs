@@ -1,6 +1,7 @@
 //! End-to-end tests: doorward on real sockets in front of a real upstream
 //! HTTP server, all on 127.0.0.1 port 0.
 
+mod child;
 mod idp;
 mod idp_front;
 #[path = "../common/postgres.rs"]
