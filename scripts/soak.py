@@ -131,6 +131,7 @@ class Load:
         self.error_samples = []
         self.churn = {"logins": 0, "logouts": 0, "backchannel_logouts": 0}
         self.stop = threading.Event()
+        self.aborted = None
 
     def error(self, what):
         with self.lock:
@@ -284,6 +285,15 @@ COLUMNS = ["seconds", "rss_kib", "fds", "threads", "sessions_cached", "in_flight
            "p50_ms", "p99_ms", "errors", "logins", "refreshes", "logouts", "backchannel_logouts"]
 
 
+def gone(watch):
+    """The first watched process that no longer runs, as NAME (pid N)."""
+    for item in watch:
+        name, pid = item.split("=", 1)
+        if not os.path.exists(f"/proc/{pid}"):
+            return f"{name} (pid {pid})"
+    return None
+
+
 def sample_loop(load, args, started, writer, out):
     rows, last = [], load.requests  # not the peak measurement's requests
     end = started + args.duration
@@ -292,6 +302,13 @@ def sample_loop(load, args, started, writer, out):
         if now >= end:
             break
         time.sleep(min(args.interval, end - now))
+        # On a shared machine someone's `pkill nginx` can end a part of
+        # the run; its failures would then be no fault of doorward's.
+        missing = gone(args.watch + [f"doorward={args.pid}"])
+        if missing:
+            load.aborted = f"{missing} is gone (killed from outside?): the run is void"
+            print(f"soak: {load.aborted}", file=sys.stderr, flush=True)
+            break
         rss, fds, threads = proc(args.pid)
         m = metrics(args.base)
         with load.lock:
@@ -352,6 +369,8 @@ def main():
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--login-every", type=float, default=2)
     p.add_argument("--out", required=True, help="directory for soak.csv, soak.png, summary.json")
+    p.add_argument("--watch", action="append", default=[], metavar="NAME=PID",
+                   help="a process the run needs (upstream, provider): its loss voids the run")
     args = p.parse_args()
     warmup = args.warmup if args.warmup is not None else max(30.0, args.duration / 4)
     os.makedirs(args.out, exist_ok=True)
@@ -390,6 +409,7 @@ def main():
         "peak_rps": peak, "target_rps": rate,
         "achieved_rps": round((load.requests - at_start) / args.duration, 1),
         "requests": load.requests - at_start, "errors": load.errors, "error_samples": load.error_samples,
+        "aborted": load.aborted,
         "rss_slope_kib_per_min": slope_per_minute(t, [r["rss_kib"] for r in steady]),
         "fds_slope_per_min": slope_per_minute(t, [r["fds"] for r in steady]),
         "rss_kib": {k: f([r["rss_kib"] for r in steady]) for k, f in (("min", min), ("max", max))} if steady else {},
@@ -405,6 +425,8 @@ def main():
     print(json.dumps(summary, indent=2))
     if rows:
         plot(rows, os.path.join(args.out, "soak.png"), warmup)
+    if load.aborted:
+        sys.exit(2)
     if load.errors:
         print(f"soak: {load.errors} request(s) failed", file=sys.stderr)
         sys.exit(1)

@@ -15,7 +15,9 @@
 #   summary.json  least-squares slopes of RSS and fds after the warm-up,
 #                 min/max, errors, what the churn did
 #   soak.png      RSS, open fds and p99 over time (matplotlib)
-# and exits non-zero if any request failed.
+# and exits 1 if any request failed, 2 if a process of the run (nginx, the
+# provider, doorward) died under it (on a shared machine, someone's
+# `pkill nginx`), which voids the run.
 #
 # Env knobs:
 #   DOORWARD_BIN   doorward binary   (default target/release/doorward, else target/debug/doorward)
@@ -75,6 +77,7 @@ wait_http() {
 
 sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$UP_PORT|g" bench/nginx-upstream.conf.in > "$TMP/upstream.conf"
 nginx -p "$TMP" -c "$TMP/upstream.conf" -g 'daemon off;' 2> "$TMP/upstream.stderr" &
+NGINX_PID=$!
 STARTED+=($!)
 wait_http "http://127.0.0.1:$UP_PORT/public/1k.bin" || { echo "soak.sh: nginx did not start" >&2; exit 1; }
 
@@ -89,6 +92,7 @@ clients=$(printf '[{"client_id":"doorward","client_secret":"soak-secret","redire
 OIDC_CLIENTS=$clients OIDC_ACCOUNTS=$accounts OIDC_ACCESS_TOKEN_TTL=$((REFRESH_EVERY + 60)) \
     OIDC_ID_TOKEN_TTL=$((REFRESH_EVERY + 60)) node tests/peers/oidc/server.mjs \
     > "$TMP/idp.out" 2> "$TMP/idp.stderr" &
+IDP_PID=$!
 STARTED+=($!)
 for _ in $(seq 150); do [[ -s $TMP/idp.out ]] && break; sleep 0.2; done
 ISSUER=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["issuer"])' "$TMP/idp.out") \
@@ -128,7 +132,7 @@ mkdir -p "$OUT"
 status=0
 "$PY" scripts/soak.py --base "$BASE" --issuer "$ISSUER" --pid "$DOORWARD_PID" --duration "$DURATION" \
     --interval "$INTERVAL" ${WARMUP:+--warmup "$WARMUP"} ${RATE:+--rate "$RATE"} --fraction "$FRACTION" \
-    --workers "$WORKERS" --out "$OUT" || status=$?
+    --workers "$WORKERS" --out "$OUT" --watch "nginx=$NGINX_PID" --watch "idp=$IDP_PID" || status=$?
 if grep -q '"level":"ERROR"' "$TMP/doorward.log"; then
     echo "soak.sh: doorward logged errors:" >&2
     grep '"level":"ERROR"' "$TMP/doorward.log" | tail -5 >&2

@@ -47,6 +47,11 @@ fn two_minutes_of_mixed_load_leave_rss_and_fds_flat_and_fail_no_request() {
         .unwrap_or_else(|e| panic!("no summary.json from the soak ({e}); it exited {status}\n{log}"));
     let summary: serde_json::Value = serde_json::from_str(&text).expect("summary JSON");
     eprintln!("soak summary: {text}");
+    assert!(
+        summary["aborted"].is_null(),
+        "the soak is void: {} (its figures say nothing about doorward)\n{log}",
+        summary["aborted"]
+    );
     assert_eq!(
         summary["errors"], 0,
         "requests failed: {}\n{log}",
