@@ -2,8 +2,8 @@
 # The whole test suite: installs the pinned test peers (the real OpenID
 # provider, from package-lock.json; the real SAML IdP (pysaml2), the Python
 # verifiers, the SCIM compliance tool (scim2-cli), the Kubernetes
-# manifest validator (kubernetes-validate) and selenium for the browser
-# test, from their
+# manifest validator (kubernetes-validate), selenium for the browser
+# test and matplotlib for the soak's plot, from their
 # requirements.txt files, into one venv at target/pyenv: their shared
 # packages carry the same pins), then runs every unit and end-to-end test. Needs a Rust
 # toolchain, Node.js 18+ with npm, Python 3 and the system packages of
@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 scripts/ensure-oidc-peer.sh
 pyenv=target/pyenv
 requirements=(tests/peers/python/requirements.txt tests/peers/saml/requirements.txt tests/peers/scim/requirements.txt
-              tests/peers/kubernetes/requirements.txt tests/peers/browser/requirements.txt)
+              tests/peers/kubernetes/requirements.txt tests/peers/browser/requirements.txt
+              tests/peers/soak/requirements.txt)
 stale=false
 [ -f "$pyenv/installed" ] || stale=true
 for file in "${requirements[@]}"; do

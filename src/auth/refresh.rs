@@ -23,7 +23,8 @@ const LEASE: i64 = 30;
 const WAIT_FOR_OTHER: Duration = Duration::from_secs(10);
 
 impl Auth {
-    /// A refused refresh ends the session; an unreachable IdP keeps it for
+    /// A refused refresh ends the session; an unreachable IdP, or one whose
+    /// answer is unusable (garbage, keys that do not verify), keeps it for
     /// now (existing sessions survive an IdP outage) and the provider
     /// backs off before trying again. A refresh after which the user may
     /// no longer log in ends the session at once.
@@ -97,6 +98,12 @@ impl Auth {
             }
             Err(e) if e.is_unreachable() => {
                 tracing::warn!(provider = %provider.name, error = %e, "refresh could not reach the IdP; keeping the session and retrying later");
+                self.metrics.refresh("idp_unavailable");
+                provider.back_off_refresh();
+                Ok(Some(live))
+            }
+            Err(e) if e.is_idp_fault() => {
+                tracing::warn!(provider = %provider.name, error = %e, "refresh got an unusable answer from the IdP; keeping the session and retrying later");
                 self.metrics.refresh("idp_unavailable");
                 provider.back_off_refresh();
                 Ok(Some(live))

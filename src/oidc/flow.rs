@@ -45,7 +45,9 @@ pub struct LoginStart {
     pub pkce_verifier: String,
 }
 
-/// Token endpoint failures: a refusal by the IdP, or no answer at all.
+/// Token endpoint failures: a refusal by the IdP (an OAuth error response,
+/// such as `invalid_grant`), an answer that is no token response at all
+/// (an HTML error page, truncated JSON), or no answer.
 fn token_error<RE, T>(error: openidconnect::RequestTokenError<RE, T>) -> OidcError
 where
     RE: std::error::Error + 'static,
@@ -53,7 +55,8 @@ where
 {
     match &error {
         openidconnect::RequestTokenError::Request(_) => OidcError::Unreachable(error_chain(&error)),
-        _ => OidcError::TokenEndpoint(error_chain(&error)),
+        openidconnect::RequestTokenError::ServerResponse(_) => OidcError::TokenEndpoint(error_chain(&error)),
+        _ => OidcError::BadTokenResponse(error_chain(&error)),
     }
 }
 
@@ -301,5 +304,49 @@ impl OidcProvider {
             query.append_pair("post_logout_redirect_uri", post_logout_redirect);
         }
         Some(url.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openidconnect::core::{CoreErrorResponseType, CoreTokenResponse};
+    use openidconnect::{RequestTokenError, StandardErrorResponse};
+
+    use super::{token_error, OidcError};
+    use crate::oidc::IdTokenCheck;
+
+    type Failure = RequestTokenError<std::io::Error, StandardErrorResponse<CoreErrorResponseType>>;
+
+    #[test]
+    fn only_an_oauth_error_response_is_a_refusal_and_garbage_is_an_idp_fault() {
+        let refused: Failure = RequestTokenError::ServerResponse(StandardErrorResponse::new(
+            CoreErrorResponseType::InvalidGrant,
+            None,
+            None,
+        ));
+        let refused = token_error(refused);
+        assert!(matches!(refused, OidcError::TokenEndpoint(_)), "{refused:?}");
+        assert!(!refused.is_unreachable() && !refused.is_idp_fault());
+
+        let html: Failure = RequestTokenError::Other("Unexpected response Content-Type: text/html".into());
+        let mut json = serde_json::Deserializer::from_str(r#"{"access_token":"a","token_ty"#);
+        let truncated: Failure = match serde_path_to_error::deserialize::<_, CoreTokenResponse>(&mut json) {
+            Ok(_) => panic!("truncated JSON parsed"),
+            Err(e) => RequestTokenError::Parse(e, Vec::new()),
+        };
+        for garbage in [html, truncated] {
+            let error = token_error(garbage);
+            assert!(matches!(error, OidcError::BadTokenResponse(_)), "{error:?}");
+            assert!(error.is_idp_fault() && !error.is_unreachable());
+        }
+
+        let unreachable: Failure = RequestTokenError::Request(std::io::Error::other("connection refused"));
+        assert!(matches!(token_error(unreachable), OidcError::Unreachable(_)));
+        for check in [IdTokenCheck::Signature, IdTokenCheck::NoMatchingKey] {
+            assert!(OidcError::IdToken(check).is_idp_fault());
+        }
+        for check in [IdTokenCheck::Audience, IdTokenCheck::Expired, IdTokenCheck::Nonce] {
+            assert!(!OidcError::IdToken(check).is_idp_fault());
+        }
     }
 }

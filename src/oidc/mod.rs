@@ -73,6 +73,8 @@ pub enum OidcError {
     Config(String),
     #[error("the token endpoint refused the request: {0}")]
     TokenEndpoint(String),
+    #[error("the token endpoint's answer is not a token response: {0}")]
+    BadTokenResponse(String),
     #[error("the token response has no ID token")]
     MissingIdToken,
     #[error("the ID token is invalid: {0}")]
@@ -109,6 +111,19 @@ impl OidcError {
     /// A network failure, as opposed to the IdP saying no.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable(_) | Self::Discovery(_) | Self::Http(_))
+    }
+
+    /// The IdP answered, but with nothing a client can use: an HTML error
+    /// page or truncated JSON where a token response belongs, or an ID
+    /// token its published keys do not verify. A fault at the IdP (or in
+    /// front of it), not a verdict on the user: a refresh that meets one
+    /// keeps the session, as an unreachable IdP does. (An attacker on the
+    /// IdP path gains nothing by it: dropping the connection does the same.)
+    pub fn is_idp_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::BadTokenResponse(_) | Self::IdToken(IdTokenCheck::Signature | IdTokenCheck::NoMatchingKey)
+        )
     }
 }
 

@@ -10,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::support::{get, raw, write_config, ChildDoorward, Proxy, Upstream};
+use crate::child::ChildDoorward;
+use crate::support::{get, raw, write_config, Proxy, Upstream};
 
 /// Bytes `/reset` sends of the 1 MB it announces before resetting.
 const SENT_BEFORE_RESET: usize = 64 * 1024;
@@ -130,8 +131,10 @@ async fn an_upstream_reset_mid_response_truncates_that_response_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_lets_every_in_flight_request_finish() {
     let upstream = Upstream::start().await;
+    // A log level that hides the "listening" line: ChildDoorward must
+    // find the port without it.
     let config = write_config(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"10s\"\n[log]\nformat = \"json\"\n{}",
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"10s\"\n[log]\nlevel = \"warn\"\n{}",
         Proxy::route(&upstream.url(), "public = [\"/\"]")
     ));
     let doorward = ChildDoorward::serve(config.path());

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::child::ChildDoorward;
 use crate::idp::{Browser, Idp};
 use crate::scenario::SESSION_KEY;
-use crate::support::{get, write_config, ChildDoorward, Upstream};
+use crate::support::{get, write_config, Upstream};
 
 /// A TCP relay on a port-0 listener of its own, so `public_url` (and the
 /// IdP's redirect URI) can name one address while the real binary, which

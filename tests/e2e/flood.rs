@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{get, write_config, ChildDoorward, Proxy, Upstream};
+use crate::child::ChildDoorward;
+use crate::support::{get, write_config, Proxy, Upstream};
 
 /// What one held connection may cost doorward on average (issue 14).
 const MAX_KIB_PER_CONNECTION: f64 = 6.0;

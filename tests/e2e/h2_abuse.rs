@@ -16,7 +16,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::support::{get, write_config, ChildDoorward, Proxy, Upstream};
+use crate::child::ChildDoorward;
+use crate::support::{get, write_config, Proxy, Upstream};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const HEADERS: u8 = 0x1;

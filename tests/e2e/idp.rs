@@ -19,6 +19,8 @@ pub const CLIENT_SECRET: &str = "doorward-test-secret";
 /// A running oidc-provider; killed on drop.
 pub struct Idp {
     pub issuer: String,
+    /// Where it listens: the issuer, unless `OIDC_ISSUER` names a relay.
+    pub listen: String,
     child: Child,
 }
 
@@ -49,7 +51,8 @@ impl Idp {
             .expect("read issuer line");
         let parsed: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("peer said {line:?}"));
         let issuer = parsed["issuer"].as_str().expect("issuer").to_string();
-        Self { issuer, child }
+        let listen = parsed["listen"].as_str().unwrap_or(&issuer).to_string();
+        Self { issuer, listen, child }
     }
 
     /// A client entry for doorward listening on `base` (http://127.0.0.1:PORT).

@@ -9,7 +9,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::support::{write_config, ChildDoorward, Proxy, Repeat, Upstream};
+use crate::child::ChildDoorward;
+use crate::support::{write_config, Proxy, Repeat, Upstream};
 
 const GIB: u64 = 1 << 30;
 /// Peak resident memory doorward may reach over the whole run.

@@ -1,7 +1,9 @@
 //! End-to-end tests: doorward on real sockets in front of a real upstream
 //! HTTP server, all on 127.0.0.1 port 0.
 
+mod child;
 mod idp;
+mod idp_front;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod saml_peer;
@@ -12,7 +14,10 @@ mod auth_metrics;
 mod bearer;
 mod browser;
 mod faults;
+mod faults_disk;
+mod faults_idp;
 mod faults_store;
+mod faults_upload;
 mod flood;
 mod gate;
 mod h2_abuse;
@@ -35,5 +40,6 @@ mod scim;
 mod scim_compliance;
 mod scim_ops;
 mod sessions;
+mod soak;
 mod tls;
 mod upgrades;

@@ -16,10 +16,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::child::{ChildDoorward, ChildLog};
 use crate::faults_store::Relay;
 use crate::idp::{Browser, Idp};
 use crate::scenario::SESSION_KEY;
-use crate::support::{get, ChildDoorward, ChildLog, Upstream};
+use crate::support::{get, Upstream};
 
 /// What a test's config varies.
 struct Knobs<'a> {

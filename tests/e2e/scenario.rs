@@ -32,6 +32,9 @@ pub struct Scenario {
 #[derive(Default)]
 pub struct Options {
     pub idp_env: Vec<(&'static str, &'static str)>,
+    /// The issuer the IdP announces instead of its own address (a fault
+    /// injector relaying to it; see `Idp::listen`).
+    pub idp_issuer: Option<String>,
     /// Extra TOML appended after the route (`@ISSUER@` becomes the IdP's
     /// issuer, `@UPSTREAM@` the upstream's URL).
     pub extra: String,
@@ -66,6 +69,9 @@ impl Scenario {
         let clients = json!([Idp::doorward_client(&base, &backchannel), Idp::api_client()]);
         let mut idp_env = vec![("OIDC_API_RESOURCE", API_RESOURCE)];
         idp_env.extend(options.idp_env.iter().copied());
+        if let Some(issuer) = &options.idp_issuer {
+            idp_env.push(("OIDC_ISSUER", issuer));
+        }
         let idp = Idp::start(&clients, &Idp::accounts(), &idp_env);
         let upstream = Upstream::start().await;
         let store = tempfile::tempdir().expect("store dir");

@@ -320,7 +320,10 @@ try {
 } catch (err) {
   fail(`cannot listen on 127.0.0.1:${PORT}: ${err.message}`);
 }
-const issuer = `http://127.0.0.1:${port}`;
+const listen = `http://127.0.0.1:${port}`;
+// OIDC_ISSUER names the provider by another address (a relay in front of
+// it, such as a test's fault injector); it still listens on its own port.
+const issuer = process.env.OIDC_ISSUER || listen;
 
 // Cookie signing keys outlive key rotations, so the provider's own sessions do.
 const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
@@ -473,7 +476,7 @@ rotateKeys = async () => {
   return { kids };
 };
 
-process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+process.stdout.write(`${JSON.stringify({ issuer, listen })}\n`);
 process.stderr.write(`oidc-peer: listening, ${clients.length} client(s), ${accounts.size} account(s), `
   + `access_token ttl ${ACCESS_TOKEN_TTL}s, id_token ttl ${ID_TOKEN_TTL}s, refresh rotation ${ROTATION}\n`);
 
