@@ -142,3 +142,48 @@ impl Drop for OpenCount {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+    use tokio::sync::{mpsc, oneshot};
+
+    #[tokio::test]
+    async fn each_connection_runs_on_the_least_busy_serving_thread() {
+        let threads = ServingThreads::start(2).expect("serving threads");
+        assert_eq!(threads.len(), 2);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (slots_tx, mut slots) = mpsc::unbounded_channel();
+        let mut clients = Vec::new();
+        let mut releases = Vec::new();
+        for _ in 0..4 {
+            clients.push(TcpStream::connect(addr).await.expect("connect"));
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let (release, held) = oneshot::channel::<()>();
+            releases.push(release);
+            let slots_tx = slots_tx.clone();
+            threads.serve(tcp, move |tcp| async move {
+                let _ = slots_tx.send(pool_slot());
+                let _ = held.await;
+                drop(tcp);
+            });
+            // The next pick must see this one counted.
+            assert!(
+                slots.recv().await.is_some_and(|slot| slot > 0),
+                "ran off the serving threads"
+            );
+        }
+        let open: Vec<usize> = threads.threads.iter().map(|t| t.open.load(Ordering::Relaxed)).collect();
+        assert_eq!(open, vec![2, 2], "connections are spread by how many each thread has");
+        drop(releases);
+        for _ in 0..100 {
+            if threads.threads.iter().all(|t| t.open.load(Ordering::Relaxed) == 0) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("closed connections are still counted as open");
+    }
+}

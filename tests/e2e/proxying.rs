@@ -50,6 +50,24 @@ async fn get_and_post_pass_through_with_forwarding_headers_and_request_id() {
     );
 }
 
+/// The per-core default serves every other test here; the work-stealing
+/// runtime, kept as an option, must proxy the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_runtime_proxies_too() {
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(&format!(
+        "[server]\nruntime = \"shared\"\n{}",
+        Proxy::route(&upstream.url(), "public = [\"/\"]")
+    ))
+    .await;
+    for i in 0..20 {
+        let (status, _, body) = get(proxy.addr, &format!("/shared/{i}"), &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(echo_json(&body)["target"], format!("/shared/{i}"));
+    }
+    assert_eq!(upstream.requests().len(), 20);
+}
+
 #[tokio::test]
 async fn hop_by_hop_headers_are_removed_both_ways() {
     let upstream = Upstream::start().await;
