@@ -110,38 +110,34 @@ start_pair() {
     fi
 }
 
+# start_auth_variant NAME PORT LABEL SED-ARGS...: doorward-auth's config
+# with the sed edits applied, logged in as alice, registered beside the
+# defaults pair (its worker setting labelled with LABEL).
+start_auth_variant() {
+    local name=$1 port=$2 label=$3 alice url="http://127.0.0.1:$2/1k.bin"; shift 3
+    render doorward-auth.toml.in "$name.toml" "$port" default
+    sed -i "$@" "$TMP/$name.toml"
+    "$DOORWARD_BIN" serve --config "$TMP/$name.toml" > "$TMP/$name.log" 2>&1 &
+    DOORWARD_PID=$!; STARTED+=($!)
+    wait_http "http://127.0.0.1:$port/_doorward/healthz" "$DOORWARD_PID" || { tail -20 "$TMP/$name.log" >&2; die "$name did not start"; }
+    alice=$(login "$url" alice)
+    check_cookie "$url" "$alice"
+    register "$name" defaults other "$url" "$DOORWARD_PID" "$(doorward_threads_label default "$DOORWARD_PID"), $label" "$alice"
+}
+
 # doorward-auth (alice) with its store on PostgreSQL instead of SQLite:
 # sessions are read from the cache once warm, so this should match
 # doorward-auth.
 start_doorward_auth_pg() {
-    local alice
     start_postgres "$TMP/pg" bench-db-password
-    render doorward-auth.toml.in doorward-auth-pg.toml "$DP_PORT" default
-    sed -i -e "s|^url = \"sqlite://.*|url = \"postgres://doorward@127.0.0.1:$PG_PORT/doorward\"\npassword = \"bench-db-password\"|" \
-        "$TMP/doorward-auth-pg.toml"
-    "$DOORWARD_BIN" serve --config "$TMP/doorward-auth-pg.toml" > "$TMP/doorward-auth-pg.log" 2>&1 &
-    DOORWARD_PID=$!; STARTED+=($!)
-    wait_http "http://127.0.0.1:$DP_PORT/_doorward/healthz" "$DOORWARD_PID" || { tail -20 "$TMP/doorward-auth-pg.log" >&2; die "doorward (postgres) did not start"; }
-    alice=$(login "http://127.0.0.1:$DP_PORT/1k.bin" alice)
-    check_cookie "http://127.0.0.1:$DP_PORT/1k.bin" "$alice"
-    register doorward-auth-pg defaults other "http://127.0.0.1:$DP_PORT/1k.bin" "$DOORWARD_PID" \
-        "$(doorward_threads_label default "$DOORWARD_PID"), store on PostgreSQL" "$alice"
+    start_auth_variant doorward-auth-pg "$DP_PORT" "store on PostgreSQL" \
+        -e "s|^url = \"sqlite://.*|url = \"postgres://doorward@127.0.0.1:$PG_PORT/doorward\"\npassword = \"bench-db-password\"|"
 }
 
 # doorward-auth (alice) on the shared work-stealing runtime, with as many
 # threads as the default: the runtime-shape comparison in one run.
 start_doorward_auth_shared() {
-    local alice
-    render doorward-auth.toml.in doorward-auth-shared.toml "$DS_PORT" default
-    sed -i -e 's|^\[server\]$|[server]\nruntime = "shared"|' \
-        "$TMP/doorward-auth-shared.toml"
-    "$DOORWARD_BIN" serve --config "$TMP/doorward-auth-shared.toml" > "$TMP/doorward-auth-shared.log" 2>&1 &
-    DOORWARD_PID=$!; STARTED+=($!)
-    wait_http "http://127.0.0.1:$DS_PORT/_doorward/healthz" "$DOORWARD_PID" || { tail -20 "$TMP/doorward-auth-shared.log" >&2; die "doorward (shared runtime) did not start"; }
-    alice=$(login "http://127.0.0.1:$DS_PORT/1k.bin" alice)
-    check_cookie "http://127.0.0.1:$DS_PORT/1k.bin" "$alice"
-    register doorward-auth-shared defaults other "http://127.0.0.1:$DS_PORT/1k.bin" "$DOORWARD_PID" \
-        "$(doorward_threads_label default "$DOORWARD_PID"), runtime = \"shared\"" "$alice"
+    start_auth_variant doorward-auth-shared "$DS_PORT" 'runtime = "shared"' -e 's|^\[server\]$|[server]\nruntime = "shared"|'
 }
 
 # Apache httpd (event MPM, -DFOREGROUND) with mod_auth_openidc, logged in at
