@@ -6,11 +6,12 @@
 #   tests: xmlsec1 (the SAML test IdP signs with it), postgresql (the
 #          server binaries: tests/common/postgres.rs starts its own server
 #          on loopback; the package's default cluster is not created),
-#          chromium and chromium-driver (the browser test drives them)
+#          chromium and chromium-driver (the browser test drives them),
+#          nginx-light (the soak test's upstream; its service is not started)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1 postgresql
-          chromium chromium-driver)
+          chromium chromium-driver nginx-light)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -25,5 +26,13 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo mkdir -p /etc/postgresql-common/createcluster.d
 echo 'create_main_cluster = false' | $sudo tee /etc/postgresql-common/createcluster.d/50-no-main-cluster.conf >/dev/null
+# Packages with a service (nginx) must not start it: tests start their own.
+policy_added=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod 755 /usr/sbin/policy-rc.d
+  policy_added=1
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$policy_added" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi

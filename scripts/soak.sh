@@ -75,7 +75,8 @@ wait_http() {
     return 1
 }
 
-sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$UP_PORT|g" bench/nginx-upstream.conf.in > "$TMP/upstream.conf"
+sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$UP_PORT|g" -e "s|@NAME@|upstream|g" -e "s|@WORKERS@|1|g" \
+    bench/nginx-upstream.conf.in > "$TMP/upstream.conf"
 nginx -p "$TMP" -c "$TMP/upstream.conf" -g 'daemon off;' 2> "$TMP/upstream.stderr" &
 NGINX_PID=$!
 STARTED+=($!)
