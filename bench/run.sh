@@ -30,7 +30,7 @@
 #   ROUNDS         interleaved rounds (default 3)
 #   DURATION WARMUP  wrk seconds per measurement / per warm-up (default 10 / 3)
 #   THREADS CONNS  wrk -t / -c, also oha -c (default 2 / 32)
-#   OHA            oha binary (default: oha on PATH, else /work/tools/bin/oha);
+#   OHA            oha binary (default: oha on PATH, else target/tools/bin/oha);
 #                  without it the latency-at-rate runs are skipped, and said so
 #   RATE_PCTS      percentages of nginx-auto's peak for the oha runs (default "50 80")
 #   RATE_DURATION  oha seconds per run (default 15)
@@ -60,7 +60,7 @@ RATE_PCTS=${RATE_PCTS:-"50 80"}
 RATE_DURATION=${RATE_DURATION:-15}
 PLOT=${PLOT:-1}
 CLK_TCK=$(getconf CLK_TCK)
-OHA=${OHA:-$(command -v oha || echo /work/tools/bin/oha)}
+OHA=${OHA:-$(command -v oha || echo target/tools/bin/oha)}
 # The commit of these scripts, taken before this run rewrites bench/results/
 # (tracked files; their changes do not make the scripts "dirty").
 GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo none)
@@ -138,7 +138,7 @@ if ! has nginx-auto; then
 elif [[ -z $RATE_PCTS ]]; then
     RATE_NOTE="latency at rate: skipped (RATE_PCTS is empty)"
 elif [[ ! -x $OHA ]]; then
-    RATE_NOTE="latency at rate: SKIPPED, oha not found (OHA=$OHA); install it with: nice -n 10 cargo install oha --locked --version 1.16.0 --root /work/tools"
+    RATE_NOTE="latency at rate: SKIPPED, oha not found (OHA=$OHA); install it with: nice -n 10 cargo install oha --locked --version 1.16.0 --root target/tools"
 else
     PEAK=$(awk -F'\t' '$2 == "nginx-auto" {print $3}' "$RESULTS" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}')
     echo "latency at rate: oha $("$OHA" --version | head -1), -c$CONNS -z${RATE_DURATION}s --latency-correction -w, nginx-auto peak $PEAK req/s"

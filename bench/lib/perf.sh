@@ -3,7 +3,7 @@
 # no figure), each profiled candidate gets one more wrk run of DURATION
 # seconds while `perf record` samples its process: user and kernel stacks,
 # DWARF unwinding (Rust's std has no frame pointers). inferno
-# (`cargo install inferno`; on PATH or in /work/tools/bin) renders them:
+# (`cargo install inferno`; on PATH or in target/tools/bin; `cargo install inferno --locked --root target/tools`) renders them:
 #   bench/results/flame-<candidate>.svg (folded stacks stay in the temp dir)
 # Knobs: PERF=1, PERF_FREQ (samples/s, default 499), PERF_CANDIDATES
 # (default: doorward doorward-auth doorward-auth250, those in CANDIDATES).
@@ -17,9 +17,9 @@ perf_profiles() {
     [[ $PERF == 1 ]] || return 0
     command -v perf > /dev/null || { echo "perf: not installed (Debian linux-perf); no flame graphs" >&2; return 0; }
     local collapse flamegraph name pid args=() recorder
-    collapse=$(command -v inferno-collapse-perf || echo /work/tools/bin/inferno-collapse-perf)
-    flamegraph=$(command -v inferno-flamegraph || echo /work/tools/bin/inferno-flamegraph)
-    [[ -x $collapse && -x $flamegraph ]] || { echo "perf: inferno not found (cargo install inferno); no flame graphs" >&2; return 0; }
+    collapse=$(command -v inferno-collapse-perf || echo target/tools/bin/inferno-collapse-perf)
+    flamegraph=$(command -v inferno-flamegraph || echo target/tools/bin/inferno-flamegraph)
+    [[ -x $collapse && -x $flamegraph ]] || { echo "perf: inferno not found (cargo install inferno --locked --root target/tools); no flame graphs" >&2; return 0; }
     mkdir -p "$BENCH/results"
     for name in $PERF_CANDIDATES; do
         has "$name" || continue
