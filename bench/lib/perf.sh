@@ -3,7 +3,7 @@
 # no figure), each profiled candidate gets one more wrk run of DURATION
 # seconds while `perf record` samples its process: user and kernel stacks,
 # DWARF unwinding (Rust's std has no frame pointers). inferno
-# (`cargo install inferno`; on PATH or in target/tools/bin; `cargo install inferno --locked --root target/tools`) renders them:
+# (on PATH, or `cargo install inferno --locked --root target/tools`) renders them:
 #   bench/results/flame-<candidate>.svg (folded stacks stay in the temp dir)
 # Knobs: PERF=1, PERF_FREQ (samples/s, default 499), PERF_CANDIDATES
 # (default: doorward doorward-auth doorward-auth250, those in CANDIDATES).
