@@ -178,11 +178,19 @@ impl Cursor<'_> {
         if self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.') {
             return Err(invalid);
         }
-        // serde_json refuses what f64 cannot hold (`1e400`), so every Number is finite.
-        self.src
-            .get(start..self.pos)
-            .and_then(|text| text.parse::<Number>().ok())
-            .ok_or(invalid)
+        let text = self.src.get(start..self.pos).ok_or(invalid.clone())?;
+        if let Ok(int) = text.parse::<i64>() {
+            return Ok(int.into());
+        }
+        if let Ok(int) = text.parse::<u64>() {
+            return Ok(int.into());
+        }
+        // std's float parsing, not serde_json's: without its
+        // `float_roundtrip` feature serde_json does not round correctly
+        // (`-1.5e38` came back as -1.4999999999999999e38), so a filter
+        // printed and parsed again would change. What f64 cannot hold
+        // (`1e400`) is refused, so every Number is finite.
+        text.parse::<f64>().ok().and_then(Number::from_f64).ok_or(invalid)
     }
 
     fn digits(&mut self) {

@@ -177,6 +177,29 @@ fn values_numbers_strings_and_literals() {
     assert_eq!(value("42"), CompValue::Number(Number::from(42)));
     assert_eq!(value("-0"), value("-0"));
     assert!(matches!(value("-1.5e3"), CompValue::Number(n) if n.as_f64() == Some(-1500.0)));
+    // Floats are rounded correctly and print back to the same value (the
+    // fuzz smoke found serde_json's parse turning -1.5e38 into
+    // -1.4999999999999999e38).
+    for text in [
+        "-1.5e38",
+        "1.5e38",
+        "0.1",
+        "2.2250738585072014e-308",
+        "123456789.123456789",
+    ] {
+        let expected = text.parse::<f64>().expect("a float");
+        assert!(
+            matches!(value(text), CompValue::Number(n) if n.as_f64() == Some(expected)),
+            "{text}"
+        );
+        let printed = parse(&format!("a eq {text}")).to_string();
+        assert_eq!(
+            parse(&printed),
+            parse(&format!("a eq {text}")),
+            "{text} printed as {printed}"
+        );
+    }
+    assert_eq!(value("18446744073709551615"), CompValue::Number(Number::from(u64::MAX)));
     assert_eq!(
         value(r#""a\"b\\c\/\u00e9\ud83d\ude00\n\t""#),
         CompValue::String("a\"b\\c/é😀\n\t".into())
