@@ -31,29 +31,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from html.parser import HTMLParser
+
+# The first-form reader of bench/login.py, the bench's headless login.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from login import FormParser  # noqa: E402
 
 PAGE = "/app/1k.bin"
 PUBLIC = "/public/1k.bin"
-
-
-class FormParser(HTMLParser):
-    """The first form of a page: action and named inputs."""
-
-    def __init__(self):
-        super().__init__()
-        self.action, self.fields, self.in_form = None, {}, False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action, self.in_form = attrs.get("action", ""), True
-        elif tag == "input" and self.in_form and attrs.get("name"):
-            self.fields[attrs["name"]] = attrs.get("value") or ""
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.in_form = False
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -86,16 +86,6 @@ impl ServingThreads {
         Ok(Self { threads, stop })
     }
 
-    /// How many threads serve.
-    pub fn len(&self) -> usize {
-        self.threads.len()
-    }
-
-    /// Whether there are none (never, once started).
-    pub fn is_empty(&self) -> bool {
-        self.threads.is_empty()
-    }
-
     /// Moves an accepted connection to the least busy serving thread and
     /// runs `serve` on it there.
     pub fn serve<F, Fut>(&self, tcp: TcpStream, serve: F)
@@ -152,7 +142,7 @@ mod tests {
     #[tokio::test]
     async fn each_connection_runs_on_the_least_busy_serving_thread() {
         let threads = ServingThreads::start(2).expect("serving threads");
-        assert_eq!(threads.len(), 2);
+        assert_eq!(threads.threads.len(), 2);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (slots_tx, mut slots) = mpsc::unbounded_channel();

@@ -62,7 +62,9 @@ pub struct Upstream {
     pub base_path: String,
     settings: PoolSettings,
     /// Idle connections, one list per serving thread (index
-    /// [`crate::serving::pool_slot`]; 0 for every other thread).
+    /// [`crate::serving::pool_slot`]; 0 for every other thread). Sized
+    /// for one serving thread per core: with more threads than cores,
+    /// some share a list, which is correct, only less local.
     idle: Box<[Mutex<Vec<IdleConn>>]>,
 }
 

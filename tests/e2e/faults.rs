@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::child::ChildDoorward;
-use crate::support::{get, raw, write_config, Proxy, Upstream};
+use crate::support::{get, raw, read_request_head, write_config, Proxy, Upstream};
 
 /// Bytes `/reset` sends of the 1 MB it announces before resetting.
 const SENT_BEFORE_RESET: usize = 64 * 1024;
@@ -47,16 +47,9 @@ async fn serve_resetting(mut tcp: TcpStream) {
     let mut buf = Vec::new();
     loop {
         // One request head (GETs only, no bodies) per turn.
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let mut chunk = [0u8; 4096];
-            match tcp.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |i| i + 4);
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end);
+        let Some(head) = read_request_head(&mut tcp, &mut buf).await else {
+            return;
+        };
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         if path == "/reset" {
             let _ = tcp

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::support::{get, Proxy, Repeat};
+use crate::support::{get, read_request_head, Proxy, Repeat};
 
 /// The upload doorward is sent (far more than the upstream reads).
 const UPLOAD: u64 = 64 << 20;
@@ -81,16 +81,10 @@ impl Drop for ResettingUpstream {
 async fn serve(mut tcp: TcpStream, peer: SocketAddr, seen: Arc<Mutex<Vec<(SocketAddr, bool)>>>) {
     let mut buf = Vec::new();
     loop {
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let mut chunk = [0u8; 16384];
-            match tcp.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |i| i + 4);
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        buf.drain(..end);
+        let Some(head) = read_request_head(&mut tcp, &mut buf).await else {
+            return;
+        };
+        let head = head.to_ascii_lowercase();
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         let length: usize = head
             .lines()

@@ -369,6 +369,24 @@ impl Drop for Proxy {
     }
 }
 
+/// Reads one request head from a raw test upstream's connection: `buf`
+/// keeps what came after it (a body, a pipelined request). None when the
+/// client closed or failed first.
+pub async fn read_request_head(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..at + 4]).into_owned();
+            buf.drain(..at + 4);
+            return Some(head);
+        }
+        let mut chunk = [0u8; 16384];
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 /// A response read by the raw client.
 #[derive(Debug)]
 pub struct RawResponse {
