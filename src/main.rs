@@ -114,12 +114,20 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// The config's `[log] format`, as the logging setup names it.
+fn log_format(format: &config::LogFormat) -> doorward::telemetry::LineFormat {
+    match format {
+        config::LogFormat::Json => doorward::telemetry::LineFormat::Json,
+        config::LogFormat::Pretty => doorward::telemetry::LineFormat::Pretty,
+    }
+}
+
 fn serve(path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Err(e) = doorward::telemetry::init(&config.log) {
+    if let Err(e) = doorward::telemetry::init(&config.log.level, log_format(&config.log.format)) {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }

@@ -2,10 +2,10 @@
 //! from the environment or a file so they need not sit in the config.
 
 use std::fmt;
+use std::path::PathBuf;
 
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
-
-use crate::config::units::SecretSource;
 
 /// A secret string. It never prints and compares in constant time, so it can
 /// be logged by accident without harm and checked without a timing oracle.
@@ -44,6 +44,26 @@ pub enum SecretError {
     Empty(String),
 }
 
+/// Where a secret comes from. Inline values are allowed for development, but
+/// `env` and `file` keep secrets out of the config file.
+#[derive(Clone, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretSource {
+    Env { env: String },
+    File { file: PathBuf },
+    Inline(String),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env { env } => write!(f, "env:{env}"),
+            Self::File { file } => write!(f, "file:{}", file.display()),
+            Self::Inline(_) => f.write_str("[redacted]"),
+        }
+    }
+}
+
 impl SecretSource {
     /// Reads the secret. File contents lose one trailing newline, as editors
     /// and `echo` add one.
@@ -78,6 +98,12 @@ impl SecretSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_secrets_never_print() {
+        let secret = SecretSource::Inline("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+    }
 
     #[test]
     fn secrets_compare_by_value_and_never_print() {

@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
+use super::issues::{absolute_http_url, is_loopback, Issues, KeyPath, Seg};
 use super::provider::{OidcProviderConfig, ProviderConfig, SamlProviderConfig};
-use super::validate::{absolute_http_url, is_loopback, Issues, KeyPath, Seg};
 use super::Config;
 use Seg::{Index, Key};
 

@@ -3,8 +3,8 @@
 //! server must have a credential, and every credential must resolve and be
 //! long enough not to be guessed.
 
+use super::issues::{Issues, KeyPath, Seg};
 use super::units::MIN_SECRET_LEN;
-use super::validate::{Issues, KeyPath, Seg};
 use super::Config;
 use crate::paths::{normalize, EscapedSlashes};
 use Seg::Key;

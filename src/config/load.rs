@@ -8,7 +8,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use super::validate::{validate, KeyPath, Seg};
+use super::issues::{KeyPath, Seg};
+use super::validate::validate;
 use super::Config;
 
 /// Why a config could not be used.

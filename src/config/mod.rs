@@ -7,6 +7,7 @@
 mod check_providers;
 mod check_scim;
 pub mod identity;
+pub mod issues;
 pub mod load;
 pub mod provider;
 pub mod scim;

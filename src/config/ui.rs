@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::validate::{absolute_http_url, Issues, KeyPath, Seg};
+use super::issues::{absolute_http_url, Issues, KeyPath, Seg};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

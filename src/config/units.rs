@@ -2,7 +2,6 @@
 //! byte sizes ("10MiB") and secrets that may live outside the file.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -80,25 +79,9 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-/// Where a secret comes from. Inline values are allowed for development, but
-/// `env` and `file` keep secrets out of the config file.
-#[derive(Clone, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum SecretSource {
-    Env { env: String },
-    File { file: PathBuf },
-    Inline(String),
-}
-
-impl fmt::Debug for SecretSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Env { env } => write!(f, "env:{env}"),
-            Self::File { file } => write!(f, "file:{}", file.display()),
-            Self::Inline(_) => f.write_str("[redacted]"),
-        }
-    }
-}
+/// Where a secret comes from: defined beside [`SecretString`](crate::secret::SecretString),
+/// which it resolves into.
+pub use crate::secret::SecretSource;
 
 #[cfg(test)]
 mod tests {
@@ -112,11 +95,5 @@ mod tests {
         assert_eq!(ByteSize::parse("1GiB"), Some(1 << 30));
         assert_eq!(ByteSize::parse("10 parsecs"), None);
         assert_eq!(ByteSize::parse("99999999999999999999GiB"), None);
-    }
-
-    #[test]
-    fn inline_secrets_never_print() {
-        let secret = SecretSource::Inline("hunter2".into());
-        assert_eq!(format!("{secret:?}"), "[redacted]");
     }
 }

@@ -3,63 +3,12 @@
 //! `doorward check` is safe to run anywhere.
 
 use std::collections::HashSet;
-use std::fmt;
 
-use http::{HeaderName, Uri};
+use http::HeaderName;
 
+use super::issues::{absolute_http_url, is_loopback, Issues, KeyPath, Seg};
 use super::Config;
 use crate::paths::{normalize, EscapedSlashes};
-
-/// Where in the file a problem is, as keys and array indexes.
-#[derive(Debug, Clone)]
-pub struct KeyPath(pub Vec<Seg>);
-
-#[derive(Debug, Clone)]
-pub enum Seg {
-    Key(&'static str),
-    Name(String),
-    Index(usize),
-}
-
-impl KeyPath {
-    pub fn of(segs: &[Seg]) -> Self {
-        Self(segs.to_vec())
-    }
-
-    /// Parses `route[1].identity.groups.claim`-style paths.
-    pub fn parse(text: &str) -> Self {
-        let mut segs = Vec::new();
-        for part in text.split('.') {
-            match part.split_once('[') {
-                Some((name, index)) => {
-                    segs.push(Seg::Name(name.to_string()));
-                    if let Ok(index) = index.trim_end_matches(']').parse() {
-                        segs.push(Seg::Index(index));
-                    }
-                }
-                None => segs.push(Seg::Name(part.to_string())),
-            }
-        }
-        Self(segs)
-    }
-}
-
-impl fmt::Display for KeyPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, seg) in self.0.iter().enumerate() {
-            match seg {
-                Seg::Key(key) if i == 0 => f.write_str(key)?,
-                Seg::Name(key) if i == 0 => f.write_str(key)?,
-                Seg::Key(key) => write!(f, ".{key}")?,
-                Seg::Name(key) => write!(f, ".{key}")?,
-                Seg::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-pub(super) type Issues = Vec<(KeyPath, String)>;
 
 use Seg::{Index, Key};
 
@@ -222,15 +171,6 @@ fn check_login(config: &Config, issues: &mut Issues) {
             }
         }
     }
-}
-
-pub(super) fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_server(config: &Config, issues: &mut Issues) {
@@ -463,14 +403,6 @@ fn check_path(path: &str) -> Result<(), String> {
         Ok(normal) if normal == path => Ok(()),
         Ok(normal) => Err(format!("`{path}` is not in normal form; write `{normal}`")),
         Err(e) => Err(format!("`{path}` is not a valid path: {e}")),
-    }
-}
-
-pub(super) fn absolute_http_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(uri),
-        _ => Err(format!("`{url}` must be an absolute http:// or https:// URL")),
     }
 }
 

@@ -228,24 +228,10 @@ pub fn error_json(status: StatusCode, title: &str, request_id: &str) -> Reply {
     full(status, body.to_string(), "application/json")
 }
 
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::respond::template::html_escape;
     use crate::respond::ResponseBody;
 
     fn body(reply: &Reply) -> String {

@@ -193,7 +193,7 @@ fn render_nodes(nodes: &[Node], scopes: &[&Vars], out: &mut String) {
         match node {
             Node::Text(text) => out.push_str(text),
             Node::Var(name) => match lookup(scopes, name) {
-                Some(Value::Text(text)) => out.push_str(&super::page::html_escape(text)),
+                Some(Value::Text(text)) => out.push_str(&html_escape(text)),
                 Some(Value::Html(html)) => out.push_str(html),
                 Some(Value::List(_)) | None => {}
             },
@@ -216,6 +216,23 @@ fn render_nodes(nodes: &[Node], scopes: &[&Vars], out: &mut String) {
             }
         }
     }
+}
+
+/// Escapes text for HTML content and attribute values of either quote
+/// kind: every value a template prints goes through here.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

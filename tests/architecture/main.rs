@@ -61,7 +61,7 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
 ];
 
 /// Modules that hold only the schema may import nothing that runs.
-const CONFIG_MAY_IMPORT: &[&str] = &["paths", "serving"];
+const CONFIG_MAY_IMPORT: &[&str] = &["paths", "serving", "secret"];
 
 /// Small shared modules that config converts into: they must not import it.
 const BELOW_CONFIG: &[&str] = &[
