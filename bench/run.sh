@@ -23,7 +23,8 @@
 # fixed fractions of nginx-auto's peak rate (latency as users feel it).
 #
 # Env knobs:
-#   DOORWARD_BIN   doorward binary (default target/release/doorward)
+#   DOORWARD_BIN   doorward binary (default target/release/doorward; with PERF=1
+#                  target/profiling/doorward, from `cargo build --profile profiling`)
 #   PAIRS          "defaults one" (default both), or one of them
 #   CANDIDATES     space-separated subset of the names above (default: the
 #                  pairs' candidates, then direct doorward-auth-pg modauth modauth250)
@@ -49,7 +50,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."                       # repo root
 BENCH=bench
-DOORWARD_BIN=${DOORWARD_BIN:-target/release/doorward}
+# Flame graphs need line tables, which the release profile strips: PERF=1
+# runs the profiling build (the same code and optimisation, symbols kept).
+if [ "${PERF:-0}" = 1 ]; then
+  DOORWARD_BIN=${DOORWARD_BIN:-target/profiling/doorward}
+else
+  DOORWARD_BIN=${DOORWARD_BIN:-target/release/doorward}
+fi
 PAIRS=${PAIRS:-"defaults one"}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}

@@ -6,13 +6,15 @@
 #   scripts/demo.sh          OpenID Connect (oidc-provider on :4181)
 #   scripts/demo.sh --saml   SAML 2.0 (pysaml2's IdP on :4182)
 #
-# Users alice and bob, any password. Needs a Rust toolchain, Node.js 18+
-# (npm) and Python 3; --saml also needs the xmlsec1 command
-# (scripts/install-system-packages.sh installs it).
+# Users alice and bob, any password. Needs a Rust toolchain; the rest
+# (libxmlsec1 and libclang for the build, Node.js and npm, Python 3, the
+# xmlsec1 command for --saml) is installed from Debian when missing, by
+# scripts/install-system-packages.sh (with sudo when not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 protocol=oidc
 [ "${1:-}" = "--saml" ] && protocol=saml
+scripts/install-system-packages.sh
 cargo build --release --locked
 mkdir -p target/demo
 

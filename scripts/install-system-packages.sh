@@ -8,6 +8,8 @@
 #          on loopback; the package's default cluster is not created),
 #          chromium and chromium-driver (the browser test drives them),
 #          nginx-light (the soak test's upstream; its service is not started)
+#   demo and tests: Node.js and npm (the OpenID test IdP), Python 3 with venv
+#          (the SAML IdP, the demo app, the verifiers), when not on PATH
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(pkg-config libxml2-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev libclang-dev xmlsec1 postgresql
@@ -16,11 +18,17 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# Tools that may come from elsewhere than Debian (a Node.js distribution
+# bundles npm): asked for by command, installed from Debian when absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0
 fi
-echo "system packages: installing ${missing[*]}"
+echo "system packages: installing ${missing[*]} (from Debian, with apt-get)"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive

@@ -6,10 +6,12 @@
 # test and matplotlib for the soak's plot, from their
 # requirements.txt files, into one venv at target/pyenv: their shared
 # packages carry the same pins), then runs every unit and end-to-end test. Needs a Rust
-# toolchain, Node.js 18+ with npm, Python 3 and the system packages of
-# scripts/install-system-packages.sh.
+# toolchain; the system packages (Node.js and npm, Python 3, PostgreSQL,
+# Chromium, libxmlsec1, ...) are installed from Debian when missing, by
+# scripts/install-system-packages.sh (with sudo when not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-system-packages.sh
 scripts/ensure-oidc-peer.sh
 pyenv=target/pyenv
 requirements=(tests/peers/python/requirements.txt tests/peers/saml/requirements.txt tests/peers/scim/requirements.txt
