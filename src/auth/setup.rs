@@ -13,14 +13,14 @@ use crate::clock::Clock;
 use crate::config::{Config, ProviderConfig};
 use crate::identity::IdentityEngine;
 use crate::identity_headers::IdentityHeaders;
+use crate::idp_http::IdpHttp;
+use crate::keyring::KeyRing;
 use crate::login::provider::Provider;
 use crate::metrics::{AuthMetrics, IdpMetrics};
-use crate::oidc::http_client::IdpHttp;
 use crate::oidc::OidcProvider;
 use crate::respond::Pages;
 use crate::saml::{SamlProvider, SpUrls};
 use crate::session::cookies::{effective_name, CookieSettings};
-use crate::session::keys::KeyRing;
 use crate::session::{DeriveFn, SessionManager, SessionSettings};
 use crate::store::{Store, StoreOptions};
 

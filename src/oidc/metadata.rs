@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use openidconnect::core::CoreJsonWebKey;
 use openidconnect::JsonWebKeySet;
 
-use super::http_client::IdpHttpError;
 use super::{error_chain, Metadata, OidcError, OidcProvider};
+use crate::idp_http::IdpHttpError;
 
 /// Minimum time between two JWKS re-fetches caused by unknown keys.
 const JWKS_REFRESH_EVERY: Duration = Duration::from_secs(60);

@@ -8,7 +8,6 @@
 
 pub mod cookies;
 pub mod id;
-pub mod keys;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,13 +19,13 @@ use moka::future::Cache;
 
 use crate::clock::Clock;
 use crate::identity::Claims;
+use crate::keyring::KeyRing;
 use crate::login::{merged_claims, LoginResult, PassedTokens, Tokens};
 use crate::metrics::SessionCacheMetrics;
 use crate::store::directory::{facts_for, DirectoryFacts};
 use crate::store::{Invalidation, SessionKey, SessionRecord, SessionStore, Store, StoreError};
 use cookies::CookieSettings;
 pub use id::SessionId;
-use keys::KeyRing;
 
 /// What the cache may weigh a session by: roughly its bytes in memory.
 pub trait Footprint {
