@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod paths;
 pub mod probe;
+pub mod providers;
 pub mod proxy;
 pub mod reload;
 pub mod respond;
