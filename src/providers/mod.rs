@@ -1,16 +1,16 @@
 //! The provider layer, above the protocols: one provider type, whatever
 //! the protocol, offering what the login endpoints and sessions need
 //! (start a login, where to send a browser to log out, readiness), its
-//! construction from the config ([`build`]) and the one loop that keeps
-//! every provider's metadata fresh ([`refresh`]). Finishing a login is
-//! protocol-shaped (an OIDC redirect with a code, a SAML POST with a signed
-//! response), so each protocol's endpoint calls its own finish and hands
-//! back the neutral [`LoginResult`]; refresh exists only where the protocol
-//! has one.
+//! construction from the config ([`build_providers`]) and the one loop
+//! that keeps every provider's metadata fresh (`refresh.rs`). Finishing a
+//! login is protocol-shaped (an OIDC redirect with a code, a SAML POST
+//! with a signed response), so each protocol's endpoint calls its own
+//! finish and hands back the neutral [`LoginResult`]; token refresh exists
+//! only where the protocol has one.
 //!
 //! The protocols (`oidc`, `saml`) know nothing of this module. A new
-//! protocol is one more folder, one more variant here (and its arm in
-//! [`build`]), and one endpoint file.
+//! protocol is one more folder, one more variant here (with its arm in
+//! [`build_providers`] and its one refresh), and one endpoint file.
 //!
 //! [`LoginResult`]: crate::login::LoginResult
 
