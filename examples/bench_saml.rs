@@ -25,7 +25,7 @@ fn main() {
     ))
     .expect("provider config");
     let tls = doorward::tls::client_config(None).expect("tls");
-    let http = doorward::oidc::http_client::IdpHttp::new(tls, Duration::from_secs(2));
+    let http = doorward::idp_http::IdpHttp::new(tls, Duration::from_secs(2));
     let urls = SpUrls {
         base: "http://127.0.0.1:9",
         prefix: "/_doorward",

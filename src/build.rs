@@ -10,8 +10,8 @@ use crate::assertion::keys::SigningKey;
 use crate::assertion::AssertionSigner;
 use crate::config::{self, Config, ConfigError};
 use crate::identity::IdentityEngine;
+use crate::keyring::KeyRing;
 use crate::respond::Pages;
-use crate::session::keys::KeyRing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

@@ -3,14 +3,16 @@
 //! The binary (`src/main.rs`) is a thin CLI over this library; integration
 //! tests start [`server::Server`] in-process on port 0.
 //!
-//! Layers, lowest first: `clock`, `paths`, `config` (types and checks only),
-//! `identity` (pure), `identity_headers`, `store` (rows), `session`,
-//! `login` (protocol-neutral results and the provider seam) with the
-//! protocols `oidc` and `saml`,
-//! `assertion`, `respond` (every answer doorward makes itself), `auth` (the
-//! admission gate and login endpoints), `scim` (the SCIM 2.0 server, over
-//! auth's store and sessions), `proxy` (the request path), then `build`,
-//! `reload` and `server`.
+//! Layers, lowest first: `clock`, `paths`, `config` (types and checks
+//! only), `identity` (pure), `identity_headers`, `keyring` (cookie sealing
+//! and token keys), `idp_http` (the client for identity providers), `store`
+//! (rows), `login` (protocol-neutral results, tokens, pending logins), then
+//! `session` and the protocols `oidc` and `saml` (siblings), `providers`
+//! (the one provider type above the protocols, its construction and its
+//! metadata refresh), `assertion`, `respond` (every answer doorward makes
+//! itself), `auth` (the admission gate and login endpoints), `scim` (the
+//! SCIM 2.0 server, over auth's store and sessions), `proxy` (the request
+//! path), then `build`, `reload` and `server`.
 #![forbid(unsafe_code)]
 
 pub mod assertion;
@@ -22,12 +24,15 @@ pub mod config;
 pub mod fuzz_targets;
 pub mod identity;
 pub mod identity_headers;
+pub mod idp_http;
+pub mod keyring;
 pub mod login;
 pub mod memory;
 pub mod metrics;
 pub mod oidc;
 pub mod paths;
 pub mod probe;
+pub mod providers;
 pub mod proxy;
 pub mod reload;
 pub mod respond;

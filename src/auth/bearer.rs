@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::caller::BearerLogin;
 use super::Auth;
-use crate::login::provider::Provider;
 use crate::login::{PassedTokens, Tokens};
+use crate::providers::Provider;
 use crate::session::Origin;
 use crate::store::directory::facts_for;
 

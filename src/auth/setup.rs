@@ -1,26 +1,23 @@
 //! Building the login machinery from a config: at start (opening the
 //! store, starting sessions and providers) and at a reload, which keeps
 //! the running sessions and every provider whose config did not change.
+//! The providers themselves are built by [`crate::providers`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::redirect::RedirectPolicy;
 use super::view::{ViewBuilder, Views};
 use super::{bearer, Auth, AuthSetupError, RouteRules, Sessions, Urls};
 use crate::assertion::AssertionSigner;
 use crate::clock::Clock;
-use crate::config::{Config, ProviderConfig};
+use crate::config::Config;
 use crate::identity::IdentityEngine;
 use crate::identity_headers::IdentityHeaders;
-use crate::login::provider::Provider;
+use crate::keyring::KeyRing;
 use crate::metrics::{AuthMetrics, IdpMetrics};
-use crate::oidc::http_client::IdpHttp;
-use crate::oidc::OidcProvider;
+use crate::providers::{self, Provider, ProviderSetupError};
 use crate::respond::Pages;
-use crate::saml::{SamlProvider, SpUrls};
 use crate::session::cookies::{effective_name, CookieSettings};
-use crate::session::keys::KeyRing;
 use crate::session::{DeriveFn, SessionManager, SessionSettings};
 use crate::store::{Store, StoreOptions};
 
@@ -302,9 +299,8 @@ struct Reuse<'a> {
     unchanged: &'a [String],
 }
 
-/// The configured providers: reused from the running machinery where
-/// their config did not change, built otherwise (those are also returned
-/// alone, for their metadata refresh to start).
+/// The configured providers (see [`crate::providers::build_providers`]),
+/// with those a reload left unchanged taken from the running machinery.
 fn build_providers(
     config: &Config,
     base: &str,
@@ -313,35 +309,18 @@ fn build_providers(
     idp: &IdpMetrics,
     reuse: Option<Reuse<'_>>,
 ) -> Result<(Vec<Provider>, Vec<Provider>), AuthSetupError> {
-    let mut providers = Vec::new();
-    let mut fresh = Vec::new();
-    for provider in &config.providers {
-        let kept = reuse.as_ref().and_then(|r| {
+    let kept = |name: &str| {
+        reuse.as_ref().and_then(|r| {
             r.unchanged
                 .iter()
-                .any(|n| n == provider.name())
-                .then(|| r.running.provider(provider.name()).cloned())
+                .any(|n| n == name)
+                .then(|| r.running.provider(name).cloned())
                 .flatten()
-        });
-        if let Some(kept) = kept {
-            providers.push(kept);
-            continue;
-        }
-        let built = match provider {
-            ProviderConfig::Oidc(oidc) => {
-                let tls = crate::tls::client_config(oidc.ca_file.as_deref())?;
-                let http = IdpHttp::new(tls, Duration::from_secs(10)).observed(idp.clone(), &oidc.name);
-                Provider::Oidc(Arc::new(OidcProvider::new(oidc, http, clock.clone())?))
-            }
-            ProviderConfig::Saml(saml) => {
-                let tls = crate::tls::client_config(saml.ca_file.as_deref())?;
-                let http = IdpHttp::new(tls, Duration::from_secs(10)).observed(idp.clone(), &saml.name);
-                let urls = SpUrls { base, prefix };
-                Provider::Saml(Arc::new(SamlProvider::new(saml, urls, http, clock.clone())?))
-            }
-        };
-        fresh.push(built.clone());
-        providers.push(built);
-    }
-    Ok((providers, fresh))
+        })
+    };
+    providers::build_providers(config, base, prefix, clock, idp, kept).map_err(|e| match e {
+        ProviderSetupError::Oidc(e) => AuthSetupError::Provider(e),
+        ProviderSetupError::Saml(e) => AuthSetupError::Saml(e),
+        ProviderSetupError::Tls(e) => AuthSetupError::Tls(e),
+    })
 }

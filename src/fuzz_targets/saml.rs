@@ -55,7 +55,7 @@ fn provider() -> &'static SamlProvider {
         )
         .expect("provider config");
         let tls = crate::tls::client_config(None).expect("tls");
-        let http = crate::oidc::http_client::IdpHttp::new(tls, Duration::from_secs(1));
+        let http = crate::idp_http::IdpHttp::new(tls, Duration::from_secs(1));
         let urls = SpUrls {
             base: "https://sp.fuzz.test",
             prefix: "/_doorward",

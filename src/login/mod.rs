@@ -1,11 +1,12 @@
 //! What every login protocol hands back, whatever it is: the neutral
 //! result of a finished login or refresh ([`LoginResult`]), the tokens an
-//! OpenID provider issued, and the state of a login in progress
-//! ([`pending`]). Protocol modules (`oidc`, `saml`) produce these and know
-//! nothing of sessions or the request path.
+//! OpenID provider issued, the state of a login in progress ([`pending`])
+//! and what a logout tells the IdP ([`LogoutContext`]). Protocol modules
+//! (`oidc`, `saml`) produce and take these and know nothing of sessions or
+//! the request path; this module is the floor below them and below
+//! `session`, and imports none of them.
 
 pub mod pending;
-pub mod provider;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,16 @@ pub struct LoginResult {
     /// JSON snapshot of what the IdP sent (no tokens), for the debug view.
     pub claims: serde_json::Value,
     pub tokens: Tokens,
+}
+
+/// What a logout needs to tell the IdP about the session that ends.
+pub struct LogoutContext<'a> {
+    pub id_token: Option<&'a str>,
+    pub subject: &'a str,
+    pub idp_session: Option<&'a str>,
+    pub logout_hint: Option<&'a str>,
+    /// Where the IdP sends the browser back to.
+    pub post_logout: &'a str,
 }
 
 /// The merged claims stored in a record's snapshot.

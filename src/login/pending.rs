@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::session::keys::KeyRing;
+use crate::keyring::KeyRing;
 
 /// What each protocol must remember between sending the browser away and
 /// its coming back.

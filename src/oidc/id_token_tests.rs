@@ -16,10 +16,10 @@ use std::time::Duration;
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use openidconnect::AccessTokenHash;
 
-use super::http_client::IdpHttp;
 use super::*;
 use crate::assertion::keys::SigningKey;
 use crate::identity::Claims;
+use crate::idp_http::IdpHttp;
 
 const ISSUER: &str = "https://idp.test";
 const REDIRECT: &str = "https://dw.test/_doorward/callback";

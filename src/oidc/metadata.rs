@@ -1,29 +1,27 @@
 //! Discovery and signing keys: fetched at start, kept fresh on a schedule
-//! (the IdP's `Cache-Control` shortens it, within bounds), re-fetched at
+//! by the provider layer (the IdP's `Cache-Control` shortens it, within
+//! bounds; see [`OidcProvider::refresh_metadata`]), re-fetched at
 //! most once a minute when a token names an unknown key. Keys the IdP
 //! removed stop being trusted at the next refresh. Endpoints in the
 //! discovery document must be https (plain http only on loopback, or when
 //! the operator allowed an http issuer).
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::CoreJsonWebKey;
 use openidconnect::JsonWebKeySet;
 
-use super::http_client::IdpHttpError;
 use super::{error_chain, Metadata, OidcError, OidcProvider};
+use crate::idp_http::IdpHttpError;
 
 /// Minimum time between two JWKS re-fetches caused by unknown keys.
 const JWKS_REFRESH_EVERY: Duration = Duration::from_secs(60);
-/// Bounds on the scheduled refresh, whatever the IdP's Cache-Control says
-/// (the configured `metadata_refresh` is the longest wait).
-const REFRESH_MIN: Duration = Duration::from_secs(300);
+/// The longest wait between scheduled refreshes, whatever the configured
+/// `metadata_refresh` says: keys rotate, and a removed one must stop being
+/// trusted within a day.
 const REFRESH_MAX: Duration = Duration::from_secs(24 * 3600);
-/// Retry delay after a failed fetch (doubling up to the maximum).
-const RETRY_FIRST: Duration = Duration::from_secs(5);
-const RETRY_MAX: Duration = Duration::from_secs(300);
 
 pub(super) type HttpFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, IdpHttpError>> + Send>>;
@@ -48,6 +46,20 @@ impl OidcProvider {
     /// Whether discovery has succeeded at least once.
     pub fn has_metadata(&self) -> bool {
         self.metadata.read().is_ok_and(|m| m.is_some())
+    }
+
+    /// One scheduled refresh of discovery and keys (the loop, its schedule
+    /// and backoff are the provider layer's). On success, how long the IdP
+    /// lets the keys be cached (`Cache-Control: max-age`), if it said; on
+    /// failure the last good copy stays in use.
+    pub async fn refresh_metadata(&self) -> Result<Option<Duration>, OidcError> {
+        Ok(self.fetch_metadata().await?.1)
+    }
+
+    /// The configured longest wait between scheduled refreshes, at most a
+    /// day.
+    pub fn metadata_refresh(&self) -> Duration {
+        self.metadata_refresh.min(REFRESH_MAX)
     }
 
     /// Uses these provider metadata (and keys) instead of discovering them.
@@ -185,38 +197,6 @@ impl OidcProvider {
                 None
             }
         }
-    }
-
-    /// Keeps metadata and keys fresh for the provider's life: on schedule
-    /// after a success, sooner (with backoff) after a failure.
-    pub fn spawn_metadata_refresh(self: Arc<Self>) {
-        let provider: Weak<Self> = Arc::downgrade(&self);
-        drop(self);
-        tokio::spawn(async move {
-            let mut retry = RETRY_FIRST;
-            loop {
-                let Some(this) = provider.upgrade() else {
-                    return;
-                };
-                let wait = match this.fetch_metadata().await {
-                    Ok((_, max_age)) => {
-                        retry = RETRY_FIRST;
-                        // The IdP's max-age may only shorten the configured
-                        // interval, and not below five minutes.
-                        let configured = this.metadata_refresh.min(REFRESH_MAX);
-                        max_age.map_or(configured, |age| age.clamp(REFRESH_MIN.min(configured), configured))
-                    }
-                    Err(e) => {
-                        tracing::warn!(provider = %this.name, error = %e, retry_in = ?retry, "identity provider metadata could not be refreshed; keeping the last good copy");
-                        let wait = retry;
-                        retry = (retry * 2).min(RETRY_MAX);
-                        wait
-                    }
-                };
-                drop(this);
-                tokio::time::sleep(wait).await;
-            }
-        });
     }
 }
 

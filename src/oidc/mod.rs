@@ -10,7 +10,6 @@
 //! or the request path.
 
 mod flow;
-pub mod http_client;
 pub mod jwt;
 mod metadata;
 mod tokens;
@@ -30,9 +29,9 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::{ClaimsSource, ClientAuth, OidcProviderConfig};
+use crate::idp_http::{IdpHttp, IdpHttpError};
 use crate::secret::SecretString;
 pub use flow::LoginStart;
-use http_client::{IdpHttp, IdpHttpError};
 use jwt::JwtError;
 pub use tokens::IdTokenCheck;
 

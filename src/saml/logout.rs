@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::redirect;
 use super::xml::{all_texts, escape, first_element, refuse_dtd, root_name};
 use super::{SamlError, SamlProvider};
-use crate::login::provider::LogoutContext;
+use crate::login::LogoutContext;
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 /// How long an IdP's LogoutRequest is good for without a NotOnOrAfter.

@@ -1,9 +1,8 @@
 //! Both sides' metadata: the IdP's (its entity id, endpoints and signing
-//! certificates, from a file or a URL re-read on a schedule, the last good
-//! copy kept when that fails) and doorward's own, which an IdP admin
-//! imports.
+//! certificates, from a file or a URL the provider layer re-reads on a
+//! schedule, the last good copy kept when that fails) and doorward's own,
+//! which an IdP admin imports.
 
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -17,9 +16,6 @@ use super::{MetadataSource, SamlError, SamlProvider};
 
 /// Largest metadata document read.
 const MAX_METADATA: usize = 1 << 20;
-/// Retry delay after a failed metadata fetch (doubling up to five minutes).
-const RETRY_FIRST: Duration = Duration::from_secs(5);
-const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// What doorward needs from the IdP's metadata.
 pub struct IdpMetadata {
@@ -145,36 +141,22 @@ impl SamlProvider {
         Ok(())
     }
 
-    /// Keeps URL metadata fresh for the provider's life; on failure the
-    /// last good copy stays in use and the fetch is retried sooner.
-    pub fn spawn_metadata_refresh(self: Arc<Self>) {
-        if !matches!(self.source, MetadataSource::Url(_)) {
-            return;
-        }
-        let provider: Weak<Self> = Arc::downgrade(&self);
-        drop(self);
-        tokio::spawn(async move {
-            let mut retry = RETRY_FIRST;
-            loop {
-                let Some(this) = provider.upgrade() else {
-                    return;
-                };
-                let wait = match this.fetch_metadata().await {
-                    Ok(()) => {
-                        retry = RETRY_FIRST;
-                        this.refresh
-                    }
-                    Err(e) => {
-                        tracing::warn!(provider = %this.name, error = %e, retry_in = ?retry, "SAML IdP metadata could not be read; keeping the last good copy");
-                        let wait = retry;
-                        retry = (retry * 2).min(RETRY_MAX);
-                        wait
-                    }
-                };
-                drop(this);
-                tokio::time::sleep(wait).await;
-            }
-        });
+    /// One scheduled re-read of URL metadata (the loop, its schedule and
+    /// backoff are the provider layer's); on failure the last good copy
+    /// stays in use.
+    pub async fn refresh_metadata(&self) -> Result<(), SamlError> {
+        self.fetch_metadata().await
+    }
+
+    /// Whether the metadata comes from a URL, and so is re-read on a
+    /// schedule (a file is read once, at start).
+    pub fn metadata_from_url(&self) -> bool {
+        matches!(self.source, MetadataSource::Url(_))
+    }
+
+    /// The configured wait between two re-reads.
+    pub fn metadata_refresh(&self) -> Duration {
+        self.refresh
     }
 
     /// doorward's SP metadata for this provider: entity id, the ACS

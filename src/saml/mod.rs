@@ -28,7 +28,7 @@ use samael::crypto::AllowedSignatureAlgorithm;
 
 use crate::clock::Clock;
 use crate::config::SamlProviderConfig;
-use crate::oidc::http_client::IdpHttp;
+use crate::idp_http::IdpHttp;
 pub use logout::{IdpLogoutRequest, NameIdHint};
 pub use metadata::IdpMetadata;
 pub use response::SamlLogin;

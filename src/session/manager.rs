@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use http::HeaderMap;
 use moka::future::Cache;
 
-use super::keys::KeyRing;
+use crate::keyring::KeyRing;
 use super::{cookies, DeriveFn, Footprint, LiveSession, Origin, SessionId, SessionSettings};
 use crate::clock::Clock;
 use crate::identity::Claims;

@@ -4,7 +4,8 @@
 //!
 //! The session layer does not know what callers do with a session: what
 //! it caches beside the record (`V`, the identity views) is made by a
-//! function its owner passes in.//!
+//! function its owner passes in.
+//!
 //! The manager (start, find, refresh, end a session) is in `manager`; how
 //! its cache stays coherent with the store and the other replicas (epoch,
 //! revocation tombstones, read-through, store notices) in `coherence`.
@@ -12,7 +13,6 @@
 mod coherence;
 pub mod cookies;
 pub mod id;
-pub mod keys;
 mod manager;
 
 use std::sync::atomic::{AtomicI64, Ordering};

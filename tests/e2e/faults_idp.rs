@@ -18,7 +18,7 @@ use crate::scenario::{Options, Scenario};
 use crate::support::LogCapture;
 use doorward::clock::Clock;
 
-/// doorward's timeout for one IdP call (`IdpHttp::new` in src/auth/mod.rs;
+/// doorward's timeout for one IdP call (`IDP_TIMEOUT` in src/providers/build.rs;
 /// there is no configuration key for it).
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a refresh that could not use the IdP is put off

@@ -178,7 +178,7 @@ async fn a_distributed_groups_claim_is_fetched_with_the_access_token() {
     );
     let config = doorward::config::parse_str(&config, "t.toml").expect("config");
     let tls = doorward::tls::client_config(None).expect("tls");
-    let http = doorward::oidc::http_client::IdpHttp::new(tls, std::time::Duration::from_secs(5));
+    let http = doorward::idp_http::IdpHttp::new(tls, std::time::Duration::from_secs(5));
     let provider = doorward::oidc::OidcProvider::new(
         config.providers[0].oidc().expect("an OIDC provider"),
         http,

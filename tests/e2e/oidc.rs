@@ -140,7 +140,7 @@ async fn tampered_foreign_and_garbage_cookies_are_no_session() {
     assert_eq!(browser.get(&s.url("/private")).await.status, 200);
 
     // A cookie sealed by another deployment's key does not open here.
-    let foreign_keys = doorward::session::keys::KeyRing::new(&[doorward::secret::SecretString::new(
+    let foreign_keys = doorward::keyring::KeyRing::new(&[doorward::secret::SecretString::new(
         "another-deployment-key-0123456789abcdefghijkl".into(),
     )])
     .expect("ring");
@@ -387,8 +387,8 @@ async fn id_tokens_as_bearer_need_the_weakening_switch() {
 #[tokio::test]
 async fn state_nonce_and_pkce_tampering_are_refused() {
     let s = Scenario::start(Options::default()).await;
-    let keys = doorward::session::keys::KeyRing::new(&[doorward::secret::SecretString::new(SESSION_KEY.into())])
-        .expect("ring");
+    let keys =
+        doorward::keyring::KeyRing::new(&[doorward::secret::SecretString::new(SESSION_KEY.into())]).expect("ring");
 
     // Each case: start a login, edit what the pending-login cookie holds
     // (the test has the deployment's key), finish at the IdP, and expect

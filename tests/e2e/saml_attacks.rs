@@ -47,7 +47,7 @@ async fn provider_for(idp: &SamlIdp, options: &str, clock: Clock) -> (SamlProvid
     ))
     .expect("provider config");
     let tls = doorward::tls::client_config(None).expect("tls");
-    let http = doorward::oidc::http_client::IdpHttp::new(tls, Duration::from_secs(2));
+    let http = doorward::idp_http::IdpHttp::new(tls, Duration::from_secs(2));
     let urls = SpUrls {
         base: SP_BASE,
         prefix: "/_doorward",

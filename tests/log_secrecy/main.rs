@@ -21,8 +21,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::Value;
 
+use doorward::keyring::KeyRing;
 use doorward::secret::SecretString;
-use doorward::session::keys::KeyRing;
 use doorward::session::SessionId;
 use doorward::store::{SessionStore, SqliteStore};
 use idp::{raw_request, Browser, Form, Page, CLIENT_SECRET};

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::{param, read_form, redirect};
 use crate::auth::view::Views;
 use crate::auth::{Auth, AuthError, Caller};
-use crate::login::provider::LogoutContext;
+use crate::login::LogoutContext;
 use crate::respond::{add_cookie, Reply};
 use crate::session::LiveSession;
 

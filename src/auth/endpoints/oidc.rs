@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use super::{login, param, query_pairs, read_form};
 use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
-use crate::login::provider::Provider;
+use crate::providers::Provider;
 use crate::respond::{no_store, Reply, ResponseBody};
 use crate::store::SessionStore;
 

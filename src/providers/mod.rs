@@ -1,20 +1,29 @@
-//! The login-protocol seam: one provider type, whatever the protocol,
-//! offering what the login endpoints and sessions need (start a login,
-//! where to send a browser to log out, readiness, keeping metadata fresh).
-//! Finishing a login is protocol-shaped (an OIDC redirect with a code, a
-//! SAML POST with a signed response), so each protocol's endpoint calls
-//! its own finish and hands back the neutral [`LoginResult`]; refresh
-//! exists only where the protocol has one.
+//! The provider layer, above the protocols: one provider type, whatever
+//! the protocol, offering what the login endpoints and sessions need
+//! (start a login, where to send a browser to log out, readiness), its
+//! construction from the config ([`build_providers`]) and the one loop
+//! that keeps every provider's metadata fresh (`refresh.rs`). Finishing a
+//! login is protocol-shaped (an OIDC redirect with a code, a SAML POST
+//! with a signed response), so each protocol's endpoint calls its own
+//! finish and hands back the neutral [`LoginResult`]; token refresh exists
+//! only where the protocol has one.
 //!
-//! A new protocol is one more variant here and one endpoint file.
+//! The protocols (`oidc`, `saml`) know nothing of this module. A new
+//! protocol is one more folder, one more variant here (with its arm in
+//! [`build_providers`] and its one refresh), and one endpoint file.
 //!
-//! [`LoginResult`]: super::LoginResult
+//! [`LoginResult`]: crate::login::LoginResult
+
+mod build;
+mod refresh;
 
 use std::sync::Arc;
 
-use super::pending::ProtocolState;
+use crate::login::pending::{random_key, ProtocolState};
+use crate::login::LogoutContext;
 use crate::oidc::OidcProvider;
 use crate::saml::SamlProvider;
+pub use build::{build_providers, ProviderSetupError};
 
 /// A configured identity provider.
 #[derive(Clone)]
@@ -41,16 +50,6 @@ pub enum LoginError {
     /// The IdP answered, or its answer was, not acceptable.
     #[error("{0}")]
     Failed(String),
-}
-
-/// What a logout needs to tell the IdP about the session that ends.
-pub struct LogoutContext<'a> {
-    pub id_token: Option<&'a str>,
-    pub subject: &'a str,
-    pub idp_session: Option<&'a str>,
-    pub logout_hint: Option<&'a str>,
-    /// Where the IdP sends the browser back to.
-    pub post_logout: &'a str,
 }
 
 impl Provider {
@@ -111,7 +110,7 @@ impl Provider {
                 })
             }
             Self::Saml(p) => {
-                let key = super::pending::random_key();
+                let key = random_key();
                 let (redirect, request_id) = p.authn_request_redirect(&key).map_err(|e| match e {
                     crate::saml::SamlError::NoMetadata => LoginError::Unreachable(e.to_string()),
                     e => LoginError::Failed(e.to_string()),
@@ -147,11 +146,13 @@ impl Provider {
         }
     }
 
-    /// Keeps the IdP's metadata and keys fresh for the provider's life.
+    /// Keeps the IdP's metadata and keys fresh for the provider's life
+    /// (SAML metadata read from a file is read once, at start).
     pub fn spawn_metadata_refresh(&self) {
         match self {
-            Self::Oidc(p) => Arc::clone(p).spawn_metadata_refresh(),
-            Self::Saml(p) => Arc::clone(p).spawn_metadata_refresh(),
+            Self::Oidc(p) => refresh::spawn(p),
+            Self::Saml(p) if p.metadata_from_url() => refresh::spawn(p),
+            Self::Saml(_) => {}
         }
     }
 }

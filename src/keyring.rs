@@ -1,6 +1,7 @@
-//! The session key ring: cookie sealing keys (first seals, all open) and
-//! the keys that encrypt tokens at rest, derived from the configured
-//! secrets.
+//! The key ring: cookie sealing keys (first seals, all open) and the keys
+//! that encrypt tokens at rest, derived from the configured session
+//! secrets. Below both `login` (pending-login cookies) and `session`
+//! (session cookies, tokens at rest), so neither imports the other for it.
 
 use aes_gcm::aead::{Aead, AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -11,7 +12,7 @@ use sha2::Sha256;
 
 use crate::secret::SecretString;
 
-pub use crate::config::units::MIN_SECRET_LEN;
+use crate::config::units::MIN_SECRET_LEN;
 
 /// The cookie crate's private-cookie layout: nonce, then ciphertext and tag.
 const COOKIE_NONCE_LEN: usize = 12;

@@ -1,7 +1,9 @@
-//! The HTTP client doorward uses to talk to identity providers (discovery,
-//! JWKS, token, userinfo). Not on the request path: one connection per
-//! call, no redirects followed (an IdP response must not steer doorward to
-//! another host), bounded time and response size.
+//! The HTTP client doorward uses to talk to identity providers (OIDC
+//! discovery, JWKS, token, userinfo; SAML metadata). It sits below every
+//! protocol; the provider layer hands each provider its own. Not on the
+//! request path: one connection per call, no redirects followed (an IdP
+//! response must not steer doorward to another host), bounded time and
+//! response size.
 
 use std::sync::Arc;
 use std::time::Duration;
