@@ -7,6 +7,7 @@
 //! function its owner passes in.
 
 pub mod cookies;
+mod create;
 pub mod id;
 pub mod keys;
 
@@ -255,38 +256,8 @@ where
         login: LoginResult,
         match_key: Option<String>,
     ) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
-        let id = SessionId::new_random();
-        let key = id.key();
-        let now = self.clock.now();
-        let absolute = i64::try_from(self.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-        let record = SessionRecord {
-            key,
-            provider: login.provider,
-            issuer: login.issuer,
-            subject: login.subject,
-            sid: login.idp_session,
-            logout_hint: login.logout_hint,
-            idp_expires_at: login.idp_session_end,
-            claims: login.claims.to_string(),
-            tokens: self.seal_tokens(&key, &login.tokens),
-            token_expires_at: login.tokens.expires_at,
-            created_at: now,
-            expires_at: now.saturating_add(absolute),
-            last_seen: now,
-            last_refresh: now,
-            match_key,
-        };
-        let views = self.derive(&login.merged, &record).await?;
-        self.store.insert(&record).await?;
-        let live = Arc::new(LiveSession::from_record(
-            &record,
-            views,
-            &login.tokens,
-            self.settings.pass_tokens,
-        ));
-        self.cache.insert(key, Arc::clone(&live)).await;
-        let sealed = self.keys.load().seal_cookie(&self.settings.cookie_name, id.as_str());
-        Ok((sealed, live))
+        let views = self.derive_login(&login, match_key.as_deref()).await?;
+        self.create_derived(login, match_key, views).await
     }
 
     /// The session a request's cookie names. Tampered, foreign, expired or
