@@ -11,10 +11,10 @@ use http::StatusCode;
 use subtle::ConstantTimeEq;
 
 use super::{param, read_form, redirect};
-use crate::respond::body::ClientBody;
 use crate::auth::view::Views;
 use crate::auth::{Auth, AuthError, Caller};
 use crate::login::provider::LogoutContext;
+use crate::respond::body::ClientBody;
 use crate::respond::{add_cookie, Reply};
 use crate::session::LiveSession;
 

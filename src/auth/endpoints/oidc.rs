@@ -4,10 +4,10 @@
 use http::request::Parts;
 
 use super::{login, param, query_pairs, read_form};
-use crate::respond::body::ClientBody;
 use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
 use crate::login::provider::Provider;
+use crate::respond::body::ClientBody;
 use crate::respond::{no_store, Reply, ResponseBody};
 use crate::store::SessionStore;
 

@@ -8,9 +8,9 @@ use http::request::Parts;
 use http::StatusCode;
 
 use super::{login, param, query_pairs, read_form, redirect};
-use crate::respond::body::ClientBody;
 use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
+use crate::respond::body::ClientBody;
 use crate::respond::{add_cookie, full, Reply};
 use crate::saml::{SamlError, SamlProvider};
 use crate::store::SessionStore;
@@ -62,7 +62,12 @@ fn refused(provider: &SamlProvider, error: SamlError) -> AuthError {
 /// remembered in the durable store, so a restart does not reopen the
 /// window), then the same finish as every login.
 /// `attempt` learns the provider as soon as it is known, for the metrics.
-pub(super) async fn acs(auth: &Auth, parts: &Parts, body: impl ClientBody, attempt: &mut String) -> Result<Reply, AuthError> {
+pub(super) async fn acs(
+    auth: &Auth,
+    parts: &Parts,
+    body: impl ClientBody,
+    attempt: &mut String,
+) -> Result<Reply, AuthError> {
     let form = read_form(body, MAX_FORM).await?;
     let encoded = param(&form, "SAMLResponse")
         .ok_or(AuthError::BadRequest("no SAMLResponse"))?
