@@ -12,6 +12,8 @@ mod login;
 mod logout;
 mod oidc;
 mod saml;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use bytes::Bytes;
 use http::request::Parts;
