@@ -16,6 +16,8 @@ pub mod policy;
 pub mod request_id;
 pub(crate) mod rewrite;
 pub mod route;
+#[cfg(test)]
+mod tests;
 mod upgrade;
 pub mod upstream;
 
@@ -36,8 +38,8 @@ use crate::paths::{normalize, route_prefix_matches, EscapedSlashes};
 use crate::respond::body::{BodyLimits, ClientBody};
 use crate::respond::{failure_response, wants_json, Failure, Pages, Reply, ResponseBody};
 use crate::scim::Scim;
-use connection::{InFlight, Seen};
 pub use connection::{ConnInfo, Listener};
+use connection::{InFlight, Seen};
 pub use errors::GatewayError;
 use errors::ProxyError;
 pub use internal::Readiness;
@@ -45,7 +47,7 @@ use policy::Stop;
 use route::{Route, RouteTable};
 
 /// Everything the request path needs, built once from the config (by
-/// [`crate::build::gateway`], hence the crate-visible fields).
+/// `build/gateway.rs`, hence the crate-visible fields).
 pub struct Gateway {
     pub(crate) routes: RouteTable,
     pub(crate) identity_headers: IdentityHeaders,
@@ -215,7 +217,13 @@ impl Gateway {
     /// doorward's own endpoints: SCIM (which reads its own body, so it
     /// comes first), login and identity ones when providers are configured,
     /// then health, readiness, metrics and keys.
-    async fn internal(&self, parts: &Parts, body: impl ClientBody, rest: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
+    async fn internal(
+        &self,
+        parts: &Parts,
+        body: impl ClientBody,
+        rest: &str,
+        conn: &ConnInfo,
+    ) -> Result<Reply, ProxyError> {
         let scim_here = conn.listener == Listener::Main && !self.scim_elsewhere;
         if scim_here
             && self
@@ -235,7 +243,13 @@ impl Gateway {
 
     /// A SCIM request; `path` is where the SCIM base path starts (the path
     /// after the internal prefix, or the whole path on the SCIM listener).
-    async fn scim(&self, parts: &Parts, body: impl ClientBody, path: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
+    async fn scim(
+        &self,
+        parts: &Parts,
+        body: impl ClientBody,
+        path: &str,
+        conn: &ConnInfo,
+    ) -> Result<Reply, ProxyError> {
         let Some(scim) = self.scim.as_ref().filter(|s| route_prefix_matches(path, s.base_path())) else {
             return Err(ProxyError::NotFound);
         };
