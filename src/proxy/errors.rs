@@ -13,6 +13,17 @@ use crate::paths::PathError;
 use crate::respond::body::BodyFailure;
 use crate::respond::{Denial, Failure, FailurePage};
 
+/// Why the request path could not be assembled from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("route `{route}`: {reason}")]
+    Upstream { route: String, reason: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Scim(#[from] crate::scim::ScimSetupError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("bad request path: {0}")]

@@ -5,6 +5,7 @@
 //! [`crate::respond::failure_response`] turns into the one response.
 
 pub mod conn_io;
+pub mod connection;
 pub mod errors;
 mod exchange;
 pub mod first_head;
@@ -13,183 +14,74 @@ pub mod host;
 mod internal;
 pub mod policy;
 pub mod request_id;
-mod rewrite;
+pub(crate) mod rewrite;
 pub mod route;
+#[cfg(test)]
+mod tests;
 mod upgrade;
 pub mod upstream;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::assertion::AssertionSigner;
 use crate::auth::endpoints::Endpoint;
-use crate::auth::{Auth, RouteRules};
+use crate::auth::Auth;
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::identity_headers::IdentityHeaders;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::paths::{normalize, route_prefix_matches, EscapedSlashes};
-use crate::respond::body::BodyLimits;
+use crate::respond::body::{BodyLimits, ClientBody};
 use crate::respond::{failure_response, wants_json, Failure, Pages, Reply, ResponseBody};
 use crate::scim::Scim;
-use conn_io::ConnActivity;
+pub use connection::{ConnInfo, Listener};
+use connection::{InFlight, Seen};
+pub use errors::GatewayError;
 use errors::ProxyError;
 pub use internal::Readiness;
 use policy::Stop;
-use route::{HostMatch, Route, RouteTable};
-use upstream::{PoolSettings, Upstream};
+use route::{Route, RouteTable};
 
-/// Which listener a connection came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// The main one: routes, and doorward's own endpoints.
-    Main,
-    /// `[server] metrics_listen`: operational endpoints only.
-    Metrics,
-    /// `[scim] listen`: the SCIM endpoints only.
-    Scim,
-}
-
-/// What a client connection tells the request path.
-#[derive(Clone)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub tls: bool,
-    pub activity: Arc<ConnActivity>,
-    pub listener: Listener,
-}
-
-/// Everything the request path needs, built once from the config.
+/// Everything the request path needs, built once from the config (by
+/// `build/gateway.rs`, hence the crate-visible fields).
 pub struct Gateway {
-    routes: RouteTable,
-    identity_headers: IdentityHeaders,
-    rewrite: rewrite::Rewriter,
-    internal_prefix: String,
-    escaped_slashes: EscapedSlashes,
-    body_limits: BodyLimits,
-    allowed_upgrades: Vec<String>,
-    metrics_allow: Vec<ipnet::IpNet>,
-    metrics_elsewhere: bool,
-    access_log: bool,
-    metrics: Arc<Metrics>,
-    internal_metrics: RouteMetrics,
-    unrouted_metrics: RouteMetrics,
+    pub(crate) routes: RouteTable,
+    pub(crate) identity_headers: IdentityHeaders,
+    pub(crate) rewrite: rewrite::Rewriter,
+    pub(crate) internal_prefix: String,
+    pub(crate) escaped_slashes: EscapedSlashes,
+    pub(crate) body_limits: BodyLimits,
+    pub(crate) allowed_upgrades: Vec<String>,
+    pub(crate) metrics_allow: Vec<ipnet::IpNet>,
+    pub(crate) metrics_elsewhere: bool,
+    pub(crate) access_log: bool,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) internal_metrics: RouteMetrics,
+    pub(crate) unrouted_metrics: RouteMetrics,
     pub readiness: Arc<Readiness>,
     /// Login machinery; None when no provider is configured (then only
     /// public paths pass).
-    auth: Option<Arc<Auth>>,
+    pub(crate) auth: Option<Arc<Auth>>,
     /// Signs identity assertions (and HTTP message signatures).
     pub signer: Arc<AssertionSigner>,
     /// doorward's own pages: errors here, and their stylesheet and logo.
-    pages: Arc<Pages>,
+    pub(crate) pages: Arc<Pages>,
     pub clock: Clock,
     /// The SCIM server, when `[scim]` is enabled.
-    scim: Option<Arc<Scim>>,
+    pub(crate) scim: Option<Arc<Scim>>,
     /// SCIM is served by its own listener, not under the internal prefix.
-    scim_elsewhere: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    #[error("route `{route}`: {reason}")]
-    Upstream { route: String, reason: String },
-    #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
-    #[error(transparent)]
-    Scim(#[from] crate::scim::ScimSetupError),
+    pub(crate) scim_elsewhere: bool,
 }
 
 impl Gateway {
-    pub fn new(
-        config: &Config,
-        metrics: Arc<Metrics>,
-        auth: Option<Arc<Auth>>,
-        signer: Arc<AssertionSigner>,
-        pages: Arc<Pages>,
-        clock: Clock,
-    ) -> Result<Self, GatewayError> {
-        let needs_tls = config.routes.iter().any(|r| r.upstream.starts_with("https:"));
-        let tls = if needs_tls {
-            let client = crate::tls::client_config(config.upstream.ca_file.as_deref())?;
-            Some(tokio_rustls::TlsConnector::from(client))
-        } else {
-            None
-        };
-        let pool = PoolSettings {
-            connect_timeout: config.upstream.connect_timeout.0,
-            idle_timeout: config.upstream.pool_idle_timeout.0,
-            max_idle: config.upstream.pool_max_idle,
-            tls,
-        };
-        let rules = match &auth {
-            Some(auth) => auth.routes.clone(),
-            None => RouteRules::from_config(config, None),
-        };
-        let mut routes = Vec::with_capacity(config.routes.len());
-        for (r, rules) in config.routes.iter().zip(rules) {
-            let upstream = Upstream::new(&r.upstream, pool.clone()).map_err(|reason| GatewayError::Upstream {
-                route: r.name.clone(),
-                reason,
-            })?;
-            routes.push(Route {
-                metrics: metrics.for_route(&r.name),
-                rules,
-                host: HostMatch::parse(r.host.as_deref()),
-                prefix: r.path_prefix.clone(),
-                public: r.public.clone(),
-                upstream: Arc::new(upstream),
-                preserve_host: r.preserve_host,
-                timeout: r.timeout.unwrap_or(config.upstream.timeout).0,
-            });
-        }
-        let identity_headers = IdentityHeaders::from_config(&config.headers);
-        let scim = Scim::from_config(config, auth.as_ref())?.map(Arc::new);
-        Ok(Self {
-            scim,
-            scim_elsewhere: config.scim.listen.is_some(),
-            routes: RouteTable::new(routes),
-            rewrite: rewrite::Rewriter::new(
-                config,
-                &identity_headers,
-                auth.as_ref().map(|a| a.cookie_base.clone()),
-                clock.clone(),
-            ),
-            clock,
-            identity_headers,
-            internal_prefix: config.server.internal_prefix.clone(),
-            escaped_slashes: if config.server.insecure_decode_escaped_slashes {
-                EscapedSlashes::Decode
-            } else {
-                EscapedSlashes::Reject
-            },
-            body_limits: BodyLimits {
-                max: config.server.max_request_body.map(|b| b.0),
-                idle: config.server.idle_timeout.0,
-                deadline: config.server.upload_timeout.0,
-            },
-            allowed_upgrades: config.server.allowed_upgrades.clone(),
-            metrics_allow: config.server.metrics_allow.clone(),
-            metrics_elsewhere: config.server.metrics_listen.is_some(),
-            access_log: config.log.access_log,
-            internal_metrics: metrics.for_route("_internal"),
-            unrouted_metrics: metrics.for_route("_unrouted"),
-            metrics,
-            readiness: Arc::new(Readiness::default()),
-            auth,
-            signer,
-            pages,
-        })
-    }
-
     /// Handles one request end to end; never fails, since every error
-    /// becomes a response here.
-    pub async fn handle(&self, mut req: Request<Incoming>, conn: &ConnInfo) -> Reply {
+    /// becomes a response here. Generic over the body so that the tests
+    /// can call it in process; serving, `B` is hyper's `Incoming`.
+    pub async fn handle<B: ClientBody>(&self, mut req: Request<B>, conn: &ConnInfo) -> Reply {
         let started = Instant::now();
         let _busy = conn.activity.busy();
         let _in_flight = InFlight::enter(&self.metrics);
@@ -250,9 +142,9 @@ impl Gateway {
         response
     }
 
-    async fn process(
+    async fn process<B: ClientBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         conn: &ConnInfo,
         request_id: &HeaderValue,
         seen: &mut Seen,
@@ -325,7 +217,13 @@ impl Gateway {
     /// doorward's own endpoints: SCIM (which reads its own body, so it
     /// comes first), login and identity ones when providers are configured,
     /// then health, readiness, metrics and keys.
-    async fn internal(&self, parts: &Parts, body: Incoming, rest: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
+    async fn internal(
+        &self,
+        parts: &Parts,
+        body: impl ClientBody,
+        rest: &str,
+        conn: &ConnInfo,
+    ) -> Result<Reply, ProxyError> {
         let scim_here = conn.listener == Listener::Main && !self.scim_elsewhere;
         if scim_here
             && self
@@ -345,7 +243,13 @@ impl Gateway {
 
     /// A SCIM request; `path` is where the SCIM base path starts (the path
     /// after the internal prefix, or the whole path on the SCIM listener).
-    async fn scim(&self, parts: &Parts, body: Incoming, path: &str, conn: &ConnInfo) -> Result<Reply, ProxyError> {
+    async fn scim(
+        &self,
+        parts: &Parts,
+        body: impl ClientBody,
+        path: &str,
+        conn: &ConnInfo,
+    ) -> Result<Reply, ProxyError> {
         let Some(scim) = self.scim.as_ref().filter(|s| route_prefix_matches(path, s.base_path())) else {
             return Err(ProxyError::NotFound);
         };
@@ -407,30 +311,5 @@ impl Gateway {
     /// The process's registry, for the next gateway a reload builds.
     pub fn shared_metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.metrics)
-    }
-}
-
-/// What the request path learned, for the access log and metrics.
-#[derive(Default)]
-struct Seen {
-    path: Option<String>,
-    route: Option<Arc<Route>>,
-    internal: bool,
-}
-
-/// Keeps the in-flight gauge right even when a client disconnects and the
-/// handler future is dropped midway.
-struct InFlight<'a>(&'a Metrics);
-
-impl<'a> InFlight<'a> {
-    fn enter(metrics: &'a Metrics) -> Self {
-        metrics.in_flight().inc();
-        Self(metrics)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight().dec();
     }
 }

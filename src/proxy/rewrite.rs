@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Uri, Version};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use super::errors::ProxyError;
@@ -24,7 +23,7 @@ use crate::assertion::AssertionSigner;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::identity_headers::IdentityHeaders;
-use crate::respond::body::{BodyLimits, RequestBody};
+use crate::respond::body::{BodyLimits, ClientBody, RequestBody};
 
 const ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-forwarded-access-token");
 const ID_TOKEN: HeaderName = HeaderName::from_static("x-forwarded-id-token");
@@ -47,9 +46,9 @@ pub struct Rewriter {
 }
 
 /// A client request on its way through.
-pub struct Request<'a> {
+pub struct Request<'a, B> {
     pub parts: Parts,
-    pub body: Incoming,
+    pub body: B,
     pub path: &'a str,
     pub host: Option<&'a RequestHost>,
     pub route: &'a Route,
@@ -90,9 +89,9 @@ impl Rewriter {
         }
     }
 
-    pub async fn prepare(
+    pub async fn prepare<B: ClientBody>(
         &self,
-        req: Request<'_>,
+        req: Request<'_, B>,
         signer: &AssertionSigner,
         limits: BodyLimits,
     ) -> Result<Prepared, ProxyError> {
@@ -182,7 +181,7 @@ impl Rewriter {
     /// another body.
     async fn read_signed_body(
         &self,
-        body: Incoming,
+        body: impl ClientBody,
         declared: Option<u64>,
         limits: BodyLimits,
     ) -> Result<Bytes, ProxyError> {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::{Instant, Sleep};
@@ -25,7 +27,65 @@ pub enum BodyError {
     #[error("the upload took longer than {0:?}")]
     TooSlow(Duration),
     #[error("reading the request body failed: {0}")]
-    Client(#[source] hyper::Error),
+    Client(#[source] BoxError),
+}
+
+/// What a request body other than hyper's own may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A client's request body as the request path takes it. Serving, it is
+/// hyper's [`Incoming`], forwarded as it is (no box, no allocation); the
+/// in-process tests pass bodies made in memory, boxed once when forwarded.
+/// The request path is generic over it, so each kind is monomorphised.
+pub trait ClientBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + Sized + 'static {
+    /// How the body is held on its way upstream.
+    fn into_source(self) -> Source {
+        Source(Held::Local(UnsyncBoxBody::new(self.map_err(Into::into))))
+    }
+}
+
+impl ClientBody for Incoming {
+    fn into_source(self) -> Source {
+        Source(Held::Client(self))
+    }
+}
+
+impl ClientBody for Full<Bytes> {}
+impl ClientBody for Empty<Bytes> {}
+impl ClientBody for UnsyncBoxBody<Bytes, BoxError> {}
+
+/// A client's request body, whatever its kind (see [`ClientBody`]).
+pub struct Source(Held);
+
+enum Held {
+    Client(Incoming),
+    Local(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body for Source {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            Held::Client(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Held::Local(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Held::Client(body) => body.is_end_stream(),
+            Held::Local(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Held::Client(body) => body.size_hint(),
+            Held::Local(body) => body.size_hint(),
+        }
+    }
 }
 
 /// The client-side failure behind an upstream request error, kept as a
@@ -77,7 +137,7 @@ pub struct BodyLimits {
 /// connection for ever). Or, when it had to be read first (to sign its
 /// digest), the bytes read.
 pub struct RequestBody {
-    inner: Option<Incoming>,
+    inner: Option<Source>,
     buffered: Option<Bytes>,
     remaining: Option<u64>,
     idle: Duration,
@@ -93,10 +153,10 @@ pub struct RequestBody {
 impl RequestBody {
     /// The body, and a receiver that resolves once it has been sent whole
     /// (or errs if it never will be).
-    pub fn new(inner: Incoming, limits: BodyLimits) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+    pub fn new(inner: impl ClientBody, limits: BodyLimits) -> (Self, tokio::sync::oneshot::Receiver<()>) {
         let (done, sent) = tokio::sync::oneshot::channel();
         let mut body = Self {
-            inner: Some(inner),
+            inner: Some(inner.into_source()),
             buffered: None,
             remaining: limits.max,
             idle: limits.idle,
@@ -129,14 +189,13 @@ impl RequestBody {
     }
 
     /// Reads a whole body within `limits` (for signing its digest).
-    pub async fn read_whole(inner: Incoming, limits: BodyLimits) -> Result<Bytes, BodyError> {
-        use http_body_util::BodyExt;
+    pub async fn read_whole(inner: impl ClientBody, limits: BodyLimits) -> Result<Bytes, BodyError> {
         let (body, _) = Self::new(inner, limits);
         Ok(body.collect().await?.to_bytes())
     }
 
     fn signal_if_done(&mut self) {
-        if self.inner.as_ref().is_some_and(Incoming::is_end_stream) {
+        if self.inner.as_ref().is_some_and(Source::is_end_stream) {
             if let Some(done) = self.done.take() {
                 let _ = done.send(());
             }

@@ -17,7 +17,6 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderMap, Method};
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::auth::Credentials;
@@ -27,7 +26,7 @@ use super::list::{self, Query};
 use super::{discovery, groups, reply, users};
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::respond::body::{BodyError, BodyLimits, RequestBody};
+use crate::respond::body::{BodyError, BodyLimits, ClientBody, RequestBody};
 use crate::respond::Reply;
 use crate::store::directory::DirectoryChange;
 use crate::store::Store;
@@ -166,7 +165,7 @@ impl Scim {
     }
 
     /// Answers one request; `rest` is the path after the base path.
-    pub async fn handle(&self, parts: &Parts, body: Incoming, rest: &str, peer: &Peer) -> Reply {
+    pub async fn handle(&self, parts: &Parts, body: impl ClientBody, rest: &str, peer: &Peer) -> Reply {
         match self.route(parts, body, rest, peer).await {
             Ok(reply) => reply,
             Err(error) => {
@@ -184,7 +183,7 @@ impl Scim {
         }
     }
 
-    async fn route(&self, parts: &Parts, body: Incoming, rest: &str, peer: &Peer) -> Result<Reply, ScimError> {
+    async fn route(&self, parts: &Parts, body: impl ClientBody, rest: &str, peer: &Peer) -> Result<Reply, ScimError> {
         self.credentials.check(&parts.headers, peer.ip)?;
         let base = self.base_url(peer);
         let base = base.as_str();
@@ -248,7 +247,7 @@ impl Scim {
         id: Option<&str>,
         headers: &HeaderMap,
         params: &[(String, String)],
-        body: Incoming,
+        body: impl ClientBody,
         base: &str,
     ) -> Result<Reply, ScimError> {
         let ok = |value: Value| reply::json(http::StatusCode::OK, &value);
@@ -316,7 +315,7 @@ impl Scim {
     /// The request body as JSON, refused past `max_body` before it is read
     /// whole, and only as `application/scim+json` or `application/json` (a
     /// browser cannot send those cross-site without a preflight).
-    async fn read_json(&self, headers: &HeaderMap, body: Incoming) -> Result<Value, ScimError> {
+    async fn read_json(&self, headers: &HeaderMap, body: impl ClientBody) -> Result<Value, ScimError> {
         let media = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

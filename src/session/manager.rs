@@ -25,7 +25,7 @@ pub struct SessionManager<V> {
     pub(super) store: Store,
     /// Swapped by a config reload (a new identity mapping), like `keys`:
     /// the sessions themselves, the store and the cache stay.
-    derive: ArcSwap<DeriveFn<V>>,
+    pub(super) derive: ArcSwap<DeriveFn<V>>,
     pub(super) cache: Cache<SessionKey, Arc<LiveSession<V>>>,
     /// Keys revoked lately: a cache fill that read the record before the
     /// revocation must not put it back (it would resurrect the session).
@@ -42,7 +42,7 @@ pub struct SessionManager<V> {
     /// cached copy is used only while the store cannot be reached at all
     /// (then no replica can record a revocation in it either).
     pub(super) read_through: AtomicBool,
-    keys: ArcSwap<KeyRing>,
+    pub(super) keys: ArcSwap<KeyRing>,
     pub(super) clock: Clock,
     pub settings: SessionSettings,
     /// Lookups answered by the cache, and those that read the store.
@@ -142,38 +142,8 @@ where
         login: LoginResult,
         match_key: Option<String>,
     ) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
-        let id = SessionId::new_random();
-        let key = id.key();
-        let now = self.clock.now();
-        let absolute = i64::try_from(self.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-        let record = SessionRecord {
-            key,
-            provider: login.provider,
-            issuer: login.issuer,
-            subject: login.subject,
-            sid: login.idp_session,
-            logout_hint: login.logout_hint,
-            idp_expires_at: login.idp_session_end,
-            claims: login.claims.to_string(),
-            tokens: self.seal_tokens(&key, &login.tokens),
-            token_expires_at: login.tokens.expires_at,
-            created_at: now,
-            expires_at: now.saturating_add(absolute),
-            last_seen: now,
-            last_refresh: now,
-            match_key,
-        };
-        let views = self.derive(&login.merged, &record).await?;
-        self.store.insert(&record).await?;
-        let live = Arc::new(LiveSession::from_record(
-            &record,
-            views,
-            &login.tokens,
-            self.settings.pass_tokens,
-        ));
-        self.cache.insert(key, Arc::clone(&live)).await;
-        let sealed = self.keys.load().seal_cookie(&self.settings.cookie_name, id.as_str());
-        Ok((sealed, live))
+        let views = self.derive_login(&login, match_key.as_deref()).await?;
+        self.create_derived(login, match_key, views).await
     }
 
     /// The session a request's cookie names. Tampered, foreign, expired or
@@ -253,7 +223,7 @@ where
         Ok(keys.len())
     }
 
-    fn seal_tokens(&self, key: &SessionKey, tokens: &Tokens) -> Vec<u8> {
+    pub(super) fn seal_tokens(&self, key: &SessionKey, tokens: &Tokens) -> Vec<u8> {
         let plain = serde_json::to_vec(tokens).unwrap_or_default();
         self.keys.load().encrypt(&plain, &key.0)
     }

@@ -12,6 +12,7 @@
 
 mod coherence;
 pub mod cookies;
+mod create;
 pub mod id;
 mod manager;
 

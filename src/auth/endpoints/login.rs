@@ -113,8 +113,9 @@ pub(super) fn recall(auth: &Auth, parts: &Parts, key: &str) -> Result<(PendingLo
     Ok((pending, name))
 }
 
-/// Finishes any login: the claims are bounded, the login policy decides,
-/// and a brand-new session is made (a new id at every login: no fixation).
+/// Finishes any login: the claims are bounded, the login policy decides
+/// (on the claims, then with the directory's facts), and only then is a
+/// brand-new session made (a new id at every login: no fixation).
 pub(super) async fn finish(
     auth: &Auth,
     result: LoginResult,
@@ -144,12 +145,12 @@ pub(super) async fn finish(
         .directory_admits(&result.merged, &result.subject, &outcome.identity.user)
         .await?;
     log_login(auth, &result, &outcome);
-    let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-    let (sealed, live) = auth.sessions.create(result, match_key).await?;
-    // The directory's groups and roles can change who may log in.
-    if !live.views.global().outcome.login.allowed {
-        auth.sessions.delete(&live.key).await?;
-        let outcome = &live.views.global().outcome;
+    // The directory's groups and roles can change who may log in: the
+    // views are derived with its facts and decide before anything is
+    // stored, so a refused login leaves no session behind.
+    let views = auth.sessions.derive_login(&result, match_key.as_deref()).await?;
+    let outcome = &views.global().outcome;
+    if !outcome.login.allowed {
         return Err(AuthError::LoginDenied(Denial {
             account: outcome.identity.user.clone(),
             reason: format!(
@@ -159,6 +160,8 @@ pub(super) async fn finish(
             ),
         }));
     }
+    let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
+    let (sealed, _) = auth.sessions.create_derived(result, match_key, views).await?;
     let mut response = redirect(return_to)?;
     let settings = &auth.sessions.settings;
     add_cookie(

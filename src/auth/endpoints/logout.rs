@@ -8,13 +8,13 @@ use base64::Engine;
 use http::header::ORIGIN;
 use http::request::Parts;
 use http::StatusCode;
-use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
 use super::{param, read_form, redirect};
 use crate::auth::view::Views;
 use crate::auth::{Auth, AuthError, Caller};
 use crate::login::LogoutContext;
+use crate::respond::body::ClientBody;
 use crate::respond::{add_cookie, Reply};
 use crate::session::LiveSession;
 
@@ -42,7 +42,7 @@ pub(super) fn signed_out(auth: &Auth) -> Reply {
 
 /// Ends the session (POST with the CSRF token), then sends the browser to
 /// the provider's end-session endpoint when it has one.
-pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
+pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: impl ClientBody) -> Result<Reply, AuthError> {
     // A cross-site Origin is refused outright. `Origin: null` says nothing
     // (browsers send it for forms on pages served with `Referrer-Policy:
     // no-referrer`, as doorward's own are): the CSRF token decides.

@@ -12,14 +12,16 @@ mod login;
 mod logout;
 mod oidc;
 mod saml;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::Method;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use super::{Auth, AuthError};
+use crate::respond::body::ClientBody;
 use crate::respond::Reply;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +59,7 @@ impl Endpoint {
     }
 }
 
-pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
+pub async fn handle(auth: &Auth, endpoint: Endpoint, parts: &Parts, body: impl ClientBody) -> Result<Reply, AuthError> {
     match (endpoint, &parts.method) {
         (Endpoint::Login, &Method::GET | &Method::HEAD) => login::start(auth, parts).await,
         (Endpoint::Callback, &Method::GET) => {
@@ -108,7 +110,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-async fn read_form(body: Incoming, limit: usize) -> Result<Vec<(String, String)>, AuthError> {
+async fn read_form(body: impl ClientBody, limit: usize) -> Result<Vec<(String, String)>, AuthError> {
     let bytes: Bytes = Limited::new(body, limit)
         .collect()
         .await

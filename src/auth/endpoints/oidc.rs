@@ -2,12 +2,12 @@
 //! and back-channel logout (`/backchannel-logout`).
 
 use http::request::Parts;
-use hyper::body::Incoming;
 
 use super::{login, param, query_pairs, read_form};
 use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
 use crate::providers::Provider;
+use crate::respond::body::ClientBody;
 use crate::respond::{no_store, Reply, ResponseBody};
 use crate::store::SessionStore;
 
@@ -58,14 +58,14 @@ pub(super) async fn callback(auth: &Auth, parts: &Parts, attempt: &mut String) -
 
 /// OpenID Connect Back-Channel Logout 1.0: the IdP tells doorward that a
 /// user's session ended; every matching session is deleted.
-pub(super) async fn backchannel_logout(auth: &Auth, body: Incoming) -> Result<Reply, AuthError> {
+pub(super) async fn backchannel_logout(auth: &Auth, body: impl ClientBody) -> Result<Reply, AuthError> {
     let result = end_sessions(auth, body).await;
     auth.metrics
         .backchannel_logout(if result.is_ok() { "accepted" } else { "refused" });
     result
 }
 
-async fn end_sessions(auth: &Auth, body: Incoming) -> Result<Reply, AuthError> {
+async fn end_sessions(auth: &Auth, body: impl ClientBody) -> Result<Reply, AuthError> {
     let form = read_form(body, 64 * 1024).await?;
     let token = param(&form, "logout_token").ok_or_else(|| AuthError::BadLogoutToken("no logout_token".into()))?;
     let issuer = crate::oidc::jwt::payload_unverified(token)

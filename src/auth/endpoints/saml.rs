@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::StatusCode;
-use hyper::body::Incoming;
 
 use super::{login, param, query_pairs, read_form, redirect};
 use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
+use crate::respond::body::ClientBody;
 use crate::respond::{add_cookie, full, Reply};
 use crate::saml::{SamlError, SamlProvider};
 use crate::store::SessionStore;
@@ -62,7 +62,12 @@ fn refused(provider: &SamlProvider, error: SamlError) -> AuthError {
 /// remembered in the durable store, so a restart does not reopen the
 /// window), then the same finish as every login.
 /// `attempt` learns the provider as soon as it is known, for the metrics.
-pub(super) async fn acs(auth: &Auth, parts: &Parts, body: Incoming, attempt: &mut String) -> Result<Reply, AuthError> {
+pub(super) async fn acs(
+    auth: &Auth,
+    parts: &Parts,
+    body: impl ClientBody,
+    attempt: &mut String,
+) -> Result<Reply, AuthError> {
     let form = read_form(body, MAX_FORM).await?;
     let encoded = param(&form, "SAMLResponse")
         .ok_or(AuthError::BadRequest("no SAMLResponse"))?
@@ -108,7 +113,7 @@ pub(super) async fn acs(auth: &Auth, parts: &Parts, body: Incoming, attempt: &mu
 /// `/saml/slo`: an IdP's LogoutRequest (ends the matching sessions and
 /// answers with a LogoutResponse), or the IdP's LogoutResponse to the
 /// request doorward sent when a user signed out here.
-pub(super) async fn slo(auth: &Auth, parts: &Parts, body: Incoming) -> Result<Reply, AuthError> {
+pub(super) async fn slo(auth: &Auth, parts: &Parts, body: impl ClientBody) -> Result<Reply, AuthError> {
     let query = parts.uri.query().unwrap_or_default();
     let form = if parts.method == http::Method::POST {
         read_form(body, MAX_FORM).await?

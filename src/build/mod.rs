@@ -4,6 +4,8 @@
 //! config that checks is a config that starts ("check = serve"); the config
 //! module itself stays free of runtime code.
 
+pub mod gateway;
+
 use std::path::Path;
 
 use crate::assertion::keys::SigningKey;
