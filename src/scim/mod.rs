@@ -31,6 +31,7 @@
 
 mod auth;
 mod check;
+mod core_schema;
 mod datetime;
 pub mod definitions;
 mod discovery;
@@ -56,7 +57,8 @@ pub use errors::ScimError;
 pub use eval::{find_key, lookup, matching_indexes};
 pub use filter::{AttrPath, CompValue, CompareOp, Filter, FilterError, MAX_DEPTH, MAX_FILTER_LEN};
 pub use path::{PatchPath, PathError};
-pub use schema::{AttrInfo, AttrType, CoreSchema, Schema, ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
+pub use core_schema::CoreSchema;
+pub use schema::{AttrInfo, AttrType, Schema, ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
 pub use service::{Peer, Scim, ScimSetupError};
 
 #[cfg(test)]
