@@ -4,12 +4,13 @@
 //! tests start [`server::Server`] in-process on port 0.
 //!
 //! Layers, lowest first: `clock`, `paths`, `config` (types and checks only),
-//! `identity` (pure), `identity_headers`, `store` (rows), `session`,
+//! `identity` (pure), `identity_headers`, `store` (rows), `directory` (the
+//! handle the directory is written through), `session`,
 //! `login` (protocol-neutral results and the provider seam) with the
 //! protocols `oidc` and `saml`,
 //! `assertion`, `respond` (every answer doorward makes itself), `auth` (the
 //! admission gate and login endpoints), `scim` (the SCIM 2.0 server, over
-//! auth's store and sessions), `proxy` (the request path), then `build`,
+//! the directory handle), `proxy` (the request path), then `build`,
 //! `reload` and `server`.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod build;
 pub mod clock;
 pub mod config;
+pub mod directory;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod identity;
