@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::session_rows::{key_from, record_from};
+use super::session_rows::{insert, key_from, record_from};
 use super::{SessionKey, SessionRecord, SessionStore, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -44,28 +44,7 @@ super::directory_sql::impl_directory!(SqliteStore, sqlx::Sqlite);
 
 impl SessionStore for SqliteStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (key, provider, issuer, subject, sid, logout_hint, idp_expires_at, claims, \
-             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh, match_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.key.0[..])
-        .bind(&r.provider)
-        .bind(&r.issuer)
-        .bind(&r.subject)
-        .bind(&r.sid)
-        .bind(&r.logout_hint)
-        .bind(r.idp_expires_at)
-        .bind(&r.claims)
-        .bind(&r.tokens)
-        .bind(r.token_expires_at)
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .bind(r.last_seen)
-        .bind(r.last_refresh)
-        .bind(&r.match_key)
-        .execute(&self.pool)
-        .await?;
+        insert(r).execute(&self.pool).await?;
         Ok(())
     }
 
