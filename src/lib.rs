@@ -6,12 +6,13 @@
 //! Layers, lowest first: `clock`, `paths`, `config` (types and checks
 //! only), `identity` (pure), `identity_headers`, `keyring` (cookie sealing
 //! and token keys), `idp_http` (the client for identity providers), `store`
-//! (rows), `login` (protocol-neutral results, tokens, pending logins), then
+//! (rows), `directory` (the handle the directory is written through),
+//! `login` (protocol-neutral results, tokens, pending logins), then
 //! `session` and the protocols `oidc` and `saml` (siblings), `providers`
 //! (the one provider type above the protocols, its construction and its
 //! metadata refresh), `assertion`, `respond` (every answer doorward makes
 //! itself), `auth` (the admission gate and login endpoints), `scim` (the
-//! SCIM 2.0 server, over auth's store and sessions), `proxy` (the request
+//! SCIM 2.0 server, over the directory handle), `proxy` (the request
 //! path), then `build`, `reload` and `server`.
 #![forbid(unsafe_code)]
 
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod build;
 pub mod clock;
 pub mod config;
+pub mod directory;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod identity;

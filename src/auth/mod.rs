@@ -11,6 +11,7 @@ pub mod caller;
 mod directory;
 pub mod endpoints;
 mod error;
+mod notifier;
 mod overage;
 pub mod redirect;
 mod refresh;

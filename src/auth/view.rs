@@ -109,8 +109,7 @@ impl ViewBuilder {
     }
 }
 
-/// The doorward SCIM extension, where the IdP can push roles.
-pub const DOORWARD_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:doorward:2.0:User";
+use crate::directory::DOORWARD_USER_SCHEMA;
 
 /// The directory's facts in the engine's terms: group display names, and
 /// roles from doorward's extension (strings, or objects with `value`).

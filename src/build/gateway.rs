@@ -69,7 +69,7 @@ impl Gateway {
             });
         }
         let identity_headers = IdentityHeaders::from_config(&config.headers);
-        let scim = Scim::from_config(config, auth.as_ref())?.map(Arc::new);
+        let scim = Scim::from_config(config, auth.as_ref().map(Auth::directory_handle))?.map(Arc::new);
         Ok(Self {
             scim,
             scim_elsewhere: config.scim.listen.is_some(),

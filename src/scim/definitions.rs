@@ -20,7 +20,7 @@
 use serde_json::{json, Value};
 
 use super::schema::{AttrInfo, AttrType, Schema, ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
-use crate::auth::view::DOORWARD_USER_SCHEMA;
+use crate::directory::DOORWARD_USER_SCHEMA;
 
 /// RFC 7643 §7 `mutability`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! One `add`, `replace` or `remove` applied to one resolved attribute of a
-//! stored resource (see [`super::patch`] for what resolves paths and which
+//! stored resource (see the `patch` module for what resolves paths and which
 //! dialects are accepted). Values are normalised against the attribute
 //! first, so merges compare names in their schema spelling; the result as
 //! a whole is checked again afterwards.
@@ -15,11 +15,27 @@
 
 use serde_json::{Map, Value};
 
-use super::definitions::{find, Attr, Kind, KindSchema};
+use super::definitions::{find, Attr, Kind, KindSchema, SchemaDef};
 use super::errors::ScimError;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
-use super::patch::{Op, Target};
 use super::resource::value_of;
+
+/// A PATCH operation's verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// One attribute a path resolved to, in schema terms.
+pub(super) struct Target {
+    /// The extension the attribute lives in; `None` for the core schema.
+    pub ext: Option<&'static SchemaDef>,
+    pub attr: &'static Attr,
+    pub sub: Option<&'static Attr>,
+    pub filter: Option<Filter>,
+}
 
 /// The object the target's attribute lives in, made when `create`.
 fn container<'d>(doc: &'d mut Map<String, Value>, target: &Target, create: bool) -> Option<&'d mut Map<String, Value>> {

@@ -66,7 +66,7 @@ pub enum ScimError {
     /// The write is stored but its effect on sessions could not be applied:
     /// the IdP must retry so a deactivation is not left half done.
     #[error("applying the change to sessions failed: {0}")]
-    Sessions(#[from] crate::auth::AuthError),
+    Sessions(#[from] crate::directory::NotifyError),
 }
 
 impl ScimError {

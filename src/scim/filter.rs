@@ -2,8 +2,8 @@
 //! form, and the error an IdP gets back as an `invalidFilter` detail.
 //!
 //! A filter arrives in a query string (`GET /Users?filter=...`) or a
-//! `/.search` body, so every byte of it is attacker-chosen. Parsing is done by
-//! the hand-written recursive-descent parser in `parser.rs`, which refuses
+//! `/.search` body, so every byte of it is attacker-chosen. Parsing ([`Filter::parse`]) is
+//! done by the hand-written recursive-descent parser in `parser.rs`, which refuses
 //! inputs over [`MAX_FILTER_LEN`] bytes and nesting over [`MAX_DEPTH`] levels
 //! before it could exhaust the stack, and never panics.
 //!
@@ -16,8 +16,6 @@
 use std::fmt;
 
 use serde_json::{Number, Value};
-
-use crate::scim::parser::Parser;
 
 /// Longest filter accepted, in bytes. Entra ID and Okta send filters of well
 /// under 200 bytes (`userName eq "..."`); 4 KiB leaves room for hand-written
@@ -177,28 +175,6 @@ pub enum Filter {
 }
 
 impl Filter {
-    /// Parses a filter such as `userName eq "bjensen" and emails[type eq "work"]`.
-    ///
-    /// Operators and the literals `true`/`false`/`null` are case-insensitive;
-    /// attribute names keep their case. Errors carry a byte offset.
-    pub fn parse(input: &str) -> Result<Filter, FilterError> {
-        if input.len() > MAX_FILTER_LEN {
-            return Err(FilterError::TooLong {
-                len: input.len(),
-                max: MAX_FILTER_LEN,
-            });
-        }
-        if input.trim().is_empty() {
-            return Err(FilterError::Empty);
-        }
-        let mut parser = Parser::new(input);
-        parser.skip_ws();
-        let filter = parser.or_expr(false)?;
-        parser.skip_ws();
-        parser.expect_end()?;
-        Ok(filter)
-    }
-
     /// `a and b`, flattening nested `And`s so the tree stays shallow.
     pub(crate) fn and_of(items: Vec<Filter>) -> Filter {
         Self::join(items, true)

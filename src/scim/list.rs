@@ -17,8 +17,8 @@ use super::definitions::{Kind, KindSchema};
 use super::errors::ScimError;
 use super::filter::{AttrPath, CompValue, CompareOp, Filter};
 use super::render::{self, Projection};
-use super::service::Scim;
 use crate::store::directory::{DirGroup, DirUser, DirectoryStore};
+use crate::store::Store;
 
 /// `urn:ietf:params:scim:api:messages:2.0:ListResponse`
 pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -191,25 +191,25 @@ fn matches(filter: &Filter, kind: Kind, resource: Map<String, Value>) -> Result<
 }
 
 /// `GET /Users` and `POST /Users/.search`.
-pub async fn users(scim: &Scim, base: &str, query: &Query) -> Result<Value, ScimError> {
-    let (total, resources) = users_page(scim, base, query, query.start - 1, query.count).await?;
+pub async fn users(store: &Store, base: &str, query: &Query) -> Result<Value, ScimError> {
+    let (total, resources) = users_page(store, base, query, query.start - 1, query.count).await?;
     Ok(answer(total, query.start, resources))
 }
 
 /// `GET /Groups` and `POST /Groups/.search`.
-pub async fn groups(scim: &Scim, base: &str, query: &Query) -> Result<Value, ScimError> {
-    let (total, resources) = groups_page(scim, base, query, query.start - 1, query.count).await?;
+pub async fn groups(store: &Store, base: &str, query: &Query) -> Result<Value, ScimError> {
+    let (total, resources) = groups_page(store, base, query, query.start - 1, query.count).await?;
     Ok(answer(total, query.start, resources))
 }
 
 /// `POST /.search`: users, then groups, as one list (RFC 7644 §3.4.3).
 /// The two queries are the same request read against each type's schemas.
-pub async fn everything(scim: &Scim, base: &str, users: &Query, groups: &Query) -> Result<Value, ScimError> {
+pub async fn everything(store: &Store, base: &str, users: &Query, groups: &Query) -> Result<Value, ScimError> {
     let offset = users.start - 1;
-    let (user_total, mut resources) = users_page(scim, base, users, offset, users.count).await?;
+    let (user_total, mut resources) = users_page(store, base, users, offset, users.count).await?;
     let group_offset = offset.saturating_sub(user_total);
     let group_limit = users.count - resources.len();
-    let (group_total, more) = groups_page(scim, base, groups, group_offset, group_limit).await?;
+    let (group_total, more) = groups_page(store, base, groups, group_offset, group_limit).await?;
     resources.extend(more);
     Ok(answer(user_total + group_total, users.start, resources))
 }
@@ -217,13 +217,12 @@ pub async fn everything(scim: &Scim, base: &str, users: &Query, groups: &Query) 
 /// The total that match, and the resources from `offset` (0-based), at
 /// most `limit`.
 async fn users_page(
-    scim: &Scim,
+    store: &Store,
     base: &str,
     query: &Query,
     offset: usize,
     limit: usize,
 ) -> Result<(usize, Vec<Value>), ScimError> {
-    let store = scim.store();
     let groups_wanted = query.projection.wants("groups");
     let Some(filter) = &query.filter else {
         let (rows, total) = store
@@ -234,7 +233,7 @@ async fn users_page(
             .await?;
         let mut resources = Vec::with_capacity(rows.len());
         for row in &rows {
-            resources.push(user_out(scim, base, row, groups_wanted, query).await?);
+            resources.push(user_out(store, base, row, groups_wanted, query).await?);
         }
         return Ok((usize::try_from(total).unwrap_or(0), resources));
     };
@@ -258,14 +257,14 @@ async fn users_page(
     }
     let mut resources = Vec::new();
     for row in chosen.iter().skip(offset).take(limit) {
-        resources.push(user_out(scim, base, row, groups_wanted, query).await?);
+        resources.push(user_out(store, base, row, groups_wanted, query).await?);
     }
     Ok((chosen.len(), resources))
 }
 
-async fn user_out(scim: &Scim, base: &str, row: &DirUser, groups: bool, query: &Query) -> Result<Value, ScimError> {
+async fn user_out(store: &Store, base: &str, row: &DirUser, groups: bool, query: &Query) -> Result<Value, ScimError> {
     let groups = match groups {
-        true => Some(scim.store().groups_of_user(&row.id).await?),
+        true => Some(store.groups_of_user(&row.id).await?),
         false => None,
     };
     let resource = render::user(base, row, groups.as_deref())?;
@@ -273,13 +272,12 @@ async fn user_out(scim: &Scim, base: &str, row: &DirUser, groups: bool, query: &
 }
 
 async fn groups_page(
-    scim: &Scim,
+    store: &Store,
     base: &str,
     query: &Query,
     offset: usize,
     limit: usize,
 ) -> Result<(usize, Vec<Value>), ScimError> {
-    let store = scim.store();
     let candidates: Vec<DirGroup> = match query.filter.as_ref().and_then(|f| lookup(Kind::Group, f)) {
         Some(Lookup::Id(id)) => store.get_group(&id).await?.into_iter().collect(),
         Some(Lookup::DisplayName(name)) => store.find_group_by_name(&name).await?.into_iter().collect(),

@@ -24,13 +24,21 @@
 //! And the server, by job: `service` (authenticate, route, read the body,
 //! answer), `auth` (credentials, failure rate limit), `definitions` (the
 //! schemas as one table), `resource` (checking and normalising writes),
-//! `patch`, `edit` and `members` (PATCH operations), `users` and `groups` (the
-//! resource endpoints), `list` (filters, paging), `render` (rows as
-//! resources, `attributes`/`excludedAttributes`), `discovery`, `errors`
-//! (SCIM error bodies) and `reply`.
+//! `patch`, `edit` and `members` (PATCH operations), `collection` (the
+//! resource endpoints, once) with `users` and `groups` (what differs
+//! between them), `list` (filters, paging), `render` (rows as resources,
+//! `attributes`/`excludedAttributes`), `discovery`, `errors` (SCIM error
+//! bodies) and `reply`.
+//!
+//! The server writes the directory through a
+//! [`DirectoryHandle`](crate::directory::DirectoryHandle) and knows
+//! neither `auth` nor sessions: what a write changed goes to the handle's
+//! notifier.
 
 mod auth;
 mod check;
+mod collection;
+mod core_schema;
 mod datetime;
 pub mod definitions;
 mod discovery;
@@ -52,11 +60,12 @@ mod schema;
 mod service;
 mod users;
 
+pub use core_schema::CoreSchema;
 pub use errors::ScimError;
 pub use eval::{find_key, lookup, matching_indexes};
 pub use filter::{AttrPath, CompValue, CompareOp, Filter, FilterError, MAX_DEPTH, MAX_FILTER_LEN};
 pub use path::{PatchPath, PathError};
-pub use schema::{AttrInfo, AttrType, CoreSchema, Schema, ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
+pub use schema::{AttrInfo, AttrType, Schema, ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
 pub use service::{Peer, Scim, ScimSetupError};
 
 #[cfg(test)]

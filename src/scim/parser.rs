@@ -28,8 +28,34 @@
 //! callers, nesting by [`MAX_DEPTH`] (checked before recursing), every read
 //! goes through `get`, so no input can panic or overflow the stack.
 
-use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError, MAX_DEPTH};
+use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError, MAX_DEPTH, MAX_FILTER_LEN};
 use crate::scim::literal;
+
+// The filter type lives in `filter` (with the AST it is made of); its
+// parser lives here, so the AST module depends on nothing that reads input.
+impl Filter {
+    /// Parses a filter such as `userName eq "bjensen" and emails[type eq "work"]`.
+    ///
+    /// Operators and the literals `true`/`false`/`null` are case-insensitive;
+    /// attribute names keep their case. Errors carry a byte offset.
+    pub fn parse(input: &str) -> Result<Filter, FilterError> {
+        if input.len() > MAX_FILTER_LEN {
+            return Err(FilterError::TooLong {
+                len: input.len(),
+                max: MAX_FILTER_LEN,
+            });
+        }
+        if input.trim().is_empty() {
+            return Err(FilterError::Empty);
+        }
+        let mut parser = Parser::new(input);
+        parser.skip_ws();
+        let filter = parser.or_expr(false)?;
+        parser.skip_ws();
+        parser.expect_end()?;
+        Ok(filter)
+    }
+}
 
 /// Bytes that may appear in an attribute path: ATTRNAME characters, `$`,
 /// and the `:` `.` `/` of a schema URI.

@@ -27,8 +27,8 @@
 
 use serde_json::{Map, Value};
 
-use super::definitions::{Attr, Kind, Mutability, SchemaDef};
-use super::edit;
+use super::definitions::{Kind, Mutability, SchemaDef};
+use super::edit::{self, Op, Target};
 use super::errors::ScimError;
 use super::filter::Filter;
 use super::members::{self, MemberPlan};
@@ -36,13 +36,6 @@ use super::path::PatchPath;
 
 /// `urn:ietf:params:scim:api:messages:2.0:PatchOp`
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Add,
-    Remove,
-    Replace,
-}
 
 #[derive(Debug, Clone)]
 pub struct Operation {
@@ -122,14 +115,6 @@ enum Resolved {
     /// Read-only (`id`, `meta`, `groups`): refused when named by a path,
     /// skipped in a path-less value.
     ReadOnly(String),
-}
-
-pub(super) struct Target {
-    /// The extension the attribute lives in; `None` for the core schema.
-    pub ext: Option<&'static SchemaDef>,
-    pub attr: &'static Attr,
-    pub sub: Option<&'static Attr>,
-    pub filter: Option<Filter>,
 }
 
 /// Applies `ops` to `doc` (a stored resource of `kind` whose id is `id`);

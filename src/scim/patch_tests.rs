@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::auth::view::DOORWARD_USER_SCHEMA;
+use crate::directory::DOORWARD_USER_SCHEMA;
 use crate::scim::resource::{normalise, Source};
 use crate::scim::{ENTERPRISE_USER_URN, GROUP_URN, USER_URN};
 use crate::store::directory::MemberChange;

@@ -74,18 +74,6 @@ pub fn names_version(headers: &HeaderMap, name: http::HeaderName, version: i64) 
     Some(named)
 }
 
-/// What `If-Match` says about a write to a resource now at `version`:
-/// `Ok(true)` when it named that version (a later mismatch is a 412),
-/// `Ok(false)` when it is absent (a later mismatch is retried), and 412
-/// when it names another version.
-pub fn precondition(headers: &HeaderMap, version: i64) -> Result<bool, super::errors::ScimError> {
-    match names_version(headers, http::header::IF_MATCH, version) {
-        None => Ok(false),
-        Some(true) => Ok(true),
-        Some(false) => Err(super::errors::ScimError::PreconditionFailed),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,7 +228,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::auth::view::DOORWARD_USER_SCHEMA;
+    use crate::directory::DOORWARD_USER_SCHEMA;
     use crate::scim::schema::{ENTERPRISE_USER_URN, USER_URN};
 
     fn user(body: Value) -> Result<Value, ScimError> {

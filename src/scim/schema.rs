@@ -1,8 +1,8 @@
 //! What the evaluator needs to know about an attribute (RFC 7643 §2.2): its
 //! type, whether it is multi-valued, whether strings compare case-exactly,
 //! and whether it may be filtered on at all. The caller supplies this through
-//! [`Schema`]; [`CoreSchema`] knows the User, Group and Enterprise User
-//! schemas of RFC 7643 §4 and §8.7.
+//! [`Schema`]; [`CoreSchema`](super::CoreSchema) knows the User, Group and
+//! Enterprise User schemas of RFC 7643 §4 and §8.7.
 //!
 //! An attribute the schema does not know is still evaluated, from its JSON
 //! type, with the RFC 7643 §2.2 defaults (not case-exact, single-valued).
@@ -60,24 +60,4 @@ pub trait Schema {
     /// level of the resource, rather than an extension, whose attributes sit
     /// under a key equal to its URN.
     fn is_core(&self, uri: &str) -> bool;
-}
-
-/// The core User and Group schemas, the common attributes, the Enterprise
-/// User extension and doorward's, as one schema: for evaluating a filter
-/// or path without knowing which resource type it is about (tests,
-/// fuzzing). The server itself uses the per-type
-/// [`KindSchema`](super::definitions::KindSchema). Both read the table in
-/// [`definitions`](super::definitions), whose docs list where it departs
-/// from RFC 7643 §8.7 (ids held as values are case-exact).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CoreSchema;
-
-impl Schema for CoreSchema {
-    fn attribute(&self, uri: Option<&str>, name: &str, sub: Option<&str>) -> Option<AttrInfo> {
-        super::definitions::either(uri, name, sub)
-    }
-
-    fn is_core(&self, uri: &str) -> bool {
-        uri.eq_ignore_ascii_case(USER_URN) || uri.eq_ignore_ascii_case(GROUP_URN)
-    }
 }

@@ -3,14 +3,14 @@
 //! `application/scim+json`. Errors become SCIM error bodies here and
 //! nowhere else.
 //!
-//! The server needs the login machinery ([`Auth`]): its store holds the
-//! directory, its clock stamps `meta`, and every successful write reports
-//! what it changed to [`Auth::apply_directory_changes`], which ends the
-//! sessions of deactivated users and re-derives the identity of users whose
-//! groups or roles changed, on every replica.
+//! The server writes the directory through a [`DirectoryHandle`]: its
+//! store holds the rows, its clock stamps `meta`, and every successful
+//! write reports what it changed to the handle's notifier (in production,
+//! `auth`'s, which ends the sessions of deactivated users and re-derives
+//! the identity of users whose groups or roles changed, on every replica).
 
+use crate::directory::DirectoryHandle;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,16 +20,16 @@ use http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::auth::Credentials;
+use super::collection::{self, Collection, Edit};
 use super::definitions::Kind;
 use super::errors::ScimError;
+use super::groups::Groups;
 use super::list::{self, Query};
-use super::{discovery, groups, reply, users};
-use crate::auth::Auth;
+use super::users::Users;
+use super::{discovery, reply};
 use crate::config::Config;
 use crate::respond::body::{BodyError, BodyLimits, ClientBody, RequestBody};
 use crate::respond::Reply;
-use crate::store::directory::DirectoryChange;
-use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScimSetupError {
@@ -39,12 +39,9 @@ pub enum ScimSetupError {
     Secret { key: &'static str, reason: String },
 }
 
-/// Tries a write loses to concurrent ones before answering 409.
-const MAX_ATTEMPTS: usize = 64;
-
 /// The SCIM server of one doorward.
 pub struct Scim {
-    auth: Arc<Auth>,
+    directory: DirectoryHandle,
     credentials: Credentials,
     base_path: String,
     /// The absolute URL of the base path, when doorward knows it (on the
@@ -66,13 +63,14 @@ pub struct Peer {
 }
 
 impl Scim {
-    /// The server `[scim]` describes; `None` when SCIM is off.
-    pub fn from_config(config: &Config, auth: Option<&Arc<Auth>>) -> Result<Option<Self>, ScimSetupError> {
+    /// The server `[scim]` describes, writing `directory` (which there is
+    /// only with a provider); `None` when SCIM is off.
+    pub fn from_config(config: &Config, directory: Option<DirectoryHandle>) -> Result<Option<Self>, ScimSetupError> {
         let scim = &config.scim;
         if !scim.enabled {
             return Ok(None);
         }
-        let auth = auth.ok_or(ScimSetupError::NoProvider)?;
+        let directory = directory.ok_or(ScimSetupError::NoProvider)?;
         let resolve = |key: &'static str, source: &crate::config::units::SecretSource| {
             source.resolve().map_err(|e| ScimSetupError::Secret {
                 key,
@@ -100,8 +98,8 @@ impl Scim {
             _ => None,
         };
         Ok(Some(Self {
-            credentials: Credentials::new(bearer.as_ref(), basic, auth.clock().clone()),
-            auth: Arc::clone(auth),
+            credentials: Credentials::new(bearer.as_ref(), basic, directory.clock().clone()),
+            directory,
             base_path: scim.base_path.clone(),
             public_base,
             max_body: scim.max_body.0,
@@ -117,51 +115,8 @@ impl Scim {
         &self.base_path
     }
 
-    pub fn store(&self) -> &Store {
-        self.auth.sessions.store()
-    }
-
-    pub fn now(&self) -> i64 {
-        self.auth.clock().now()
-    }
-
     pub fn max_page(&self) -> usize {
         self.max_page
-    }
-
-    /// A new resource id: 128 random bits, as hex.
-    pub fn new_id() -> String {
-        format!("{:032x}", rand::random::<u128>())
-    }
-
-    /// Makes a stored change reach the sessions it affects.
-    pub async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), ScimError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        self.auth.apply_directory_changes(changes).await.map_err(|e| {
-            tracing::error!(error = %e, "scim: the write is stored but sessions could not follow it; the IdP will retry");
-            ScimError::Sessions(e)
-        })
-    }
-
-    /// Runs `attempt` until it stops losing to concurrent writes. An
-    /// attempt returns `Ok(None)` when it lost (the version changed between
-    /// its read and its write) and should run again.
-    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, ScimError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>, ScimError>>,
-    {
-        for round in 0..MAX_ATTEMPTS {
-            if let Some(done) = attempt().await? {
-                return Ok(done);
-            }
-            // A little jitter, so writers that collided do not collide again.
-            let pause = 1 + (rand::random::<u64>() % 3) * u64::try_from(round.min(4)).unwrap_or(4);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-        }
-        Err(ScimError::Busy)
     }
 
     /// Answers one request; `rest` is the path after the base path.
@@ -214,13 +169,12 @@ impl Scim {
                     &discovery::schemas(base, id.first().copied())?,
                 ))
             }
-            [collection @ ("Users" | "Groups"), tail @ ..] if tail.len() <= 1 => {
-                let kind = if *collection == "Users" {
-                    Kind::User
-                } else {
-                    Kind::Group
-                };
-                self.resources(kind, method, tail.first().copied(), h, &params, body, base)
+            ["Users", tail @ ..] if tail.len() <= 1 => {
+                self.collection::<Users>(method, tail.first().copied(), h, &params, body, base)
+                    .await
+            }
+            ["Groups", tail @ ..] if tail.len() <= 1 => {
+                self.collection::<Groups>(method, tail.first().copied(), h, &params, body, base)
                     .await
             }
             ["Bulk"] => Err(ScimError::NotImplemented("bulk operations are not supported")),
@@ -231,7 +185,7 @@ impl Scim {
                 let body = self.read_json(h, body).await?;
                 let users = Query::from_search(Kind::User, &body, self.max_page)?;
                 let groups = Query::from_search(Kind::Group, &body, self.max_page)?;
-                let found = list::everything(self, base, &users, &groups).await?;
+                let found = list::everything(self.directory.store(), base, &users, &groups).await?;
                 Ok(reply::json(http::StatusCode::OK, &found))
             }
             ["Me"] => Err(ScimError::NotImplemented("/Me is not supported")),
@@ -239,10 +193,10 @@ impl Scim {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn resources(
+    /// `/Users` or `/Groups` and what follows: the list, `.search`, or one
+    /// resource.
+    async fn collection<C: Collection>(
         &self,
-        kind: Kind,
         method: &Method,
         id: Option<&str>,
         headers: &HeaderMap,
@@ -251,54 +205,40 @@ impl Scim {
         base: &str,
     ) -> Result<Reply, ScimError> {
         let ok = |value: Value| reply::json(http::StatusCode::OK, &value);
+        let dir = &self.directory;
         match (id, method) {
             (None, &Method::GET) => {
-                let query = Query::from_params(kind, params, self.max_page)?;
-                Ok(ok(self.list(kind, base, &query).await?))
+                let query = Query::from_params(C::KIND, params, self.max_page)?;
+                Ok(ok(self.list(C::KIND, base, &query).await?))
             }
             (Some(".search"), &Method::POST) => {
                 let body = self.read_json(headers, body).await?;
-                let query = Query::from_search(kind, &body, self.max_page)?;
-                Ok(ok(self.list(kind, base, &query).await?))
+                let query = Query::from_search(C::KIND, &body, self.max_page)?;
+                Ok(ok(self.list(C::KIND, base, &query).await?))
             }
             (None, &Method::POST) => {
                 let body = self.read_json(headers, body).await?;
-                match kind {
-                    Kind::User => users::create(self, base, &body, params).await,
-                    Kind::Group => groups::create(self, base, &body, params).await,
-                }
+                collection::create::<C>(dir, base, &body, params).await
             }
             (Some(".search"), _) | (None, _) => Err(ScimError::MethodNotAllowed),
-            (Some(id), &Method::GET) => match kind {
-                Kind::User => users::get(self, base, id, headers, params).await,
-                Kind::Group => groups::get(self, base, id, headers, params).await,
-            },
+            (Some(id), &Method::GET) => collection::get::<C>(dir, base, id, headers, params).await,
             (Some(id), &Method::PUT) => {
-                let body = self.read_json(headers, body).await?;
-                match kind {
-                    Kind::User => users::replace(self, base, id, headers, &body, params).await,
-                    Kind::Group => groups::replace(self, base, id, headers, &body, params).await,
-                }
+                let edit = Edit::replace(C::KIND, &self.read_json(headers, body).await?)?;
+                collection::edit::<C>(dir, base, id, headers, edit, params).await
             }
             (Some(id), &Method::PATCH) => {
-                let body = self.read_json(headers, body).await?;
-                match kind {
-                    Kind::User => users::patch(self, base, id, headers, &body, params).await,
-                    Kind::Group => groups::patch(self, base, id, headers, &body, params).await,
-                }
+                let edit = Edit::patch(&self.read_json(headers, body).await?)?;
+                collection::edit::<C>(dir, base, id, headers, edit, params).await
             }
-            (Some(id), &Method::DELETE) => match kind {
-                Kind::User => users::delete(self, id, headers).await,
-                Kind::Group => groups::delete(self, id, headers).await,
-            },
+            (Some(id), &Method::DELETE) => collection::delete::<C>(dir, id, headers).await,
             (Some(_), _) => Err(ScimError::MethodNotAllowed),
         }
     }
 
     async fn list(&self, kind: Kind, base: &str, query: &Query) -> Result<Value, ScimError> {
         match kind {
-            Kind::User => list::users(self, base, query).await,
-            Kind::Group => list::groups(self, base, query).await,
+            Kind::User => list::users(self.directory.store(), base, query).await,
+            Kind::Group => list::groups(self.directory.store(), base, query).await,
         }
     }
 

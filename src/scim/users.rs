@@ -1,31 +1,28 @@
-//! `/Users`: create, read, replace, patch and delete (RFC 7644 §3.3-3.6).
-//!
-//! Each write is checked whole before it is stored (nothing partial is
-//! stored), conditional on the version it was computed from (so two
-//! writers cannot lose each other's changes), and followed by the
-//! sessions it affects: a user who is active gets their identity derived
-//! again on their next request; one who is not (`active: false`, or
-//! deleted) has every session ended.
+//! `/Users` (RFC 7644 §3.3-3.6), as a [`Collection`]: a user is one row
+//! (its resource as JSON, with the columns the store looks up), and each
+//! write is followed by the sessions it affects: a user who is active gets
+//! their identity derived again on their next request; one who is not
+//! (`active: false`, or deleted) has every session ended.
 
-use http::header::IF_NONE_MATCH;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use serde_json::{Map, Value};
 
+use super::collection::{self, Collection, Edit};
 use super::definitions::Kind;
 use super::discovery::printable;
 use super::errors::ScimError;
 use super::patch;
 use super::render::{self, Projection};
-use super::reply;
 use super::resource::{normalise, Source};
-use super::service::Scim;
-use crate::respond::Reply;
-use crate::store::directory::{DirUser, DirectoryChange, DirectoryStore, WriteOutcome};
+use crate::directory::{DirectoryChange, DirectoryHandle};
+use crate::store::directory::{DirUser, DirectoryStore, WriteOutcome};
+use crate::store::{Store, StoreError};
 
-type Params = [(String, String)];
+/// The `/Users` collection.
+pub struct Users;
 
 fn not_found(id: &str) -> ScimError {
-    ScimError::NotFound(format!("no user has id `{}`", printable(id)))
+    collection::not_found::<Users>(id)
 }
 
 fn taken(user_name: &str) -> ScimError {
@@ -73,133 +70,111 @@ fn changes(before: Option<&DirUser>, after: &DirUser) -> Vec<DirectoryChange> {
     out
 }
 
-/// The answer for one user: rendered, with groups, cut as asked.
-async fn answer(
-    scim: &Scim,
-    base: &str,
-    user: &DirUser,
-    params: &Params,
-    status: StatusCode,
-    location: bool,
-) -> Result<Reply, ScimError> {
-    let projection = Projection::from_params(Kind::User, params)?;
-    let groups = match projection.wants("groups") {
-        true => Some(scim.store().groups_of_user(&user.id).await?),
-        false => None,
-    };
-    let resource = render::user(base, user, groups.as_deref())?;
-    let location = location.then(|| format!("{base}/Users/{}", user.id));
-    let body = Value::Object(projection.apply(Kind::User, resource));
-    Ok(reply::resource(status, &body, user.version, location.as_deref()))
-}
+impl Collection for Users {
+    type Row = DirUser;
+    const KIND: Kind = Kind::User;
+    const ENDPOINT: &'static str = "Users";
+    const NOUN: &'static str = "user";
+    const PATCH_ANSWERS_EMPTY: bool = false;
 
-pub async fn create(scim: &Scim, base: &str, body: &Value, params: &Params) -> Result<Reply, ScimError> {
-    let resource = normalise(Kind::User, body, Source::Body)?;
-    let now = scim.now();
-    let user = row(&Scim::new_id(), &resource, now, now, 1);
-    match scim.store().create_user(&user).await? {
-        WriteOutcome::Done => {}
-        WriteOutcome::Conflict => return Err(taken(&user.user_name)),
-        other => return Err(ScimError::InvalidValue(format!("the user was not created: {other:?}"))),
+    fn id(row: &DirUser) -> &str {
+        &row.id
     }
-    tracing::info!(id = %user.id, user = %user.user_name, active = user.active, "scim: user created");
-    scim.apply(&changes(None, &user)).await?;
-    answer(scim, base, &user, params, StatusCode::CREATED, true).await
-}
 
-pub async fn get(scim: &Scim, base: &str, id: &str, headers: &HeaderMap, params: &Params) -> Result<Reply, ScimError> {
-    let user = scim.store().get_user(id).await?.ok_or_else(|| not_found(id))?;
-    if reply::names_version(headers, IF_NONE_MATCH, user.version) == Some(true) {
-        return Ok(reply::not_modified(user.version));
+    fn version(row: &DirUser) -> i64 {
+        row.version
     }
-    answer(scim, base, &user, params, StatusCode::OK, false).await
-}
 
-pub async fn replace(
-    scim: &Scim,
-    base: &str,
-    id: &str,
-    headers: &HeaderMap,
-    body: &Value,
-    params: &Params,
-) -> Result<Reply, ScimError> {
-    let resource = normalise(Kind::User, body, Source::Body)?;
-    write(scim, base, id, headers, params, |_| Ok(resource.clone())).await
-}
+    async fn load(store: &Store, id: &str) -> Result<Option<DirUser>, StoreError> {
+        store.get_user(id).await
+    }
 
-pub async fn patch(
-    scim: &Scim,
-    base: &str,
-    id: &str,
-    headers: &HeaderMap,
-    body: &Value,
-    params: &Params,
-) -> Result<Reply, ScimError> {
-    let ops = patch::parse_request(body)?;
-    write(scim, base, id, headers, params, |current| {
-        let mut doc = render::stored(&current.resource)?;
-        patch::apply(Kind::User, id, &mut doc, &ops, None)?;
-        normalise(Kind::User, &Value::Object(doc), Source::Patched)
-    })
-    .await
+    async fn create(dir: &DirectoryHandle, resource: Map<String, Value>) -> Result<DirUser, ScimError> {
+        let now = dir.now();
+        let user = row(&collection::new_id(), &resource, now, now, 1);
+        match dir.store().create_user(&user).await? {
+            WriteOutcome::Done => {}
+            WriteOutcome::Conflict => return Err(taken(&user.user_name)),
+            other => return Err(ScimError::InvalidValue(format!("the user was not created: {other:?}"))),
+        }
+        tracing::info!(id = %user.id, user = %user.user_name, active = user.active, "scim: user created");
+        collection::notify(dir, &changes(None, &user)).await?;
+        Ok(user)
+    }
+
+    async fn update(dir: &DirectoryHandle, id: &str, headers: &HeaderMap, edit: Edit) -> Result<DirUser, ScimError> {
+        match edit {
+            Edit::Replace(resource) => write(dir, id, headers, |_| Ok(resource.clone())).await,
+            Edit::Patch(ops) => {
+                write(dir, id, headers, |current| {
+                    let mut doc = render::stored(&current.resource)?;
+                    patch::apply(Kind::User, id, &mut doc, &ops, None)?;
+                    normalise(Kind::User, &Value::Object(doc), Source::Patched)
+                })
+                .await
+            }
+        }
+    }
+
+    async fn remove(dir: &DirectoryHandle, user: DirUser) -> Result<(), ScimError> {
+        if !dir.store().delete_user(&user.id).await? {
+            return Err(not_found(&user.id));
+        }
+        tracing::info!(id = %user.id, user = %user.user_name, "scim: user deleted");
+        // Sessions are found by the userName and externalId the user had.
+        let gone = DirectoryChange::UserRemoved {
+            user_name: user.user_name,
+            external_id: user.external_id,
+        };
+        collection::notify(dir, &[gone]).await
+    }
+
+    async fn render(
+        store: &Store,
+        base: &str,
+        user: &DirUser,
+        projection: &Projection,
+    ) -> Result<Map<String, Value>, ScimError> {
+        let groups = match projection.wants("groups") {
+            true => Some(store.groups_of_user(&user.id).await?),
+            false => None,
+        };
+        render::user(base, user, groups.as_deref())
+    }
 }
 
 /// Reads the user, computes its new resource, and stores it if the user
 /// did not change meanwhile (else again, or 412 under `If-Match`).
-async fn write<F>(
-    scim: &Scim,
-    base: &str,
-    id: &str,
-    headers: &HeaderMap,
-    params: &Params,
-    compute: F,
-) -> Result<Reply, ScimError>
+async fn write<F>(dir: &DirectoryHandle, id: &str, headers: &HeaderMap, compute: F) -> Result<DirUser, ScimError>
 where
     F: Fn(&DirUser) -> Result<Map<String, Value>, ScimError>,
 {
     let compute = &compute;
-    let (before, after) = scim
-        .retrying(|| async move {
-            let current = scim.store().get_user(id).await?.ok_or_else(|| not_found(id))?;
-            let conditional = reply::precondition(headers, current.version)?;
-            let resource = compute(&current)?;
-            if render::stored(&current.resource)? == resource {
-                // Nothing to store; the sessions still follow (an IdP
-                // retrying a deactivation must not leave one alive).
-                return Ok(Some((current.clone(), current)));
-            }
-            let next = row(id, &resource, current.created, scim.now(), current.version + 1);
-            match scim.store().replace_user(&next, Some(current.version)).await? {
-                WriteOutcome::Done => Ok(Some((current, next))),
-                WriteOutcome::VersionMismatch if conditional => Err(ScimError::PreconditionFailed),
-                WriteOutcome::VersionMismatch => Ok(None),
-                WriteOutcome::Conflict => Err(taken(&next.user_name)),
-                WriteOutcome::Missing => Err(not_found(id)),
-                WriteOutcome::UnknownMember(_) => Err(ScimError::InvalidValue("unexpected member".into())),
-            }
-        })
-        .await?;
+    let (before, after) = collection::retrying(|| async move {
+        let current = dir.store().get_user(id).await?.ok_or_else(|| not_found(id))?;
+        let conditional = collection::precondition(headers, current.version)?;
+        let resource = compute(&current)?;
+        if render::stored(&current.resource)? == resource {
+            // Nothing to store; the sessions still follow (an IdP
+            // retrying a deactivation must not leave one alive).
+            return Ok(Some((current.clone(), current)));
+        }
+        let next = row(id, &resource, current.created, dir.now(), current.version + 1);
+        match dir.store().replace_user(&next, Some(current.version)).await? {
+            WriteOutcome::Done => Ok(Some((current, next))),
+            WriteOutcome::VersionMismatch if conditional => Err(ScimError::PreconditionFailed),
+            WriteOutcome::VersionMismatch => Ok(None),
+            WriteOutcome::Conflict => Err(taken(&next.user_name)),
+            WriteOutcome::Missing => Err(not_found(id)),
+            WriteOutcome::UnknownMember(_) => Err(ScimError::InvalidValue("unexpected member".into())),
+        }
+    })
+    .await?;
     if after.version != before.version {
         tracing::info!(id = %after.id, user = %after.user_name, active = after.active, "scim: user updated");
     }
-    scim.apply(&changes(Some(&before), &after)).await?;
-    answer(scim, base, &after, params, StatusCode::OK, false).await
-}
-
-pub async fn delete(scim: &Scim, id: &str, headers: &HeaderMap) -> Result<Reply, ScimError> {
-    let user = scim.store().get_user(id).await?.ok_or_else(|| not_found(id))?;
-    reply::precondition(headers, user.version)?;
-    if !scim.store().delete_user(id).await? {
-        return Err(not_found(id));
-    }
-    tracing::info!(id = %user.id, user = %user.user_name, "scim: user deleted");
-    // Sessions are found by the userName and externalId the user had.
-    let gone = DirectoryChange::UserRemoved {
-        user_name: user.user_name,
-        external_id: user.external_id,
-    };
-    scim.apply(&[gone]).await?;
-    Ok(reply::no_content(None))
+    collection::notify(dir, &changes(Some(&before), &after)).await?;
+    Ok(after)
 }
 
 #[cfg(test)]

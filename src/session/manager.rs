@@ -11,10 +11,10 @@ use arc_swap::ArcSwap;
 use http::HeaderMap;
 use moka::future::Cache;
 
-use crate::keyring::KeyRing;
 use super::{cookies, DeriveFn, Footprint, LiveSession, Origin, SessionId, SessionSettings};
 use crate::clock::Clock;
 use crate::identity::Claims;
+use crate::keyring::KeyRing;
 use crate::login::{LoginResult, Tokens};
 use crate::metrics::SessionCacheMetrics;
 use crate::store::directory::facts_for;

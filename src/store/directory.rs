@@ -140,7 +140,8 @@ pub trait DirectoryStore: Send + Sync {
 }
 
 /// What a directory write changed, for the sessions of the users it
-/// touched (the SCIM server reports these; `auth` applies them).
+/// touched (writers report these through the directory handle; `auth`
+/// applies them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryChange {
     /// A user's resource changed (roles, attributes, reactivation): their

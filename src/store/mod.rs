@@ -8,6 +8,7 @@
 pub mod directory;
 mod directory_sql;
 mod postgres;
+mod session_rows;
 mod sqlite;
 
 use std::future::Future;

@@ -4,11 +4,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::session_rows::{insert, key_from, record_from};
 use super::{SessionKey, SessionRecord, SessionStore, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -42,63 +40,11 @@ impl SqliteStore {
     }
 }
 
-fn record_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
-    let key: Vec<u8> = row.try_get("key")?;
-    let key: [u8; 32] = key
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))?;
-    Ok(SessionRecord {
-        key: SessionKey(key),
-        provider: row.try_get("provider")?,
-        issuer: row.try_get("issuer")?,
-        subject: row.try_get("subject")?,
-        sid: row.try_get("sid")?,
-        logout_hint: row.try_get("logout_hint")?,
-        idp_expires_at: row.try_get("idp_expires_at")?,
-        claims: row.try_get("claims")?,
-        tokens: row.try_get("tokens")?,
-        token_expires_at: row.try_get("token_expires_at")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_seen: row.try_get("last_seen")?,
-        last_refresh: row.try_get("last_refresh")?,
-        match_key: row.try_get("match_key")?,
-    })
-}
-
-fn key_from(row: &SqliteRow) -> Result<SessionKey, StoreError> {
-    let key: Vec<u8> = row.try_get("key")?;
-    key.try_into()
-        .map(SessionKey)
-        .map_err(|_| StoreError::Corrupt("session key is not 32 bytes".into()))
-}
-
 super::directory_sql::impl_directory!(SqliteStore, sqlx::Sqlite);
 
 impl SessionStore for SqliteStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (key, provider, issuer, subject, sid, logout_hint, idp_expires_at, claims, \
-             tokens, token_expires_at, created_at, expires_at, last_seen, last_refresh, match_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.key.0[..])
-        .bind(&r.provider)
-        .bind(&r.issuer)
-        .bind(&r.subject)
-        .bind(&r.sid)
-        .bind(&r.logout_hint)
-        .bind(r.idp_expires_at)
-        .bind(&r.claims)
-        .bind(&r.tokens)
-        .bind(r.token_expires_at)
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .bind(r.last_seen)
-        .bind(r.last_refresh)
-        .bind(&r.match_key)
-        .execute(&self.pool)
-        .await?;
+        insert(r).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod fuzz;
 mod idp;
 mod parse_filter;
 mod parse_path;
+mod service;
 
 use serde_json::{json, Value};
 

@@ -1,0 +1,24 @@
+//! `auth`'s side of the directory handle: stored directory changes end
+//! or refresh the sessions they touch, on every replica (see
+//! [`Auth::apply_directory_changes`]). Whoever writes the directory gets a
+//! [`DirectoryHandle`] from here and never sees `Auth` itself.
+
+use std::sync::Arc;
+
+use super::Auth;
+use crate::directory::{DirectoryChange, DirectoryHandle, DirectoryNotifier, NotifyError, NotifyFuture};
+
+impl DirectoryNotifier for Auth {
+    fn apply<'a>(&'a self, changes: &'a [DirectoryChange]) -> NotifyFuture<'a> {
+        Box::pin(async move { self.apply_directory_changes(changes).await.map_err(NotifyError::new) })
+    }
+}
+
+impl Auth {
+    /// The directory over this deployment's store and clock, its changes
+    /// applied to these sessions.
+    pub fn directory_handle(self: &Arc<Self>) -> DirectoryHandle {
+        let notifier: Arc<dyn DirectoryNotifier> = Arc::<Self>::clone(self);
+        DirectoryHandle::new(self.sessions.store().clone(), self.clock.clone(), notifier)
+    }
+}

@@ -1,0 +1,83 @@
+//! The directory handle: the one path by which anything that changes who a
+//! user is (SCIM pushes today; shared signals and operator revocation
+//! later) writes the directory and makes live sessions follow.
+//!
+//! It sits below both its writers and `auth`: a writer gets a
+//! [`DirectoryHandle`] holding the store's directory rows
+//! ([`DirectoryStore`](crate::store::directory::DirectoryStore)), the clock
+//! that stamps them, and a [`DirectoryNotifier`] to report each stored
+//! change to. `auth` implements the notifier (ending and re-deriving
+//! sessions on every replica), so a writer needs to know neither auth nor
+//! sessions, and its tests can record the changes instead.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+pub use crate::store::directory::DirectoryChange;
+
+/// The doorward SCIM extension, where the IdP can push roles: written by
+/// SCIM, read when a session's identity is derived from the directory.
+pub const DOORWARD_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:doorward:2.0:User";
+
+/// What a notifier returns: boxed, so the trait stays object-safe without
+/// a macro crate.
+pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NotifyError>> + Send + 'a>>;
+
+/// Makes stored directory changes reach whatever depends on them.
+pub trait DirectoryNotifier: Send + Sync {
+    /// Applies `changes` (already stored). An error means the effect is not
+    /// (wholly) applied: the writer must say so, so the change is retried.
+    fn apply<'a>(&'a self, changes: &'a [DirectoryChange]) -> NotifyFuture<'a>;
+}
+
+/// A notifier could not apply a change; its own error, kept for the log.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct NotifyError(Box<dyn std::error::Error + Send + Sync>);
+
+impl NotifyError {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(cause))
+    }
+}
+
+/// The directory as a writer sees it: its rows, its clock, and where its
+/// changes go.
+#[derive(Clone)]
+pub struct DirectoryHandle {
+    store: Store,
+    clock: Clock,
+    notifier: Arc<dyn DirectoryNotifier>,
+}
+
+impl DirectoryHandle {
+    pub fn new(store: Store, clock: Clock, notifier: Arc<dyn DirectoryNotifier>) -> Self {
+        Self { store, clock, notifier }
+    }
+
+    /// The directory's rows: use them through
+    /// [`DirectoryStore`](crate::store::directory::DirectoryStore).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Reports stored changes to the notifier (nothing to report, no call).
+    pub async fn notify(&self, changes: &[DirectoryChange]) -> Result<(), NotifyError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.notifier.apply(changes).await
+    }
+}
