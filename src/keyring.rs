@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::secret::SecretString;
 
-use crate::config::units::MIN_SECRET_LEN;
+use crate::secret::MIN_SECRET_LEN;
 
 /// The cookie crate's private-cookie layout: nonce, then ciphertext and tag.
 const COOKIE_NONCE_LEN: usize = 12;

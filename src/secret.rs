@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+/// Shortest secret accepted: 32 bytes, as a session key derivation needs
+/// and as much as a bearer credential should have.
+pub const MIN_SECRET_LEN: usize = 32;
+
 /// A secret string. It never prints and compares in constant time, so it can
 /// be logged by accident without harm and checked without a timing oracle.
 #[derive(Clone)]

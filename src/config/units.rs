@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Shortest session secret accepted: 32 bytes, as `cookie::Key::derive_from` needs.
-pub const MIN_SECRET_LEN: usize = 32;
+/// Shortest secret accepted (session keys, SCIM and admin credentials).
+pub use crate::secret::MIN_SECRET_LEN;
 
 /// A duration written the human way ("500ms", "20s", "8h", "7d").
 #[derive(Clone, Copy, PartialEq, Eq)]

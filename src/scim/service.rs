@@ -9,7 +9,6 @@
 //! `auth`'s, which ends the sessions of deactivated users and re-derives
 //! the identity of users whose groups or roles changed, on every replica).
 
-use crate::directory::DirectoryHandle;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -28,6 +27,7 @@ use super::list::{self, Query};
 use super::users::Users;
 use super::{discovery, reply};
 use crate::config::Config;
+use crate::directory::DirectoryHandle;
 use crate::respond::body::{BodyError, BodyLimits, ClientBody, RequestBody};
 use crate::respond::Reply;
 
