@@ -25,12 +25,18 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("oidc", "auth", "protocols know no request path"),
     ("saml", "proxy", "protocols know no request path"),
     ("oidc", "proxy", "protocols know no request path"),
+    // The provider layer sits above the protocols and below the gate.
+    ("providers", "session", "providers know no sessions"),
+    ("providers", "store", "providers know no store"),
+    ("providers", "auth", "providers are below the gate"),
+    ("providers", "proxy", "providers are below the request path"),
     // login/ is the neutral floor below the protocols and below sessions.
     ("login", "oidc", "login is below the protocols"),
     ("login", "saml", "login is below the protocols"),
     ("login", "providers", "login is below the provider layer"),
     ("login", "session", "login is below sessions"),
     ("login", "auth", "login is below auth"),
+    ("login", "store", "login knows no store"),
     // SCIM writes the directory through a handle; it knows neither auth nor
     // sessions.
     ("scim", "auth", "scim writes through the directory handle"),
