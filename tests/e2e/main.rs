@@ -41,5 +41,6 @@ mod scim_compliance;
 mod scim_ops;
 mod sessions;
 mod soak;
+mod store_url;
 mod tls;
 mod upgrades;
