@@ -7,6 +7,8 @@
 //! function its owner passes in.
 
 pub mod cookies;
+#[cfg(test)]
+mod epoch_tests;
 pub mod id;
 pub mod keys;
 
@@ -255,6 +257,9 @@ where
         login: LoginResult,
         match_key: Option<String>,
     ) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
+        // Taken before the directory is read for the views: a reload or a
+        // directory change meanwhile makes them stale, so they are not cached.
+        let epoch = self.epoch.load(Ordering::Acquire);
         let id = SessionId::new_random();
         let key = id.key();
         let now = self.clock.now();
@@ -284,7 +289,7 @@ where
             &login.tokens,
             self.settings.pass_tokens,
         ));
-        self.cache.insert(key, Arc::clone(&live)).await;
+        self.cache_if_current(&key, &live, epoch).await;
         let sealed = self.keys.load().seal_cookie(&self.settings.cookie_name, id.as_str());
         Ok((sealed, live))
     }
@@ -416,6 +421,7 @@ where
         key: &SessionKey,
         login: LoginResult,
     ) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
         let Some(mut record) = self.store.get(key).await? else {
             return Ok(None);
         };
@@ -436,10 +442,17 @@ where
             &login.tokens,
             self.settings.pass_tokens,
         ));
-        if !self.revoked.contains_key(key) {
-            self.cache.insert(*key, Arc::clone(&live)).await;
-        }
+        self.cache_if_current(key, &live, epoch).await;
         Ok(Some(live))
+    }
+
+    /// Caches a session just made, unless the cache was flushed or a
+    /// session changed elsewhere since `epoch` (its views may be stale:
+    /// the next request derives them again) or it was revoked meanwhile.
+    async fn cache_if_current(&self, key: &SessionKey, live: &Arc<LiveSession<V>>, epoch: u64) {
+        if self.epoch.load(Ordering::Acquire) == epoch && !self.revoked.contains_key(key) {
+            self.cache.insert(*key, Arc::clone(live)).await;
+        }
     }
 
     /// Drops a session's cached form because its record changed elsewhere
