@@ -38,6 +38,7 @@ mod saml;
 mod saml_attacks;
 mod scim;
 mod scim_compliance;
+mod scim_lockout;
 mod scim_ops;
 mod sessions;
 mod soak;
