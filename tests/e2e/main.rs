@@ -36,6 +36,7 @@ mod replicas;
 mod request_tricks;
 mod saml;
 mod saml_attacks;
+mod saml_slo;
 mod scim;
 mod scim_compliance;
 mod scim_lockout;
