@@ -172,10 +172,7 @@ impl Forwarding {
         }
         let chain = prior_chain(headers);
         for hop in chain.rsplit(|&b| b == b',') {
-            let Some(hop) = std::str::from_utf8(hop)
-                .ok()
-                .and_then(|h| h.trim().parse::<IpAddr>().ok())
-            else {
+            let Some(hop) = std::str::from_utf8(hop).ok().and_then(|h| hop_address(h.trim())) else {
                 break;
             };
             client = hop.to_canonical();
@@ -185,6 +182,14 @@ impl Forwarding {
         }
         client
     }
+}
+
+/// One X-Forwarded-For hop's address; some proxies add the port
+/// (`203.0.113.9:4711`, `[2001:db8::1]:4711`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// The X-Forwarded-For chain a trusted proxy reported: every line, in
@@ -242,6 +247,8 @@ mod tests {
         let garbled = map(&[("x-forwarded-for", "203.0.113.9, not-an-address, 10.0.0.2")]);
         assert_eq!(fwd.client_address(&garbled, ip("10.0.0.1")), ip("10.0.0.2"));
         assert_eq!(fwd.client_address(&HeaderMap::new(), ip("10.0.0.1")), ip("10.0.0.1"));
+        let ported = map(&[("x-forwarded-for", "[2001:db8::7]:4711, 203.0.113.9:4711")]);
+        assert_eq!(fwd.client_address(&ported, ip("10.0.0.1")), ip("203.0.113.9"));
         assert_eq!(
             fwd.client_address(&HeaderMap::new(), ip("::ffff:10.0.0.1")),
             ip("10.0.0.1")
