@@ -99,9 +99,30 @@ impl SecretSource {
     }
 }
 
+/// The scheme of a URL that may carry a password (in its userinfo or its
+/// query, as PostgreSQL's may), for messages about a URL that was refused:
+/// the rest is never shown. `None` when it does not start with a scheme.
+pub fn url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    well_formed.then_some(scheme)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_urls_scheme_is_shown() {
+        assert_eq!(url_scheme("postgress://u:hunter2@h/db"), Some("postgress"));
+        assert_eq!(url_scheme("mysql://h/db?password=hunter2"), Some("mysql"));
+        assert_eq!(url_scheme("u:hunter2@h/db"), Some("u"));
+        assert_eq!(url_scheme("hunter2@h/db"), None);
+        assert_eq!(url_scheme("//u:hunter2@h:5432/db"), None);
+        assert_eq!(url_scheme(""), None);
+    }
 
     #[test]
     fn inline_secrets_never_print() {

@@ -106,7 +106,11 @@ fn check_login(config: &Config, issues: &mut Issues) {
     if !url.starts_with("sqlite:") && !postgres {
         issues.push((
             KeyPath::of(&[Key("store"), Key("url")]),
-            format!("`{url}`: use sqlite://PATH (one node) or postgres://USER@HOST:PORT/DB (several replicas)"),
+            // Only the scheme is shown: the URL may hold a password.
+            format!(
+                "the scheme `{}` is not supported: use sqlite://PATH (one node) or postgres://USER@HOST:PORT/DB (several replicas)",
+                crate::secret::url_scheme(url).unwrap_or("(none)")
+            ),
         ));
     }
     if let Some(password) = &config.store.password {

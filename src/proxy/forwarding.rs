@@ -159,6 +159,39 @@ impl Forwarding {
     }
 }
 
+impl Forwarding {
+    /// The client's address: the peer, or behind trusted proxies the
+    /// nearest address in X-Forwarded-For that is not one of them (read
+    /// from the right, where each trusted hop appended what it saw; what
+    /// stands further left the client may have written itself). A hop that
+    /// is not an address ends the walk at the last one known.
+    pub fn client_address(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        let mut client = peer.to_canonical();
+        if !self.is_trusted(client) {
+            return client;
+        }
+        let chain = prior_chain(headers);
+        for hop in chain.rsplit(|&b| b == b',') {
+            let Some(hop) = std::str::from_utf8(hop).ok().and_then(|h| hop_address(h.trim())) else {
+                break;
+            };
+            client = hop.to_canonical();
+            if !self.is_trusted(client) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// One X-Forwarded-For hop's address; some proxies add the port
+/// (`203.0.113.9:4711`, `[2001:db8::1]:4711`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
 /// The X-Forwarded-For chain a trusted proxy reported: every line, in
 /// order, byte for byte. Reading only the first line let a client's own
 /// line stand in for the real one behind a proxy that appends a line of
@@ -193,6 +226,33 @@ mod tests {
             );
         }
         headers
+    }
+
+    #[test]
+    fn the_client_address_is_the_nearest_untrusted_hop() {
+        let fwd = Forwarding::new(vec!["10.0.0.0/8".parse().expect("net")]);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let chain = map(&[
+            ("x-forwarded-for", "198.51.100.7, 203.0.113.9"),
+            ("x-forwarded-for", "10.0.0.2"),
+        ]);
+        assert_eq!(fwd.client_address(&chain, ip("10.0.0.1")), ip("203.0.113.9"));
+        assert_eq!(
+            fwd.client_address(&chain, ip("192.0.2.1")),
+            ip("192.0.2.1"),
+            "an untrusted peer's chain is not read"
+        );
+        let all_trusted = map(&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]);
+        assert_eq!(fwd.client_address(&all_trusted, ip("10.0.0.1")), ip("10.0.0.3"));
+        let garbled = map(&[("x-forwarded-for", "203.0.113.9, not-an-address, 10.0.0.2")]);
+        assert_eq!(fwd.client_address(&garbled, ip("10.0.0.1")), ip("10.0.0.2"));
+        assert_eq!(fwd.client_address(&HeaderMap::new(), ip("10.0.0.1")), ip("10.0.0.1"));
+        let ported = map(&[("x-forwarded-for", "[2001:db8::7]:4711, 203.0.113.9:4711")]);
+        assert_eq!(fwd.client_address(&ported, ip("10.0.0.1")), ip("203.0.113.9"));
+        assert_eq!(
+            fwd.client_address(&HeaderMap::new(), ip("::ffff:10.0.0.1")),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]

@@ -263,7 +263,8 @@ impl Gateway {
             _ => None,
         };
         let peer = crate::scim::Peer {
-            ip: conn.peer.ip(),
+            // Behind trusted proxies, the client (whose failures are counted).
+            ip: self.rewrite.client_address(&parts.headers, conn.peer.ip()),
             origin,
         };
         Ok(scim.handle(parts, body, &path[scim.base_path().len()..], &peer).await)

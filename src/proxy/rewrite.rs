@@ -89,6 +89,11 @@ impl Rewriter {
         }
     }
 
+    /// The client's address, as the forwarding rules read it.
+    pub fn client_address(&self, headers: &http::HeaderMap, peer: std::net::IpAddr) -> std::net::IpAddr {
+        self.forwarding.client_address(headers, peer)
+    }
+
     pub async fn prepare<B: ClientBody>(
         &self,
         req: Request<'_, B>,

@@ -2,7 +2,8 @@
 //! session, then sends the browser to the IdP with a LogoutRequest naming
 //! the NameID and SessionIndex it logged in with. IdP-initiated: a signed
 //! LogoutRequest (HTTP-Redirect or HTTP-POST) ends every matching session
-//! and is answered with a LogoutResponse. The XML is written here (samael
+//! and is answered with a LogoutResponse; [`IdpLogoutRequest::replay_until`]
+//! says how long its ID is to be remembered, so it is accepted once. The XML is written here (samael
 //! writes LogoutRequest children out of schema order and cannot read a
 //! SessionIndex element), and read with the small helpers in [`super::xml`].
 
@@ -54,6 +55,9 @@ pub struct IdpLogoutRequest {
     pub session_indexes: Vec<String>,
     /// How it came, to answer the same way.
     pub relay_state: Option<String>,
+    /// Until when this request would be accepted (its IssueInstant window):
+    /// how long its ID must be remembered to accept it once.
+    pub replay_until: i64,
 }
 
 /// A fresh message ID (128 bits; an XML ID must not start with a digit).
@@ -172,6 +176,9 @@ impl SamlProvider {
             name_id,
             session_indexes: all_texts(&xml, "SessionIndex")?,
             relay_state,
+            // The IssueInstant check above refuses it after this, whatever
+            // its NotOnOrAfter says.
+            replay_until: issued + MAX_REQUEST_AGE + self.skew + 1,
         })
     }
 

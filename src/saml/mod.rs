@@ -45,6 +45,8 @@ pub enum SamlError {
     NotUtf8,
     #[error("the SAML message has a DTD or entity declaration")]
     Doctype,
+    #[error("the SAML message is not in UTF-8: {0}")]
+    Encoding(String),
     #[error("the SAML message is malformed: {0}")]
     Malformed(String),
     #[error("the IdP's status is not Success: {0}")]
@@ -83,6 +85,8 @@ pub enum SamlError {
     NoSubject,
     #[error("this assertion was already used (replay)")]
     Replayed,
+    #[error("this LogoutRequest was already received (replay)")]
+    ReplayedLogoutRequest,
     #[error("the IdP's metadata has no signing certificate: refusing to trust unsigned messages")]
     NoIdpCertificates,
     #[error("the IdP's metadata: {0}")]

@@ -10,12 +10,74 @@ use super::SamlError;
 
 /// Refuses a document type declaration (and so every entity): SAML never
 /// needs one, and a DTD is how XXE and entity expansion attacks begin.
+/// Input in (or declaring) another encoding than UTF-8 is refused first:
+/// this scan reads UTF-8, and what it passed must be what the parser reads.
 pub fn refuse_dtd(xml: &str) -> Result<(), SamlError> {
+    refuse_foreign_encoding(xml.as_bytes())?;
     let lower = xml.to_ascii_lowercase();
     if lower.contains("<!doctype") || lower.contains("<!entity") {
         return Err(SamlError::Doctype);
     }
     Ok(())
+}
+
+/// Refuses a document that is not plainly UTF-8: a UTF-16 or UTF-32 byte
+/// order mark, a NUL (never XML, and how a parser spots UTF-16 without a
+/// mark), or an XML declaration naming another encoding. In UTF-7
+/// `+ADw-!DOCTYPE` is `<!DOCTYPE`: a text scan in UTF-8 sees no DTD where a
+/// parser that honours the declaration (libxml2, under the signature
+/// check) reads one.
+pub fn refuse_foreign_encoding(xml: &[u8]) -> Result<(), SamlError> {
+    for (mark, name) in [(&[0xFE, 0xFF][..], "UTF-16BE"), (&[0xFF, 0xFE][..], "UTF-16LE")] {
+        if xml.starts_with(mark) {
+            return Err(SamlError::Encoding(format!("{name} byte order mark")));
+        }
+    }
+    if xml.contains(&0) {
+        return Err(SamlError::Encoding("NUL bytes (UTF-16 or UTF-32)".into()));
+    }
+    // Every `<?xml` declaration, wherever it stands: one is only allowed
+    // first, but a lenient parser may take a later one.
+    let mut rest = xml;
+    while let Some(at) = find_ascii_ci(rest, b"<?xml") {
+        let after = &rest[at + 5..];
+        rest = after;
+        if !after.first().is_none_or(|b| b.is_ascii_whitespace() || *b == b'?') {
+            continue; // another processing instruction (`<?xml-stylesheet`)
+        }
+        let end = find_ascii_ci(after, b"?>").unwrap_or(after.len());
+        if let Some(encoding) = declared_encoding(&after[..end])? {
+            if !encoding.eq_ignore_ascii_case(b"utf-8") {
+                let shown: String = String::from_utf8_lossy(encoding).chars().take(40).collect();
+                return Err(SamlError::Encoding(format!("declared `{shown}`")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The value of an XML declaration's `encoding` pseudo-attribute, if it
+/// has one; an `encoding` that cannot be read is refused.
+fn declared_encoding(declaration: &[u8]) -> Result<Option<&[u8]>, SamlError> {
+    let Some(at) = find_ascii_ci(declaration, b"encoding") else {
+        return Ok(None);
+    };
+    let unreadable = || SamlError::Encoding("an unreadable encoding declaration".into());
+    let value = declaration[at + 8..].trim_ascii_start();
+    let value = value.strip_prefix(b"=").ok_or_else(unreadable)?.trim_ascii_start();
+    let (&quote, value) = value.split_first().ok_or_else(unreadable)?;
+    if quote != b'"' && quote != b'\'' {
+        return Err(unreadable());
+    }
+    let close = value.iter().position(|&b| b == quote).ok_or_else(unreadable)?;
+    Ok(Some(&value[..close]))
+}
+
+/// Where `needle` (ASCII) first occurs in `haystack`, ignoring ASCII case.
+fn find_ascii_ci(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window.eq_ignore_ascii_case(needle))
 }
 
 /// The local part of a (possibly prefixed) element name.
@@ -216,6 +278,44 @@ mod tests {
         );
         assert_eq!(refuse_dtd("<x/><!doctype y>"), Err(SamlError::Doctype));
         assert!(refuse_dtd("<x>no dtd</x>").is_ok());
+    }
+
+    #[test]
+    fn only_utf8_is_read() {
+        let utf7 = "<?xml version=\"1.0\" encoding=\"UTF-7\"?>+ADw-!DOCTYPE x+AD4-<x/>";
+        assert_eq!(refuse_dtd(utf7), Err(SamlError::Encoding("declared `UTF-7`".into())));
+        for (xml, shown) in [
+            ("<?xml version='1.0' encoding = 'utf-16'?><x/>", "declared `utf-16`"),
+            (
+                "<?XML version=\"1.0\" ENCODING=\"ISO-8859-1\"?><x/>",
+                "declared `ISO-8859-1`",
+            ),
+            ("<?xml version=\"1.0\" encoding=\"UTF8\"?><x/>", "declared `UTF8`"),
+            ("<x/><?xml version=\"1.0\" encoding=\"UTF-7\"?>", "declared `UTF-7`"),
+            (
+                "<?xml version=\"1.0\" encoding=UTF-7?><x/>",
+                "an unreadable encoding declaration",
+            ),
+            (
+                "<?xml version=\"1.0\" encoding=\"UTF-7?><x/>",
+                "an unreadable encoding declaration",
+            ),
+            ("<\0x\0/\0>\0", "NUL bytes (UTF-16 or UTF-32)"),
+        ] {
+            assert_eq!(refuse_dtd(xml), Err(SamlError::Encoding(shown.into())), "{xml}");
+        }
+        assert_eq!(
+            refuse_foreign_encoding(b"\xFF\xFE<\0x\0/\0>\0"),
+            Err(SamlError::Encoding("UTF-16LE byte order mark".into()))
+        );
+        assert_eq!(
+            refuse_foreign_encoding(b"\xFE\xFF\0<\0x\0/\0>"),
+            Err(SamlError::Encoding("UTF-16BE byte order mark".into()))
+        );
+        assert!(refuse_dtd("<?xml version=\"1.0\" encoding=\"utf-8\"?><x/>").is_ok());
+        assert!(refuse_dtd("\u{FEFF}<?xml version=\"1.0\" encoding='UTF-8' standalone=\"no\"?><x/>").is_ok());
+        assert!(refuse_dtd("<?xml version=\"1.0\"?><?xml-stylesheet href=\"a\"?><x encoding=\"UTF-7\"/>").is_ok());
+        assert!(refuse_dtd("<x>no declaration</x>").is_ok());
     }
 
     #[test]

@@ -4,11 +4,16 @@
 //! - secrets are kept as SHA-256 digests and compared in constant time
 //!   (`subtle`), digest against digest, so neither the secret's bytes nor
 //!   its length leak through timing;
-//! - failed attempts are counted per peer address; after
+//! - failed attempts are counted per client address; after
 //!   [`MAX_FAILURES`] in [`WINDOW_SECS`] the address gets 429 with
 //!   `Retry-After` until the window ends, without its credentials being
 //!   checked at all (so guessing cannot go on at any speed);
-//! - failures are logged with the peer and what was wrong, never with
+//! - the client address is the caller's, never a shared hop's: behind
+//!   `[server] trusted_proxies` the caller passes the address the
+//!   forwarding chain names (as for X-Forwarded-For upstream), so clients
+//!   that fail behind the same ingress lock out only themselves, never the
+//!   IdP with the valid credential;
+//! - failures are logged with the client and what was wrong, never with
 //!   what was presented.
 
 use std::net::IpAddr;
@@ -75,7 +80,8 @@ impl Credentials {
         }
     }
 
-    /// Lets the request through, or says why not (401 or 429).
+    /// Lets the request through, or says why not (401 or 429). `peer` is
+    /// the client's address (see the module doc: not a trusted proxy's).
     pub fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), ScimError> {
         let now = self.clock.now();
         if let Some((start, count)) = self.failures.get(&peer) {
@@ -241,5 +247,24 @@ mod tests {
         assert!(c.check(&good, idp).is_ok(), "other addresses are not affected");
         clock.advance(WINDOW_SECS);
         assert!(c.check(&good, attacker).is_ok(), "the window ended");
+    }
+
+    #[test]
+    fn many_clients_failing_never_refuse_the_valid_credential_of_another() {
+        let clock = Clock::manual(1_000);
+        let c = creds(&clock);
+        let good = with("Bearer t0ken-t0ken-t0ken-t0ken-t0ken-t0ken");
+        let idp: IpAddr = [198, 51, 100, 1].into();
+        for client in 0..50u8 {
+            let attacker: IpAddr = [203, 0, 113, client].into();
+            for _ in 0..=MAX_FAILURES {
+                assert!(c.check(&with("Bearer guess"), attacker).is_err());
+            }
+            assert!(matches!(
+                c.check(&with("Bearer guess"), attacker),
+                Err(ScimError::RateLimited { .. })
+            ));
+            assert!(c.check(&good, idp).is_ok(), "after client {client}'s failures");
+        }
     }
 }

@@ -54,9 +54,11 @@ pub struct Scim {
     deadline: Duration,
 }
 
-/// Who sent a request, as the listener saw it.
+/// Who sent a request.
 #[derive(Debug, Clone)]
 pub struct Peer {
+    /// The client's address: behind `trusted_proxies`, read from the
+    /// forwarding chain (the TCP peer is then the proxy, shared by all).
     pub ip: IpAddr,
     /// `scheme://host[:port]` of the request (the listener's canonical host).
     pub origin: Option<String>,

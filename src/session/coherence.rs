@@ -115,6 +115,15 @@ where
         self.cache.get(key).await
     }
 
+    /// Caches a session just made, unless the cache was flushed or a
+    /// session changed elsewhere since `epoch` (its views may be stale:
+    /// the next request derives them again) or it was revoked meanwhile.
+    pub(super) async fn cache_if_current(&self, key: &SessionKey, live: &Arc<LiveSession<V>>, epoch: u64) {
+        if self.epoch.load(Ordering::Acquire) == epoch && !self.revoked.contains_key(key) {
+            self.cache.insert(*key, Arc::clone(live)).await;
+        }
+    }
+
     /// Drops a session's cached form because its record changed elsewhere
     /// (the next request reads it again); racing fills are not cached.
     pub async fn invalidate(&self, key: &SessionKey) {

@@ -7,10 +7,19 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
 use super::{Footprint, LiveSession, Origin, SessionId, SessionManager};
 use crate::login::LoginResult;
 use crate::store::directory::facts_for;
 use crate::store::{SessionRecord, SessionStore, StoreError};
+
+/// A login's views, and the cache epoch they were derived in: a reload or
+/// a directory change after it makes them stale.
+pub struct DerivedLogin<V> {
+    pub views: V,
+    epoch: u64,
+}
 
 impl<V> SessionManager<V>
 where
@@ -18,7 +27,14 @@ where
 {
     /// The views a session for `login` would have: its claims, and the
     /// directory's facts about the user `match_key` names (read now).
-    pub async fn derive_login(&self, login: &LoginResult, match_key: Option<&str>) -> Result<V, StoreError> {
+    pub async fn derive_login(
+        &self,
+        login: &LoginResult,
+        match_key: Option<&str>,
+    ) -> Result<DerivedLogin<V>, StoreError> {
+        // Taken before the directory is read: a flush meanwhile means the
+        // views may be stale, and they are then not cached.
+        let epoch = self.epoch.load(Ordering::Acquire);
         let facts = match match_key {
             Some(key) => facts_for(&self.store, key).await?,
             None => None,
@@ -28,7 +44,10 @@ where
             issuer: &login.issuer,
         };
         let derive = self.derive.load_full();
-        Ok(derive(&login.merged, origin, facts.as_ref()))
+        Ok(DerivedLogin {
+            views: derive(&login.merged, origin, facts.as_ref()),
+            epoch,
+        })
     }
 
     /// Stores a new session for `login` with the `views` [`Self::derive_login`]
@@ -38,7 +57,7 @@ where
         &self,
         login: LoginResult,
         match_key: Option<String>,
-        views: V,
+        derived: DerivedLogin<V>,
     ) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
         let id = SessionId::new_random();
         let key = id.key();
@@ -64,11 +83,11 @@ where
         self.store.insert(&record).await?;
         let live = Arc::new(LiveSession::from_record(
             &record,
-            views,
+            derived.views,
             &login.tokens,
             self.settings.pass_tokens,
         ));
-        self.cache.insert(key, Arc::clone(&live)).await;
+        self.cache_if_current(&key, &live, derived.epoch).await;
         let sealed = self.keys.load().seal_cookie(&self.settings.cookie_name, id.as_str());
         Ok((sealed, live))
     }

@@ -3,7 +3,7 @@
 //! it; tokens are sealed under the key ring. The cache behind `get` and its
 //! coherence are in `coherence`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,8 +142,8 @@ where
         login: LoginResult,
         match_key: Option<String>,
     ) -> Result<(String, Arc<LiveSession<V>>), StoreError> {
-        let views = self.derive_login(&login, match_key.as_deref()).await?;
-        self.create_derived(login, match_key, views).await
+        let derived = self.derive_login(&login, match_key.as_deref()).await?;
+        self.create_derived(login, match_key, derived).await
     }
 
     /// The session a request's cookie names. Tampered, foreign, expired or
@@ -177,6 +177,7 @@ where
         key: &SessionKey,
         login: LoginResult,
     ) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
         let Some(mut record) = self.store.get(key).await? else {
             return Ok(None);
         };
@@ -197,9 +198,7 @@ where
             &login.tokens,
             self.settings.pass_tokens,
         ));
-        if !self.revoked.contains_key(key) {
-            self.cache.insert(*key, Arc::clone(&live)).await;
-        }
+        self.cache_if_current(key, &live, epoch).await;
         Ok(Some(live))
     }
 

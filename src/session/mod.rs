@@ -13,6 +13,8 @@
 mod coherence;
 pub mod cookies;
 mod create;
+#[cfg(test)]
+mod epoch_tests;
 pub mod id;
 mod manager;
 
@@ -25,6 +27,7 @@ use crate::login::{PassedTokens, Tokens};
 use crate::store::directory::DirectoryFacts;
 use crate::store::{SessionKey, SessionRecord};
 use cookies::CookieSettings;
+pub use create::DerivedLogin;
 pub use id::SessionId;
 pub use manager::SessionManager;
 

@@ -102,7 +102,8 @@ impl<'de> Deserialize<'de> for SessionKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store URL `{0}` is not supported (use sqlite://PATH or postgres://HOST/DB)")]
+    /// Holds only the URL's scheme: the rest may carry a password.
+    #[error("the store URL scheme `{0}` is not supported (use sqlite://PATH or postgres://HOST/DB)")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -112,6 +113,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store failed moments ago; not waiting on it again yet")]
     RecentlyDown,
+}
+
+impl StoreError {
+    /// A URL no backend opens, named by its scheme alone (a mistyped
+    /// `postgress://user:password@...` must not print the password).
+    pub fn unsupported_url(url: &str) -> Self {
+        Self::UnsupportedUrl(crate::secret::url_scheme(url).unwrap_or("(none)").to_string())
+    }
 }
 
 /// What another replica (or this one) changed, for caches to drop.
@@ -211,7 +220,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres(PgStore::open(url, options).await?)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::unsupported_url(url));
         };
         Ok(Self {
             backend,

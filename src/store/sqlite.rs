@@ -21,7 +21,7 @@ impl SqliteStore {
     /// `sqlite::memory:`) and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::unsupported_url(url));
         }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)

@@ -148,8 +148,8 @@ pub(super) async fn finish(
     // The directory's groups and roles can change who may log in: the
     // views are derived with its facts and decide before anything is
     // stored, so a refused login leaves no session behind.
-    let views = auth.sessions.derive_login(&result, match_key.as_deref()).await?;
-    let outcome = &views.global().outcome;
+    let derived = auth.sessions.derive_login(&result, match_key.as_deref()).await?;
+    let outcome = &derived.views.global().outcome;
     if !outcome.login.allowed {
         return Err(AuthError::LoginDenied(Denial {
             account: outcome.identity.user.clone(),
@@ -161,7 +161,7 @@ pub(super) async fn finish(
         }));
     }
     let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-    let (sealed, _) = auth.sessions.create_derived(result, match_key, views).await?;
+    let (sealed, _) = auth.sessions.create_derived(result, match_key, derived).await?;
     let mut response = redirect(return_to)?;
     let settings = &auth.sessions.settings;
     add_cookie(

@@ -12,7 +12,7 @@ use crate::auth::{Auth, AuthError};
 use crate::login::pending::ProtocolState;
 use crate::respond::body::ClientBody;
 use crate::respond::{add_cookie, full, Reply};
-use crate::saml::{SamlError, SamlProvider};
+use crate::saml::{IdpLogoutRequest, SamlError, SamlProvider};
 use crate::store::SessionStore;
 
 /// Largest ACS or SLO form read (each provider bounds the message itself).
@@ -123,7 +123,7 @@ pub(super) async fn slo(auth: &Auth, parts: &Parts, body: impl ClientBody) -> Re
     let posted_request = param(&form, "SAMLRequest").map(|r| (r, param(&form, "RelayState")));
     let query_pairs = query_pairs(parts);
     if posted_request.is_some() || param(&query_pairs, "SAMLRequest").is_some() {
-        return idp_logout(auth, query, posted_request).await;
+        return idp_logout(auth, parts, query, posted_request).await;
     }
     if param(&query_pairs, "SAMLResponse").is_some() {
         // Our session ended before we sent the LogoutRequest; this only
@@ -146,7 +146,19 @@ pub(super) async fn slo(auth: &Auth, parts: &Parts, body: impl ClientBody) -> Re
     Err(AuthError::BadRequest("no SAMLRequest or SAMLResponse"))
 }
 
-async fn idp_logout(auth: &Auth, query: &str, posted: Option<(&str, Option<&str>)>) -> Result<Reply, AuthError> {
+/// An IdP's LogoutRequest (front channel: the browser carries it). It is
+/// accepted once (its ID is remembered until its IssueInstant window ends):
+/// a replay changes nothing. The sessions it names (NameID, SessionIndex)
+/// end, as SAML Profiles §4.4.4.1 asks of a session participant; the
+/// browser's cookie is cleared only when that browser holds one of them,
+/// so a LogoutRequest naming someone else's session, carried by any
+/// browser, cannot sign that browser out (logout CSRF).
+async fn idp_logout(
+    auth: &Auth,
+    parts: &Parts,
+    query: &str,
+    posted: Option<(&str, Option<&str>)>,
+) -> Result<Reply, AuthError> {
     let mut last = None;
     for provider in auth.saml_providers() {
         let request = match provider.receive_logout_request((!query.is_empty()).then_some(query), posted) {
@@ -157,6 +169,25 @@ async fn idp_logout(auth: &Auth, query: &str, posted: Option<(&str, Option<&str>
             }
         };
         let issuer = provider.idp_entity_id().unwrap_or_default();
+        let fresh = auth
+            .sessions
+            .store()
+            .remember_once(
+                &format!("saml-logout-request:{issuer}"),
+                &request.id,
+                request.replay_until,
+            )
+            .await?;
+        if !fresh {
+            return Err(AuthError::BadLogoutToken(format!(
+                "SAML LogoutRequest `{}` from provider `{}` refused: {}",
+                request.id,
+                provider.name,
+                SamlError::ReplayedLogoutRequest
+            )));
+        }
+        // Read before the sessions end: afterwards there is nothing to compare.
+        let this_browser = holds_named_session(auth, parts, &issuer, &request).await?;
         let mut ended = 0;
         if request.session_indexes.is_empty() {
             ended += auth
@@ -170,17 +201,42 @@ async fn idp_logout(auth: &Auth, query: &str, posted: Option<(&str, Option<&str>
                 .delete_matching(&issuer, Some(&request.name_id), Some(index))
                 .await?;
         }
-        tracing::info!(provider = %provider.name, ended, "SAML IdP-initiated logout");
+        tracing::info!(provider = %provider.name, ended, this_browser, "SAML IdP-initiated logout");
         let target = provider
             .logout_response_redirect(&request)
             .map_err(|e| AuthError::LoginFailed(format!("cannot answer the LogoutRequest: {e}")))?;
         let mut response = redirect(&target)?;
-        let settings = &auth.sessions.settings;
-        add_cookie(&mut response, settings.cookie.clear_cookie(&settings.cookie_name));
+        if this_browser {
+            let settings = &auth.sessions.settings;
+            add_cookie(&mut response, settings.cookie.clear_cookie(&settings.cookie_name));
+        }
         return Ok(response);
     }
     Err(AuthError::BadLogoutToken(format!(
         "SAML LogoutRequest refused: {}",
         last.map_or("no SAML provider".to_string(), |e| e.to_string())
     )))
+}
+
+/// Whether the session this browser's cookie holds is one `request` names:
+/// the same IdP and NameID, and one of its SessionIndexes when it lists
+/// any (the sessions `delete_matching` ends for it).
+async fn holds_named_session(
+    auth: &Auth,
+    parts: &Parts,
+    issuer: &str,
+    request: &IdpLogoutRequest,
+) -> Result<bool, AuthError> {
+    let Some(live) = auth.sessions.from_request(&parts.headers).await? else {
+        return Ok(false);
+    };
+    let Some((record, _)) = auth.sessions.record(&live.key).await? else {
+        return Ok(false);
+    };
+    let indexed = request.session_indexes.is_empty()
+        || record
+            .sid
+            .as_ref()
+            .is_some_and(|sid| request.session_indexes.contains(sid));
+    Ok(record.issuer == issuer && record.subject == request.name_id && indexed)
 }
