@@ -94,7 +94,10 @@ fn check_binding(config: &Config, issues: &mut Issues) {
     match &config.scim.provider {
         Some(name) if !names.contains(&name.as_str()) => issues.push((
             at,
-            format!("`{name}` is not a configured [[provider]] (configured: {})", names.join(", ")),
+            format!(
+                "`{name}` is not a configured [[provider]] (configured: {})",
+                names.join(", ")
+            ),
         )),
         None if names.len() > 1 => issues.push((
             at,
@@ -202,7 +205,10 @@ mod tests {
         };
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!((p[0].key.as_str(), p[0].line), ("scim.provider", 20), "{p:?}");
-        assert!(p[0].message.starts_with("with several providers, set provider"), "{p:?}");
+        assert!(
+            p[0].message.starts_with("with several providers, set provider"),
+            "{p:?}"
+        );
         // A name that is not a provider is refused at the key itself.
         let text = format!("{PROVIDER}{second}{BASE}[scim]\nenabled = true\n{token}provider = \"nope\"\n");
         let Err(ConfigError::Invalid(p)) = parse_str(&text, "doorward.toml") else {
@@ -217,7 +223,11 @@ mod tests {
         let text = format!("{PROVIDER}{second}{BASE}[scim]\nenabled = true\n{token}provider = \"other\"\n");
         let config = parse_str(&text, "doorward.toml").expect("a named provider binds");
         assert_eq!(config.scim.bound_provider(&["idp", "other"]), Some("other"));
-        assert_eq!(config.scim.bound_provider(&["idp"]), None, "a binding never falls back to another provider");
+        assert_eq!(
+            config.scim.bound_provider(&["idp"]),
+            None,
+            "a binding never falls back to another provider"
+        );
     }
 
     #[test]

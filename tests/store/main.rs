@@ -349,7 +349,11 @@ async fn a_shared_store_tells_every_replica_and_says_when_it_cannot() {
     assert_eq!(next(&mut notices).await, Invalidation::Revoked(r.key));
     a.insert(&r).await.expect("insert");
     assert_eq!(a.delete_sessions_from("idp", "i").await.expect("delete"), [r.key]);
-    assert_eq!(next(&mut notices).await, Invalidation::Revoked(r.key), "a removed provider's");
+    assert_eq!(
+        next(&mut notices).await,
+        Invalidation::Revoked(r.key),
+        "a removed provider's"
+    );
 
     // The notice connection killed: the replica is told, then it comes back.
     let killed = pg.terminate_backends(postgres::Backends::QueryLike("LISTEN%")).await;

@@ -141,7 +141,12 @@ pub(super) async fn finish(
         }));
     }
     let match_key = auth
-        .directory_admits(&result.merged, &result.subject, &outcome.identity.user)
+        .directory_admits(
+            &result.provider,
+            &result.merged,
+            &result.subject,
+            &outcome.identity.user,
+        )
         .await?;
     log_login(auth, &result, &outcome);
     let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
