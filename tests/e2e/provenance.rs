@@ -113,7 +113,7 @@ async fn provision_bob(scim: &ScimClient) {
             json!({"schemas": [USER, DOORWARD], DOORWARD: {"roles": ["admin"]}}),
         )
         .await;
-    scim.create_group("Directory Admins", &[&id]).await;
+    scim.create_group("directory-admins", &[&id]).await;
 }
 
 async fn bearer(url: &str, token: &str) -> Page {
@@ -146,7 +146,7 @@ async fn another_providers_user_with_a_provisioned_email_never_gets_the_director
             .await;
         assert!(has(&roles, "admin"), "{base}: {roles:?}");
         let groups = two.seen(&mut bob_a, &format!("{base}/g"), "x-forwarded-groups").await;
-        assert!(has(&groups, "Directory Admins"), "{base}: {groups:?}");
+        assert!(has(&groups, "directory-admins"), "{base}: {groups:?}");
     }
 
     // bob@example.com through `second`: another person. The admin route
@@ -159,7 +159,11 @@ async fn another_providers_user_with_a_provisioned_email_never_gets_the_director
         let roles = two.seen(&mut bob_b, &format!("{base}/b"), "x-forwarded-roles").await;
         assert!(!has(&roles, "admin"), "{base}: {roles:?}");
         let groups = two.seen(&mut bob_b, &format!("{base}/b"), "x-forwarded-groups").await;
-        assert_eq!(groups.as_deref(), Some("Marketing Team"), "{base}: the IdP's own only");
+        assert_eq!(
+            groups.as_deref(),
+            Some("Marketing%20Team"),
+            "{base}: the IdP's own only"
+        );
         assert_eq!(two.upstream.last().header("x-forwarded-user"), Some("bob@example.com"));
     }
 
