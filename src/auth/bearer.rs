@@ -1,6 +1,9 @@
 //! Bearer tokens as session-less logins: a JWT from a configured provider,
 //! verified once and cached by its hash until it expires. Whether a route
 //! takes them at all, and from which provider, is the gate's business.
+//! The directory has its say as on a login: `require_provisioned` refuses a
+//! token it cannot match, and a directory that cannot be read is a 503
+//! (with `Retry-After`), never a verdict, cached or not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +12,11 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use super::caller::BearerLogin;
-use super::Auth;
+use super::directory::Unmatched;
+use super::{Auth, AuthError};
 use crate::login::{PassedTokens, Tokens};
 use crate::providers::Provider;
 use crate::session::Origin;
-use crate::store::directory::facts_for;
 
 pub struct BearerCache {
     pub(super) cache: Cache<[u8; 32], Arc<BearerLogin>>,
@@ -31,7 +34,9 @@ impl BearerCache {
 }
 
 impl Auth {
-    pub(super) async fn bearer(&self, token: &str) -> Option<Arc<BearerLogin>> {
+    /// The login a token stands for; `Ok(None)` when it is refused, `Err`
+    /// when the directory cannot tell.
+    pub(super) async fn bearer(&self, token: &str) -> Result<Option<Arc<BearerLogin>>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();
         if let Some(hit) = self.bearer.cache.get(&digest).await {
@@ -43,25 +48,25 @@ impl Auth {
                 .and_then(Provider::oidc)
                 .is_some_and(|p| p.keys_generation() == hit.keys_generation);
             if hit.expires_at > now && keys_unchanged {
-                return Some(hit);
+                return Ok(Some(hit));
             }
             self.bearer.cache.invalidate(&digest).await;
         }
-        let login = self.verify_bearer(token, digest).await;
+        let login = self.verify_bearer(token, digest).await?;
         self.metrics
             .bearer_validation(if login.is_some() { "valid" } else { "invalid" });
-        login
+        Ok(login)
     }
 
     /// Verifies a token the cache had no verdict for, and caches the login.
-    async fn verify_bearer(&self, token: &str, digest: [u8; 32]) -> Option<Arc<BearerLogin>> {
+    async fn verify_bearer(&self, token: &str, digest: [u8; 32]) -> Result<Option<Arc<BearerLogin>>, AuthError> {
         // The issuer names the provider; only that one is tried.
         let issuer = crate::oidc::jwt::payload_unverified(token)
-            .ok()?
-            .get("iss")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)?;
-        let provider = self.oidc_providers().find(|p| p.issuer == issuer)?;
+            .ok()
+            .and_then(|payload| payload.get("iss").and_then(|v| v.as_str()).map(str::to_string));
+        let Some(provider) = issuer.and_then(|issuer| self.oidc_providers().find(|p| p.issuer == issuer)) else {
+            return Ok(None);
+        };
         // Read before verifying: if the keys change meanwhile, the entry
         // carries the older generation and is simply checked again.
         let keys_generation = provider.keys_generation();
@@ -79,12 +84,17 @@ impl Auth {
                     issuer: &provider.issuer,
                 };
                 let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
-                let facts = match self.match_key(&claims, subject) {
-                    Some(key) => facts_for(self.sessions.store(), &key).await.unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "bearer token: the directory could not be read");
-                        None
-                    }),
-                    None => None,
+                let facts = match self.directory_match(&provider.name, &claims, subject).await {
+                    Ok(found) => found.facts,
+                    // Nothing is cached: the next request asks again.
+                    Err(Unmatched::Unavailable(e)) => {
+                        tracing::warn!(provider = %provider.name, error = %e, "bearer token: the directory could not be read");
+                        return Err(AuthError::StoreUnavailable(e));
+                    }
+                    Err(Unmatched::NotProvisioned(reason)) => {
+                        tracing::info!(provider = %provider.name, %reason, "bearer token refused");
+                        return Ok(None);
+                    }
                 };
                 let login = Arc::new(BearerLogin {
                     views: self.views.build(&claims, origin, facts.as_ref()),
@@ -94,11 +104,11 @@ impl Auth {
                     passed_tokens,
                 });
                 self.bearer.cache.insert(digest, Arc::clone(&login)).await;
-                Some(login)
+                Ok(Some(login))
             }
             Err(e) => {
                 tracing::info!(provider = %provider.name, error = %e, "bearer token refused");
-                None
+                Ok(None)
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod endpoints;
 mod error;
 mod notifier;
 mod overage;
+pub mod provenance;
 pub mod redirect;
 mod refresh;
 mod setup;
@@ -35,6 +36,7 @@ use crate::session::{LiveSession, SessionManager};
 pub use admission::{admit, Admitted, Refusal, Requirements, RouteRules};
 pub use caller::Caller;
 pub use error::AuthError;
+pub use provenance::end_orphaned_sessions;
 use redirect::RedirectPolicy;
 pub use setup::{AuthContext, AuthSwap};
 use view::{ViewBuilder, Views};
@@ -90,10 +92,9 @@ pub struct Auth {
     /// Login, refresh, logout and bearer counters (the process registry's).
     pub metrics: AuthMetrics,
     refresh_before: i64,
-    /// How logins find their directory user, when SCIM is on.
-    directory_match: Option<crate::config::MatchOn>,
-    /// Refuse logins of users the directory does not know.
-    require_provisioned: bool,
+    /// The directory's provider and how its logins find their directory
+    /// user, when SCIM is on.
+    directory: Option<provenance::DirectoryBinding>,
     bearer: bearer::BearerCache,
     clock: Clock,
 }
@@ -138,7 +139,7 @@ impl Auth {
         }
         if allow_bearer {
             if let Some(token) = bearer_token(headers) {
-                return Ok(self.bearer(token).await.map(Caller::Bearer));
+                return Ok(self.bearer(token).await?.map(Caller::Bearer));
             }
         }
         Ok(None)
@@ -148,6 +149,11 @@ impl Auth {
         let Some(live) = self.sessions.from_request(headers).await? else {
             return Ok(None);
         };
+        // A removed provider (or one whose issuer changed) vouches for
+        // nobody, even before the store has ended its sessions.
+        if !provenance::vouches(&self.providers, &live.provider, &live.issuer) {
+            return Ok(None);
+        }
         match (live.has_refresh_token, live.token_expires_at) {
             (true, Some(expires)) if expires - self.clock.now() <= self.refresh_before => self.refresh(live).await,
             _ => Ok(Some(live)),

@@ -72,10 +72,7 @@ impl Parts {
         })?);
         let routes = RouteRules::from_config(config, Some(&engine));
         let views = Arc::new(ViewBuilder::new(engine, IdentityHeaders::from_config(&config.headers)));
-        let derive: DeriveFn<Views> = {
-            let views = Arc::clone(&views);
-            Arc::new(move |claims, origin, facts| views.build(claims, origin, facts))
-        };
+        let derive: DeriveFn<Views> = super::provenance::derive_views(Arc::clone(&views), config);
         Ok(Self {
             base: public_url.trim_end_matches('/').to_string(),
             prefix: config.server.internal_prefix.clone(),
@@ -272,8 +269,7 @@ impl Auth {
             pages: ctx.pages,
             metrics: ctx.metrics,
             refresh_before: i64::try_from(config.session.refresh_before.0.as_secs()).unwrap_or(60),
-            directory_match: config.scim.enabled.then_some(config.scim.match_on),
-            require_provisioned: config.scim.enabled && config.scim.require_provisioned,
+            directory: super::provenance::DirectoryBinding::from_config(config),
             bearer: bearer::BearerCache::new(),
             clock: ctx.clock,
         }

@@ -23,6 +23,7 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
                 .into(),
         ));
     }
+    check_binding(config, issues);
     let basic = scim.basic_user.is_some() || scim.basic_password.is_some();
     if scim.bearer_token.is_none() && !basic {
         issues.push((
@@ -79,6 +80,34 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
     }
     if scim.max_body.0 < 1024 {
         issues.push((at("max_body"), "max_body must be at least 1KiB".into()));
+    }
+}
+
+/// The directory describes the users of one provider: the same email
+/// through another provider is another person, so with several providers
+/// the operator must say which one (a guess would hand one IdP's users the
+/// directory roles of another's).
+fn check_binding(config: &Config, issues: &mut Issues) {
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name()).collect();
+    // A missing key is placed at its table, `[scim]`.
+    let at = KeyPath::of(&[Key("scim"), Key("provider")]);
+    match &config.scim.provider {
+        Some(name) if !names.contains(&name.as_str()) => issues.push((
+            at,
+            format!(
+                "`{name}` is not a configured [[provider]] (configured: {})",
+                names.join(", ")
+            ),
+        )),
+        None if names.len() > 1 => issues.push((
+            at,
+            format!(
+                "with several providers, set provider: the [[provider]] whose users the directory describes \
+                 (one of {})",
+                names.join(", ")
+            ),
+        )),
+        _ => {}
     }
 }
 
@@ -158,5 +187,52 @@ mod tests {
             p.iter().any(|p| p.message.starts_with("SCIM needs a [[provider]]")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn the_directory_is_bound_to_one_configured_provider() {
+        let token = format!("bearer_token = \"{}\"\n", "t".repeat(32));
+        let second = "[[provider]]\nname = \"other\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:8/\"\n\
+            client_id = \"c\"\nclient_secret = \"s\"\n";
+        // One provider: the directory is bound to it without saying so.
+        let text = format!("{PROVIDER}{BASE}[scim]\nenabled = true\n{token}");
+        let config = parse_str(&text, "doorward.toml").expect("one provider needs no binding");
+        assert_eq!(config.scim.bound_provider(&["idp"]), Some("idp"));
+        // Two: the operator must say which, and the problem is placed at [scim].
+        let text = format!("{PROVIDER}{second}{BASE}[scim]\nenabled = true\n{token}");
+        let Err(ConfigError::Invalid(p)) = parse_str(&text, "doorward.toml") else {
+            panic!("accepted an unbound directory with two providers")
+        };
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].key.as_str(), p[0].line), ("scim.provider", 20), "{p:?}");
+        assert!(
+            p[0].message.starts_with("with several providers, set provider"),
+            "{p:?}"
+        );
+        // A name that is not a provider is refused at the key itself.
+        let text = format!("{PROVIDER}{second}{BASE}[scim]\nenabled = true\n{token}provider = \"nope\"\n");
+        let Err(ConfigError::Invalid(p)) = parse_str(&text, "doorward.toml") else {
+            panic!("accepted an unknown provider")
+        };
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].key.as_str(), p[0].line), ("scim.provider", 23), "{p:?}");
+        assert_eq!(
+            p[0].message,
+            "`nope` is not a configured [[provider]] (configured: idp, other)"
+        );
+        let text = format!("{PROVIDER}{second}{BASE}[scim]\nenabled = true\n{token}provider = \"other\"\n");
+        let config = parse_str(&text, "doorward.toml").expect("a named provider binds");
+        assert_eq!(config.scim.bound_provider(&["idp", "other"]), Some("other"));
+        assert_eq!(
+            config.scim.bound_provider(&["idp"]),
+            None,
+            "a binding never falls back to another provider"
+        );
+    }
+
+    #[test]
+    fn off_binds_nothing() {
+        let config = parse_str(&format!("{PROVIDER}{BASE}"), "doorward.toml").expect("valid");
+        assert_eq!(config.scim.bound_provider(&["idp"]), None);
     }
 }

@@ -33,6 +33,10 @@ pub struct ScimConfig {
     pub match_on: MatchOn,
     /// Refuse logins of users the IdP has not provisioned.
     pub require_provisioned: bool,
+    /// The `[[provider]]` whose users the directory describes: its facts
+    /// (and `require_provisioned`) apply to that provider's logins only.
+    /// Required with several providers; defaults to the only one.
+    pub provider: Option<String>,
 }
 
 impl Default for ScimConfig {
@@ -48,6 +52,23 @@ impl Default for ScimConfig {
             max_page_size: 200,
             match_on: MatchOn::Email,
             require_provisioned: false,
+            provider: None,
+        }
+    }
+}
+
+impl ScimConfig {
+    /// The provider the directory is bound to: the named one, or the only
+    /// one configured. `None` with SCIM off, or when the choice is
+    /// ambiguous (`doorward check` refuses that config).
+    pub fn bound_provider<'a>(&'a self, provider_names: &[&'a str]) -> Option<&'a str> {
+        if !self.enabled {
+            return None;
+        }
+        match (&self.provider, provider_names) {
+            (Some(name), _) => provider_names.iter().copied().find(|n| n == name),
+            (None, [only]) => Some(only),
+            (None, _) => None,
         }
     }
 }

@@ -186,6 +186,8 @@ impl Reloader {
                     swap.apply();
                 }
                 self.gateway.store(Arc::new(gateway));
+                crate::auth::end_orphaned_sessions(self.gateway.load_full().auth()).await;
+                crate::auth::end_orphaned_sessions(self.gateway.load_full().auth()).await;
             }
             Err(e) => return self.refuse(trigger, &e),
         }

@@ -243,4 +243,11 @@ impl SamlProvider {
     pub fn idp_entity_id(&self) -> Option<String> {
         self.current_metadata().ok().map(|m| m.entity_id.clone())
     }
+
+    /// Whether the IdP's entity id is `issuer`; `None` before its metadata
+    /// is read. Compares in place: the request path asks it per session.
+    pub fn idp_entity_id_is(&self, issuer: &str) -> Option<bool> {
+        let metadata = self.metadata.read().ok()?;
+        metadata.as_ref().map(|m| m.entity_id == issuer)
+    }
 }

@@ -104,6 +104,7 @@ impl Server {
         if let Some(auth) = &auth {
             auth.warm_up();
         }
+        crate::auth::end_orphaned_sessions(auth.as_ref()).await;
         let gateway = Arc::new(ArcSwap::from_pointee(Gateway::new(
             config, metrics, auth, signer, pages, clock,
         )?));

@@ -51,6 +51,8 @@ pub type DeriveFn<V> = Arc<dyn Fn(&Claims, Origin<'_>, Option<&DirectoryFacts>) 
 pub struct LiveSession<V> {
     pub key: SessionKey,
     pub provider: String,
+    /// The provider's issuer when the session began.
+    pub issuer: String,
     /// What the owner derived from the claims (identity views).
     pub views: V,
     pub expires_at: i64,
@@ -86,6 +88,7 @@ impl<V> LiveSession<V> {
         Self {
             key: record.key,
             provider: record.provider.clone(),
+            issuer: record.issuer.clone(),
             views,
             expires_at,
             token_expires_at: record.token_expires_at,

@@ -159,19 +159,33 @@ pub enum DirectoryChange {
     Members { user_ids: Vec<String> },
 }
 
-/// The match key of a directory user found by userName (ignoring case).
-pub fn key_for_user_name(user_name: &str) -> String {
-    format!("name:{}", user_name.to_lowercase())
+/// The match key of a login of `provider` (the directory's own) found by
+/// userName (ignoring case). The provider is part of the key, so a key of
+/// another provider's login can never equal it.
+pub fn key_for_user_name(provider: &str, user_name: &str) -> String {
+    format!("name@{provider}:{}", user_name.to_lowercase())
 }
 
-/// The match key of a directory user found by externalId.
-pub fn key_for_external_id(external_id: &str) -> String {
-    format!("ext:{external_id}")
+/// The match key of a login of `provider` found by externalId.
+pub fn key_for_external_id(provider: &str, external_id: &str) -> String {
+    format!("ext@{provider}:{external_id}")
 }
 
-/// The facts for a session's match key.
+/// The value a match key of `kind` looks up: `kind@provider:value`, or
+/// `kind:value` in sessions made before keys named their provider (a
+/// provider name has no `:`).
+fn key_value<'a>(match_key: &'a str, kind: &str) -> Option<&'a str> {
+    let rest = match_key.strip_prefix(kind)?;
+    match rest.strip_prefix('@') {
+        Some(bound) => bound.split_once(':').map(|(_, value)| value),
+        None => rest.strip_prefix(':'),
+    }
+}
+
+/// The facts for a session's match key. Whether they apply to the session
+/// (its provider is the directory's) is the caller's business.
 pub async fn facts_for<S: DirectoryStore>(store: &S, match_key: &str) -> Result<Option<DirectoryFacts>, StoreError> {
-    match (match_key.strip_prefix("name:"), match_key.strip_prefix("ext:")) {
+    match (key_value(match_key, "name"), key_value(match_key, "ext")) {
         (Some(name), _) => store.facts(Some(name), None).await,
         (None, Some(external)) => store.facts(None, Some(external)).await,
         _ => Ok(None),

@@ -187,6 +187,16 @@ pub trait SessionStore: Send + Sync {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes expired sessions and replay markers.
     fn purge_expired(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Every (provider, issuer) that stored sessions came from: few, so a
+    /// start or reload can see which no longer vouch for anyone.
+    fn session_origins(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    /// Ends every session a provider (under that issuer) vouched for and
+    /// tells every replica; returns the keys.
+    fn delete_sessions_from(
+        &self,
+        provider: &str,
+        issuer: &str,
+    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 }
 
 /// `[store]` settings beyond the URL.
@@ -308,6 +318,12 @@ impl SessionStore for Store {
     }
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self, purge_expired(now))
+    }
+    async fn session_origins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, session_origins())
+    }
+    async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {
+        dispatch!(self, delete_sessions_from(provider, issuer))
     }
 }
 

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::Row;
 use tokio::sync::mpsc;
 
 use super::session_rows::{insert, key_from, record_from};
@@ -321,6 +322,28 @@ impl SessionStore for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(sessions.rows_affected() + once.rows_affected())
+    }
+
+    async fn session_origins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT provider, issuer FROM sessions")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("provider")?, row.try_get("issuer")?)))
+            .collect()
+    }
+
+    async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("DELETE FROM sessions WHERE provider = $1 AND issuer = $2 RETURNING key")
+            .bind(provider)
+            .bind(issuer)
+            .fetch_all(&mut *tx)
+            .await?;
+        let keys = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        notify(&mut tx, &keys, &format!("r:{}:", self.origin)).await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 }
 

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
 
 use super::session_rows::{insert, key_from, record_from};
 use super::{SessionKey, SessionRecord, SessionStore, StoreError};
@@ -183,5 +184,24 @@ impl SessionStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(sessions.rows_affected() + once.rows_affected())
+    }
+
+    async fn session_origins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT provider, issuer FROM sessions")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("provider")?, row.try_get("issuer")?)))
+            .collect()
+    }
+
+    async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {
+        // One node: the caller forgets the sessions in its own cache.
+        let rows = sqlx::query("DELETE FROM sessions WHERE provider = ? AND issuer = ? RETURNING key")
+            .bind(provider)
+            .bind(issuer)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from).collect()
     }
 }

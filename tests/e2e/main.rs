@@ -30,6 +30,7 @@ mod lifecycle;
 mod oidc;
 mod pages;
 mod paths;
+mod provenance;
 mod proxying;
 mod reload;
 mod replicas;

@@ -285,6 +285,42 @@ async fn an_sqlite_store_of_the_previous_version_migrates() {
     assert!(store.lease_refresh(&r.key, 10, 40).await.expect("new column works"));
 }
 
+#[tokio::test]
+async fn a_providers_sessions_are_listed_by_origin_and_ended_together() {
+    each(|name, store| async move {
+        let mut other = record(3, "https://b", "carol", None, 9_000);
+        other.provider = "b".into();
+        for r in [
+            record(1, "https://a", "alice", None, 9_000),
+            record(2, "https://a", "bob", None, 9_000),
+            other,
+            record(4, "https://a-old", "dave", None, 9_000),
+        ] {
+            store.insert(&r).await.expect("insert");
+        }
+        let mut origins = store.session_origins().await.expect("origins");
+        origins.sort();
+        let expected: Vec<(String, String)> = [("b", "https://b"), ("idp", "https://a"), ("idp", "https://a-old")]
+            .iter()
+            .map(|(p, i)| (p.to_string(), i.to_string()))
+            .collect();
+        assert_eq!(origins, expected, "{name}");
+        // Provider AND issuer: the same name under another issuer stays.
+        let mut ended = store.delete_sessions_from("idp", "https://a").await.expect("delete");
+        ended.sort_by_key(|k| k.0);
+        assert_eq!(ended, [SessionKey([1; 32]), SessionKey([2; 32])], "{name}");
+        assert!(store.get(&SessionKey([1; 32])).await.expect("get").is_none(), "{name}");
+        assert!(store.get(&SessionKey([3; 32])).await.expect("get").is_some(), "{name}");
+        assert!(store.get(&SessionKey([4; 32])).await.expect("get").is_some(), "{name}");
+        assert!(store
+            .delete_sessions_from("idp", "https://a")
+            .await
+            .expect("delete")
+            .is_empty());
+    })
+    .await;
+}
+
 /// The next notice, within a bound.
 async fn next(notices: &mut tokio::sync::mpsc::UnboundedReceiver<Invalidation>) -> Invalidation {
     tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
@@ -311,6 +347,13 @@ async fn a_shared_store_tells_every_replica_and_says_when_it_cannot() {
     a.insert(&r).await.expect("insert");
     a.delete_matching("i", Some("a"), None).await.expect("delete");
     assert_eq!(next(&mut notices).await, Invalidation::Revoked(r.key));
+    a.insert(&r).await.expect("insert");
+    assert_eq!(a.delete_sessions_from("idp", "i").await.expect("delete"), [r.key]);
+    assert_eq!(
+        next(&mut notices).await,
+        Invalidation::Revoked(r.key),
+        "a removed provider's"
+    );
 
     // The notice connection killed: the replica is told, then it comes back.
     let killed = pg.terminate_backends(postgres::Backends::QueryLike("LISTEN%")).await;

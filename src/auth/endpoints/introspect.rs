@@ -103,8 +103,10 @@ pub(super) async fn debug(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError
     let snapshot: serde_json::Value = serde_json::from_str(&record.claims).unwrap_or_default();
     let merged = crate::login::merged_claims(&record.claims);
     // What the SCIM directory says of this user, shown beside the claims
-    // (each value that came from it says so in its reason).
-    let facts = match &record.match_key {
+    // (each value that came from it says so in its reason), when it is
+    // bound to this session's provider.
+    let bound = auth.directory.as_ref().is_some_and(|b| b.binds(&record.provider));
+    let facts = match record.match_key.as_ref().filter(|_| bound) {
         Some(key) => crate::store::directory::facts_for(auth.sessions.store(), key).await?,
         None => None,
     };

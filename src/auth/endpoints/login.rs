@@ -142,7 +142,12 @@ pub(super) async fn finish(
         }));
     }
     let match_key = auth
-        .directory_admits(&result.merged, &result.subject, &outcome.identity.user)
+        .directory_admits(
+            &result.provider,
+            &result.merged,
+            &result.subject,
+            &outcome.identity.user,
+        )
         .await?;
     log_login(auth, &result, &outcome);
     // The directory's groups and roles can change who may log in: the

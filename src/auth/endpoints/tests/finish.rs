@@ -75,7 +75,7 @@ fn store_calls(t: &TestAuth, operation: &str) -> u64 {
 async fn a_login_the_directory_refuses_stores_no_session() {
     let t = TestAuth::new(DIRECTORY_DECIDES).await;
     provision(&t, "u1@example.com", "contractors").await;
-    let key = key_for_user_name("u1@example.com");
+    let key = key_for_user_name("corp", "u1@example.com");
     let store = t.auth.sessions.store();
     assert!(store.sessions_of(&key).await.expect("sessions").is_empty());
 
@@ -101,7 +101,7 @@ async fn a_login_the_directory_refuses_stores_no_session() {
 async fn a_login_the_directory_allows_stores_one_session() {
     let t = TestAuth::new(DIRECTORY_DECIDES).await;
     provision(&t, "u1@example.com", "staff").await;
-    let key = key_for_user_name("u1@example.com");
+    let key = key_for_user_name("corp", "u1@example.com");
     let reply = finish(&t.auth, login_result("u1", &[]), "/app", None)
         .await
         .expect("admitted");
