@@ -7,9 +7,11 @@
 
 pub mod directory;
 mod directory_sql;
+mod operators;
 mod postgres;
 mod session_rows;
 mod sqlite;
+mod sqlite_notices;
 
 use std::future::Future;
 
@@ -19,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::metrics::StoreMetrics;
 use crate::secret::SecretString;
 use directory::{DirGroup, DirUser, DirectoryFacts, MemberChange, WriteOutcome};
+pub use operators::{SessionNames, SessionSelector, MIN_KEY_PREFIX, SHOWN_KEY_PREFIX};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -178,6 +181,19 @@ pub trait SessionStore: Send + Sync {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes expired sessions and replay markers.
     fn purge_expired(&self, now: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The sessions an operator's selector names (all with an empty one),
+    /// oldest first.
+    fn list_sessions(
+        &self,
+        selector: &SessionSelector,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+    /// Ends the sessions an operator's selector names and tells every
+    /// replica (and every process on the same SQLite file); returns their
+    /// keys. An empty selector ends none.
+    fn revoke_sessions(
+        &self,
+        selector: &SessionSelector,
+    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 }
 
 /// `[store]` settings beyond the URL.
@@ -231,11 +247,12 @@ impl Store {
         matches!(self.backend, Backend::Postgres(_))
     }
 
-    /// Notices of revocations made anywhere, for this process's caches.
-    /// SQLite is one node: its revocations are all local and need none.
+    /// Notices of revocations made anywhere, for this process's caches:
+    /// PostgreSQL's from every replica; SQLite's from other processes on
+    /// the same file (the `doorward sessions revoke` CLI).
     pub fn subscribe(&self) -> Option<mpsc::UnboundedReceiver<Invalidation>> {
         match &self.backend {
-            Backend::Sqlite(_) => None,
+            Backend::Sqlite(sqlite) => Some(sqlite.follow_notices()),
             Backend::Postgres(pg) => Some(pg.listen()),
         }
     }
@@ -299,6 +316,12 @@ impl SessionStore for Store {
     }
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self, purge_expired(now))
+    }
+    async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
+        dispatch!(self, list_sessions(selector))
+    }
+    async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
+        dispatch!(self, revoke_sessions(selector))
     }
 }
 

@@ -12,7 +12,9 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
 use super::session_rows::{insert, key_from, record_from};
-use super::{Invalidation, SessionKey, SessionRecord, SessionStore, StoreError, StoreOptions, NOTICE_CHANNEL};
+use super::{
+    Invalidation, SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError, StoreOptions, NOTICE_CHANNEL,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -321,6 +323,37 @@ impl SessionStore for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(sessions.rows_affected() + once.rows_affected())
+    }
+
+    async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM sessions WHERE ($1::TEXT IS NULL OR provider = $1) ORDER BY created_at, key")
+                .bind(&selector.provider)
+                .fetch_all(&self.pool)
+                .await?;
+        let records = rows.iter().map(record_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(records.into_iter().filter(|r| selector.matches(r)).collect())
+    }
+
+    async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
+        if selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chosen = self.list_sessions(selector).await?;
+        let mut tx = self.pool.begin().await?;
+        let mut ended = Vec::new();
+        for record in &chosen {
+            let done = sqlx::query("DELETE FROM sessions WHERE key = $1")
+                .bind(&record.key.0[..])
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                ended.push(record.key);
+            }
+        }
+        notify(&mut tx, &ended, &format!("r:{}:", self.origin)).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 }
 

@@ -1,5 +1,8 @@
 //! The embedded SQLite store: a file, WAL mode, versioned migrations. One
-//! node: every revocation is local, so no notices are sent.
+//! node; but another process may share the file (`doorward sessions
+//! revoke`), so every revocation also appends to the `notices` table, in
+//! the same transaction, which a running doorward polls
+//! (`sqlite_notices`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,13 +10,14 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::session_rows::{insert, key_from, record_from};
-use super::{SessionKey, SessionRecord, SessionStore, StoreError};
+use super::sqlite_notices::note_revoked;
+use super::{SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -83,10 +87,15 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM sessions WHERE key = ?")
             .bind(&key.0[..])
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() > 0 {
+            note_revoked(&mut tx, &[*key]).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -96,32 +105,36 @@ impl SessionStore for SqliteStore {
         subject: Option<&str>,
         sid: Option<&str>,
     ) -> Result<Vec<SessionKey>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let rows = match (sid, subject) {
             (Some(sid), Some(subject)) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? AND subject = ? RETURNING key")
                     .bind(issuer)
                     .bind(sid)
                     .bind(subject)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
             }
             (Some(sid), None) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? RETURNING key")
                     .bind(issuer)
                     .bind(sid)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
             }
             (None, Some(subject)) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND subject = ? RETURNING key")
                     .bind(issuer)
                     .bind(subject)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
             }
             (None, None) => return Ok(Vec::new()),
         };
-        rows.iter().map(key_from).collect()
+        let keys = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        note_revoked(&mut tx, &keys).await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 
     async fn remember_once(&self, scope: &str, id: &str, expires_at: i64) -> Result<bool, StoreError> {
@@ -156,11 +169,15 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("DELETE FROM sessions WHERE match_key = ? RETURNING key")
             .bind(match_key)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
-        rows.iter().map(key_from).collect()
+        let keys = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        note_revoked(&mut tx, &keys).await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 
     async fn announce_changed(&self, _keys: &[SessionKey]) -> Result<(), StoreError> {
@@ -182,6 +199,40 @@ impl SessionStore for SqliteStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
+        super::sqlite_notices::purge(&self.pool).await?;
         Ok(sessions.rows_affected() + once.rows_affected())
+    }
+
+    async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM sessions WHERE (?1 IS NULL OR provider = ?1) ORDER BY created_at, key")
+            .bind(&selector.provider)
+            .fetch_all(&self.pool)
+            .await?;
+        let records = rows.iter().map(record_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(records.into_iter().filter(|r| selector.matches(r)).collect())
+    }
+
+    async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
+        if selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Chosen first, then deleted in a transaction that starts by
+        // writing (a read that turns into a write in WAL mode could fail at
+        // once when another process wrote in between, instead of waiting).
+        let chosen = self.list_sessions(selector).await?;
+        let mut tx = self.pool.begin().await?;
+        let mut ended = Vec::new();
+        for record in &chosen {
+            let done = sqlx::query("DELETE FROM sessions WHERE key = ?")
+                .bind(&record.key.0[..])
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                ended.push(record.key);
+            }
+        }
+        note_revoked(&mut tx, &ended).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 }
