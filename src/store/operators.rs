@@ -168,8 +168,14 @@ mod tests {
         assert!(by_key("abababab").matches(&r));
         assert!(by_key("ABABABAB").matches(&r));
         assert!(!by_key("abababac").matches(&r));
-        assert_eq!(by_key("abab").problem(), Some("a session key is 8 to 64 hex digits (as `list` shows it)"));
-        assert_eq!(by_key("zzzzzzzz").problem(), Some("a session key is hex digits (as `list` shows it)"));
+        assert_eq!(
+            by_key("abab").problem(),
+            Some("a session key is 8 to 64 hex digits (as `list` shows it)")
+        );
+        assert_eq!(
+            by_key("zzzzzzzz").problem(),
+            Some("a session key is hex digits (as `list` shows it)")
+        );
         assert_eq!(by_key("abababab").problem(), None);
         assert!(SessionSelector::default().is_empty());
     }
