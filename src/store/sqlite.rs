@@ -17,7 +17,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(super) pool: SqlitePool,
+    pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -41,6 +41,11 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Revocations other processes on this file make (see `sqlite_notices`).
+    pub fn follow_notices(&self) -> tokio::sync::mpsc::UnboundedReceiver<super::Invalidation> {
+        super::sqlite_notices::follow(self.pool.clone())
     }
 }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::mpsc;
 
-use super::sqlite::SqliteStore;
 use super::{Invalidation, SessionKey, StoreError};
 
 /// How often a running doorward looks for revocations made elsewhere.
@@ -46,32 +45,29 @@ pub(super) async fn purge(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl SqliteStore {
-    /// Revocations made from now on by any process on this file (this one
-    /// included: forgetting twice is harmless). The task ends when the
-    /// receiver is dropped.
-    pub fn follow_notices(&self) -> mpsc::UnboundedReceiver<Invalidation> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let mut last = None;
-            while !tx.is_closed() {
-                match poll(&pool, last).await {
-                    Ok((seen, keys)) => {
-                        last = Some(seen);
-                        for key in keys {
-                            if tx.send(Invalidation::Revoked(key)).is_err() {
-                                return;
-                            }
+/// Revocations made from now on by any process on the file `pool` opens
+/// (this one included: forgetting twice is harmless). The task ends when
+/// the receiver is dropped.
+pub(super) fn follow(pool: SqlitePool) -> mpsc::UnboundedReceiver<Invalidation> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut last = None;
+        while !tx.is_closed() {
+            match poll(&pool, last).await {
+                Ok((seen, keys)) => {
+                    last = Some(seen);
+                    for key in keys {
+                        if tx.send(Invalidation::Revoked(key)).is_err() {
+                            return;
                         }
                     }
-                    Err(e) => tracing::debug!(error = %e, "store notices: cannot read them yet"),
                 }
-                tokio::time::sleep(POLL_EVERY).await;
+                Err(e) => tracing::debug!(error = %e, "store notices: cannot read them yet"),
             }
-        });
-        rx
-    }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    });
+    rx
 }
 
 /// The notices after `last` and the id to read on from; the first poll
