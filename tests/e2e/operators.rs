@@ -17,6 +17,16 @@ use crate::support::write_config;
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef0123456789";
 
+/// Tokens that outlive the test: no request refreshes them (a refresh reads
+/// the store and would find the revocation without any notice), so the
+/// running doorward answers from its cache until it is told.
+fn cached_sessions() -> Options {
+    Options {
+        idp_env: vec![("OIDC_ACCESS_TOKEN_TTL", "3600"), ("OIDC_ID_TOKEN_TTL", "3600")],
+        ..Options::default()
+    }
+}
+
 /// Runs `doorward --config CONFIG sessions ARGS…`: (success, stdout, stderr).
 fn cli(config: &str, args: &[&str]) -> (bool, String, String) {
     let file = write_config(config);
@@ -106,7 +116,7 @@ fn assert_no_secrets(lines: &[Value], text: &str, cookie: &str) {
 
 #[tokio::test]
 async fn the_cli_ends_a_users_session_in_a_running_doorward_on_sqlite() {
-    let s = Scenario::start(Options::default()).await;
+    let s = Scenario::start(cached_sessions()).await;
     let mut alice = s.logged_in("alice", "/").await;
     let mut bob = s.logged_in("bob", "/").await;
     assert_eq!(alice.get(&s.url("/cached")).await.status, 200);
@@ -149,7 +159,7 @@ async fn the_cli_ends_a_users_session_in_a_running_doorward_on_sqlite() {
 
 #[tokio::test]
 async fn the_cli_revokes_by_provider_only_that_providers_sessions() {
-    let s = Scenario::start(Options::default()).await;
+    let s = Scenario::start(cached_sessions()).await;
     let mut alice = s.logged_in("alice", "/").await;
     assert_eq!(alice.get(&s.url("/cached")).await.status, 200);
     let cookie = cookie_of(&alice);
@@ -173,7 +183,7 @@ async fn the_cli_revokes_by_provider_only_that_providers_sessions() {
 #[tokio::test]
 async fn the_cli_ends_a_session_on_both_replicas_of_a_postgres_pair() {
     let pg = TestPostgres::shared();
-    let pair = Pair::start(pg, Options::default()).await;
+    let pair = Pair::start(pg, cached_sessions()).await;
     let mut alice = pair.s.logged_in("alice", "/").await;
     assert_eq!(alice.get(&pair.on_b("/warm")).await.status, 200);
     assert_eq!(alice.get(&pair.s.url("/warm")).await.status, 200);
@@ -214,7 +224,7 @@ async fn admin(s: &Scenario, method: &str, path: &str, token: Option<&str>, body
 async fn the_admin_api_lists_and_revokes_only_with_its_token_and_only_on_its_listener() {
     let s = Scenario::start(Options {
         extra: format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n"),
-        ..Options::default()
+        ..cached_sessions()
     })
     .await;
     let mut alice = s.logged_in("alice", "/").await;
