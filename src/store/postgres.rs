@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::session_rows::{insert, key_from, record_from};
+use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
 use super::{
     Invalidation, SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError, StoreOptions, NOTICE_CHANNEL,
 };
@@ -326,31 +326,16 @@ impl SessionStore for PgStore {
     }
 
     async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM sessions WHERE ($1::TEXT IS NULL OR provider = $1) ORDER BY created_at, key")
-                .bind(&selector.provider)
-                .fetch_all(&self.pool)
-                .await?;
-        let records = rows.iter().map(record_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(records.into_iter().filter(|r| selector.matches(r)).collect())
+        select_named(&self.pool, selector).await
     }
 
     async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
         if selector.is_empty() {
             return Ok(Vec::new());
         }
-        let chosen = self.list_sessions(selector).await?;
+        let chosen = select_named(&self.pool, selector).await?;
         let mut tx = self.pool.begin().await?;
-        let mut ended = Vec::new();
-        for record in &chosen {
-            let done = sqlx::query("DELETE FROM sessions WHERE key = $1")
-                .bind(&record.key.0[..])
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() > 0 {
-                ended.push(record.key);
-            }
-        }
+        let ended = delete_chosen::<sqlx::Postgres>(&mut tx, &chosen).await?;
         notify(&mut tx, &ended, &format!("r:{}:", self.origin)).await?;
         tx.commit().await?;
         Ok(ended)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::session_rows::{insert, key_from, record_from};
+use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
 use super::sqlite_notices::note_revoked;
 use super::{SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError};
 
@@ -209,12 +209,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sessions WHERE (?1 IS NULL OR provider = ?1) ORDER BY created_at, key")
-            .bind(&selector.provider)
-            .fetch_all(&self.pool)
-            .await?;
-        let records = rows.iter().map(record_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(records.into_iter().filter(|r| selector.matches(r)).collect())
+        select_named(&self.pool, selector).await
     }
 
     async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
@@ -224,18 +219,9 @@ impl SessionStore for SqliteStore {
         // Chosen first, then deleted in a transaction that starts by
         // writing (a read that turns into a write in WAL mode could fail at
         // once when another process wrote in between, instead of waiting).
-        let chosen = self.list_sessions(selector).await?;
+        let chosen = select_named(&self.pool, selector).await?;
         let mut tx = self.pool.begin().await?;
-        let mut ended = Vec::new();
-        for record in &chosen {
-            let done = sqlx::query("DELETE FROM sessions WHERE key = ?")
-                .bind(&record.key.0[..])
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() > 0 {
-                ended.push(record.key);
-            }
-        }
+        let ended = delete_chosen::<sqlx::Sqlite>(&mut tx, &chosen).await?;
         note_revoked(&mut tx, &ended).await?;
         tx.commit().await?;
         Ok(ended)
