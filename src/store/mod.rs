@@ -241,8 +241,11 @@ impl Store {
         self
     }
 
-    /// Whether other processes share this store (and so revoke sessions this
-    /// process has cached): then caches follow [`Store::subscribe`].
+    /// Whether replicas share this store (and so revoke sessions this
+    /// process has cached): then caches read through until
+    /// [`Store::subscribe`] says it listens. SQLite is one node; the notices
+    /// of an operator's CLI on the same file are polled from a durable
+    /// table, which cannot miss one, so it needs no such guard.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }
