@@ -1,4 +1,5 @@
-//! The `doorward` command: serve, check a config, or probe health.
+//! The `doorward` command: serve, check a config, probe health, or list
+//! and end sessions by hand.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,56 @@ enum Command {
         /// A JSON object of claims (as an ID token or userinfo would carry).
         claims: PathBuf,
     },
+    /// List or end sessions by hand, in the configured store (every running
+    /// replica follows within a second).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// One line per session: key prefix, provider, subject, email,
+    /// preferred_username, directory key, created, last seen, expires.
+    List {
+        #[command(flatten)]
+        select: Select,
+        /// A JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End the sessions named (--user [--provider], --session, or
+    /// --provider) and print how many.
+    Revoke {
+        #[command(flatten)]
+        select: Select,
+    },
+}
+
+/// Which sessions: every option given must match.
+#[derive(clap::Args)]
+struct Select {
+    /// The subject, the directory userName, or the email /
+    /// preferred_username the login claimed.
+    #[arg(long)]
+    user: Option<String>,
+    /// The `[[provider]]` name (the same email from two IdPs is two people).
+    #[arg(long)]
+    provider: Option<String>,
+    /// A session key (or its first 8+ hex digits) as `list` shows it.
+    #[arg(long, conflicts_with = "user")]
+    session: Option<String>,
+}
+
+impl Select {
+    fn selector(self) -> doorward::store::SessionSelector {
+        doorward::store::SessionSelector {
+            user: self.user,
+            provider: self.provider,
+            session: self.session,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -85,6 +136,48 @@ fn main() -> ExitCode {
             directory,
             claims,
         } => explain(&cli.config, route.as_deref(), json, directory.as_deref(), &claims),
+        Command::Sessions { action } => sessions(&cli.config, action),
+    }
+}
+
+/// `doorward sessions …`: the work is in `doorward::admin::cli`.
+fn sessions(path: &Path, action: SessionsAction) -> ExitCode {
+    use doorward::admin::cli::SessionsCommand;
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let command = match action {
+        SessionsAction::List { select, json } => SessionsCommand::List {
+            selector: select.selector(),
+            json,
+        },
+        SessionsAction::Revoke { select } => {
+            // The revocation's log line goes where the server's do.
+            if let Err(e) = doorward::telemetry::init(&config.log.level, log_format(&config.log.format)) {
+                eprintln!("{e}");
+            }
+            SessionsCommand::Revoke {
+                selector: select.selector(),
+            }
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(doorward::admin::cli::run(&config.store, command)) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

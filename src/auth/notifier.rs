@@ -1,16 +1,30 @@
 //! `auth`'s side of the directory handle: stored directory changes end
 //! or refresh the sessions they touch, on every replica (see
-//! [`Auth::apply_directory_changes`]). Whoever writes the directory gets a
+//! [`Auth::apply_directory_changes`]), and sessions an operator revoked are
+//! forgotten here at once. Whoever writes the directory gets a
 //! [`DirectoryHandle`] from here and never sees `Auth` itself.
 
 use std::sync::Arc;
 
 use super::Auth;
 use crate::directory::{DirectoryChange, DirectoryHandle, DirectoryNotifier, NotifyError, NotifyFuture};
+use crate::store::SessionKey;
 
 impl DirectoryNotifier for Auth {
     fn apply<'a>(&'a self, changes: &'a [DirectoryChange]) -> NotifyFuture<'a> {
         Box::pin(async move { self.apply_directory_changes(changes).await.map_err(NotifyError::new) })
+    }
+
+    fn sessions_revoked<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            // As for a deactivated user: verified bearer tokens are cached
+            // by hash, not by user, so none may outlive the revocation.
+            self.bearer.cache.invalidate_all();
+            for key in keys {
+                self.sessions.forget(key).await;
+            }
+            Ok(())
+        })
     }
 }
 

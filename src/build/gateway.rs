@@ -1,11 +1,13 @@
 //! Assembling the request path: [`Gateway::new`] turns a config (and what
 //! `build` made from it: auth, signer, pages) into the routes and their
-//! upstream pools, the identity headers, the rewriter and the SCIM server.
+//! upstream pools, the identity headers, the rewriter, the SCIM server and
+//! the admin API.
 //! It lives here, beside the other constructors `check`, `serve` and
 //! `reload` share, so that `proxy/` holds only the request path.
 
 use std::sync::Arc;
 
+use crate::admin::api::AdminApi;
 use crate::assertion::AssertionSigner;
 use crate::auth::{Auth, RouteRules};
 use crate::clock::Clock;
@@ -70,7 +72,9 @@ impl Gateway {
         }
         let identity_headers = IdentityHeaders::from_config(&config.headers);
         let scim = Scim::from_config(config, auth.as_ref().map(Auth::directory_handle))?.map(Arc::new);
+        let admin = AdminApi::from_config(config, auth.as_ref().map(Auth::directory_handle)).map(Arc::new);
         Ok(Self {
+            admin,
             scim,
             scim_elsewhere: config.scim.listen.is_some(),
             routes: RouteTable::new(routes),

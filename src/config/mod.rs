@@ -4,6 +4,7 @@
 //! types in [`validate`]. Nothing here touches the network or writes anything,
 //! so `doorward check` and `doorward serve` share the same path.
 
+pub mod admin;
 mod check_providers;
 mod check_scim;
 pub mod identity;
@@ -53,6 +54,8 @@ pub struct Config {
     pub scim: ScimConfig,
     #[serde(default)]
     pub ui: ui::UiConfig,
+    #[serde(default)]
+    pub admin: admin::AdminConfig,
 }
 
 /// `[store]`: where sessions (and later the SCIM directory) live.

@@ -22,6 +22,7 @@ pub fn validate(config: &Config) -> Issues {
     check_login(config, &mut issues);
     super::check_scim::check(config, &mut issues);
     super::ui::check(&config.ui, &mut issues);
+    super::admin::check(config, &mut issues);
     issues
 }
 

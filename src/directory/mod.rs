@@ -1,6 +1,6 @@
 //! The directory handle: the one path by which anything that changes who a
-//! user is (SCIM pushes today; shared signals and operator revocation
-//! later) writes the directory and makes live sessions follow.
+//! user is (SCIM pushes, operator revocation; shared signals later) writes
+//! the directory or the sessions and makes live state follow.
 //!
 //! It sits below both its writers and `auth`: a writer gets a
 //! [`DirectoryHandle`] holding the store's directory rows
@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::store::{SessionKey, SessionSelector, SessionStore, Store, StoreError};
 
 pub use crate::store::directory::DirectoryChange;
 
@@ -32,12 +32,28 @@ pub trait DirectoryNotifier: Send + Sync {
     /// Applies `changes` (already stored). An error means the effect is not
     /// (wholly) applied: the writer must say so, so the change is retried.
     fn apply<'a>(&'a self, changes: &'a [DirectoryChange]) -> NotifyFuture<'a>;
+
+    /// Sessions an operator ended (already deleted in the store, and every
+    /// replica told): this process forgets them and whatever was derived
+    /// from them, as for a deactivated user.
+    fn sessions_revoked<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a>;
 }
 
 /// A notifier could not apply a change; its own error, kept for the log.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct NotifyError(Box<dyn std::error::Error + Send + Sync>);
+
+/// An operator's revocation failed: in the store (nothing, or not all,
+/// ended), or in applying it here (ended, but this process may still hold
+/// a cached copy until the store's notice arrives).
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
 
 impl NotifyError {
     pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -79,5 +95,16 @@ impl DirectoryHandle {
             return Ok(());
         }
         self.notifier.apply(changes).await
+    }
+
+    /// Ends the sessions an operator names, on every replica, and makes
+    /// this process forget them; returns their keys. An empty selector
+    /// ends nothing.
+    pub async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, RevokeError> {
+        let ended = self.store.revoke_sessions(selector).await?;
+        if !ended.is_empty() {
+            self.notifier.sessions_revoked(&ended).await?;
+        }
+        Ok(ended)
     }
 }

@@ -18,6 +18,8 @@ pub enum Listener {
     Metrics,
     /// `[scim] listen`: the SCIM endpoints only.
     Scim,
+    /// `[admin] listen`: the operators' admin API only.
+    Admin,
 }
 
 /// What a client connection tells the request path.

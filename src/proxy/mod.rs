@@ -28,6 +28,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::admin::api::AdminApi;
 use crate::assertion::AssertionSigner;
 use crate::auth::endpoints::Endpoint;
 use crate::auth::Auth;
@@ -75,6 +76,9 @@ pub struct Gateway {
     pub(crate) scim: Option<Arc<Scim>>,
     /// SCIM is served by its own listener, not under the internal prefix.
     pub(crate) scim_elsewhere: bool,
+    /// The operators' API, when `[admin] listen` is set: served only on
+    /// that listener.
+    pub(crate) admin: Option<Arc<AdminApi>>,
 }
 
 impl Gateway {
@@ -162,6 +166,13 @@ impl Gateway {
         if conn.listener == Listener::Scim {
             seen.internal = true;
             return self.scim(&parts, body, &path, conn).await;
+        }
+        if conn.listener == Listener::Admin {
+            seen.internal = true;
+            return match &self.admin {
+                Some(admin) => Ok(admin.handle(&parts, body, &path).await),
+                None => Err(ProxyError::NotFound),
+            };
         }
         if conn.listener == Listener::Metrics || route_prefix_matches(&path, &self.internal_prefix) {
             seen.internal = true;

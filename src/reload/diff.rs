@@ -27,6 +27,7 @@ const RESTART_ONLY: &[&str] = &[
     "log.level",
     "scim.enabled",
     "scim.listen",
+    "admin.listen",
     "session.cookie_name",
     "session.cookie_domain",
     "session.insecure_cookie_not_secure",
@@ -48,6 +49,7 @@ pub(super) fn pin_restart_only(new: &mut Config, running: &Config) {
     new.server.reload_watch = running.server.reload_watch;
     new.scim.enabled = running.scim.enabled;
     new.scim.listen = running.scim.listen;
+    new.admin.listen = running.admin.listen;
     new.session.cookie_name.clone_from(&running.session.cookie_name);
     new.session.cookie_domain.clone_from(&running.session.cookie_domain);
     new.session.insecure_cookie_not_secure = running.session.insecure_cookie_not_secure;

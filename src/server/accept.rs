@@ -26,6 +26,7 @@ impl Server {
             listener,
             metrics_listener,
             scim_listener,
+            admin_listener,
             gateway,
             tls,
             settings,
@@ -57,6 +58,19 @@ impl Server {
                 settings: settings.clone(),
             };
             tokio::spawn(serve_side(scim, side, Arc::clone(&gateway), drain_rx.clone()));
+        }
+        if let Some(admin) = admin_listener {
+            // The admin token travels here: TLS whenever the main listener
+            // has it, as for SCIM.
+            let side = Side {
+                listener: Listener::Admin,
+                tls: tls.clone(),
+                settings: ConnSettings {
+                    http2: false,
+                    ..settings.clone()
+                },
+            };
+            tokio::spawn(serve_side(admin, side, Arc::clone(&gateway), drain_rx.clone()));
         }
         // Readiness is carried from gateway to gateway by reloads.
         gateway.load().readiness.set_listening();

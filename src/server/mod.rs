@@ -1,5 +1,5 @@
 //! The listener: binds the configured addresses (the main listener, the
-//! metrics and SCIM side listeners) and the TLS acceptor, and builds the
+//! metrics, SCIM and admin side listeners) and the TLS acceptor, and builds the
 //! gateway a [`Server`] serves. Accepting and draining are in `accept`,
 //! serving one connection (HTTP/1.1 and HTTP/2 with hyper) in `connection`,
 //! its protocol limits in `settings`.
@@ -53,6 +53,8 @@ pub struct Server {
     metrics_listener: Option<TcpListener>,
     /// `[scim] listen`: the SCIM endpoints on their own listener.
     scim_listener: Option<TcpListener>,
+    /// `[admin] listen`: the operators' API, never on another listener.
+    admin_listener: Option<TcpListener>,
     /// Swapped by a config reload ([`crate::reload`]).
     gateway: SharedGateway,
     tls: Option<TlsAcceptor>,
@@ -124,6 +126,14 @@ impl Server {
             ),
             None => None,
         };
+        let admin_listener = match config.admin.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let tls = match &config.server.tls {
             Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(
                 &files.cert,
@@ -143,6 +153,7 @@ impl Server {
             listener,
             metrics_listener,
             scim_listener,
+            admin_listener,
             gateway,
             tls,
             settings: ConnSettings {
@@ -169,6 +180,11 @@ impl Server {
     /// The separate SCIM listener's address, when configured.
     pub fn scim_addr(&self) -> Option<SocketAddr> {
         self.scim_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The admin API listener's address, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The request path as configured now (tests reach the auth state

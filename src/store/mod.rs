@@ -7,9 +7,11 @@
 
 pub mod directory;
 mod directory_sql;
+mod operators;
 mod postgres;
 mod session_rows;
 mod sqlite;
+mod sqlite_notices;
 
 use std::future::Future;
 
@@ -19,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::metrics::StoreMetrics;
 use crate::secret::SecretString;
 use directory::{DirGroup, DirUser, DirectoryFacts, MemberChange, WriteOutcome};
+pub use operators::{SessionNames, SessionSelector, MIN_KEY_PREFIX, SHOWN_KEY_PREFIX};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -197,6 +200,19 @@ pub trait SessionStore: Send + Sync {
         provider: &str,
         issuer: &str,
     ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    /// The sessions an operator's selector names (all with an empty one),
+    /// oldest first.
+    fn list_sessions(
+        &self,
+        selector: &SessionSelector,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+    /// Ends the sessions an operator's selector names and tells every
+    /// replica (and every process on the same SQLite file); returns their
+    /// keys. An empty selector ends none.
+    fn revoke_sessions(
+        &self,
+        selector: &SessionSelector,
+    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 }
 
 /// `[store]` settings beyond the URL.
@@ -244,17 +260,21 @@ impl Store {
         self
     }
 
-    /// Whether other processes share this store (and so revoke sessions this
-    /// process has cached): then caches follow [`Store::subscribe`].
+    /// Whether replicas share this store (and so revoke sessions this
+    /// process has cached): then caches read through until
+    /// [`Store::subscribe`] says it listens. SQLite is one node; the notices
+    /// of an operator's CLI on the same file are polled from a durable
+    /// table, which cannot miss one, so it needs no such guard.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }
 
-    /// Notices of revocations made anywhere, for this process's caches.
-    /// SQLite is one node: its revocations are all local and need none.
+    /// Notices of revocations made anywhere, for this process's caches:
+    /// PostgreSQL's from every replica; SQLite's from other processes on
+    /// the same file (the `doorward sessions revoke` CLI).
     pub fn subscribe(&self) -> Option<mpsc::UnboundedReceiver<Invalidation>> {
         match &self.backend {
-            Backend::Sqlite(_) => None,
+            Backend::Sqlite(sqlite) => Some(sqlite.follow_notices()),
             Backend::Postgres(pg) => Some(pg.listen()),
         }
     }
@@ -324,6 +344,12 @@ impl SessionStore for Store {
     }
     async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {
         dispatch!(self, delete_sessions_from(provider, issuer))
+    }
+    async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
+        dispatch!(self, list_sessions(selector))
+    }
+    async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
+        dispatch!(self, revoke_sessions(selector))
     }
 }
 

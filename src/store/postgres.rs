@@ -12,8 +12,10 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::Row;
 use tokio::sync::mpsc;
 
-use super::session_rows::{insert, key_from, record_from};
-use super::{Invalidation, SessionKey, SessionRecord, SessionStore, StoreError, StoreOptions, NOTICE_CHANNEL};
+use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
+use super::{
+    Invalidation, SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError, StoreOptions, NOTICE_CHANNEL,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -344,6 +346,22 @@ impl SessionStore for PgStore {
         notify(&mut tx, &keys, &format!("r:{}:", self.origin)).await?;
         tx.commit().await?;
         Ok(keys)
+    }
+
+    async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
+        select_named(&self.pool, selector).await
+    }
+
+    async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
+        if selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chosen = select_named(&self.pool, selector).await?;
+        let mut tx = self.pool.begin().await?;
+        let ended = delete_chosen::<sqlx::Postgres>(&mut tx, &chosen).await?;
+        notify(&mut tx, &ended, &format!("r:{}:", self.origin)).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 }
 

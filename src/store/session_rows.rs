@@ -1,12 +1,13 @@
 //! Session rows read back, written once for both backends: SQLite and
 //! PostgreSQL name the columns alike and decode them to the same Rust
 //! types, so a row becomes a [`SessionRecord`] (or just its key) here and
-//! nowhere else.
+//! nowhere else; and the statements that are alike too (a new session, an
+//! operator's selection and revocation).
 
 use sqlx::query::Query;
 use sqlx::Row;
 
-use super::{SessionKey, SessionRecord, StoreError};
+use super::{SessionKey, SessionRecord, SessionSelector, StoreError};
 
 /// The session a row holds.
 pub(crate) fn record_from<R: Row>(row: &R) -> Result<SessionRecord, StoreError>
@@ -82,4 +83,65 @@ where
     .bind(r.last_seen)
     .bind(r.last_refresh)
     .bind(&r.match_key)
+}
+
+/// The sessions an operator's selector names, oldest first: the provider
+/// narrowed in SQL, the rest decided on each row (a user is matched by
+/// the claims too). One text for both backends; parameters carry their
+/// type, so `$1 IS NULL` needs no cast.
+pub(crate) async fn select_named<'c, DB, E>(
+    executor: E,
+    selector: &SessionSelector,
+) -> Result<Vec<SessionRecord>, StoreError>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> Option<String>: sqlx::Decode<'r, DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> Option<i64>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
+{
+    let rows = sqlx::query("SELECT * FROM sessions WHERE ($1 IS NULL OR provider = $1) ORDER BY created_at, key")
+        .bind(selector.provider.clone())
+        .fetch_all(executor)
+        .await?;
+    let mut named = Vec::new();
+    for row in &rows {
+        let record = record_from(row)?;
+        if selector.matches(&record) {
+            named.push(record);
+        }
+    }
+    Ok(named)
+}
+
+/// Deletes each of `chosen` that is still there (in the caller's
+/// transaction) and returns the keys deleted: an operator's revocation,
+/// chosen by [`select_named`] just before.
+pub(crate) async fn delete_chosen<DB>(
+    conn: &mut DB::Connection,
+    chosen: &[SessionRecord],
+) -> Result<Vec<SessionKey>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut ended = Vec::new();
+    for record in chosen {
+        // RETURNING says whether it was still there, on both backends.
+        let gone = sqlx::query::<DB>("DELETE FROM sessions WHERE key = $1 RETURNING key")
+            .bind(record.key.0.to_vec())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if gone.is_some() {
+            ended.push(record.key);
+        }
+    }
+    Ok(ended)
 }

@@ -1,5 +1,8 @@
 //! The embedded SQLite store: a file, WAL mode, versioned migrations. One
-//! node: every revocation is local, so no notices are sent.
+//! node; but another process may share the file (`doorward sessions
+//! revoke`), so every revocation also appends to the `notices` table, in
+//! the same transaction, which a running doorward polls
+//! (`sqlite_notices`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,8 +10,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
-use super::session_rows::{insert, key_from, record_from};
-use super::{SessionKey, SessionRecord, SessionStore, StoreError};
+use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
+use super::sqlite_notices::note_revoked;
+use super::{SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -38,6 +42,11 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Revocations other processes on this file make (see `sqlite_notices`).
+    pub fn follow_notices(&self) -> tokio::sync::mpsc::UnboundedReceiver<super::Invalidation> {
+        super::sqlite_notices::follow(self.pool.clone())
     }
 }
 
@@ -84,10 +93,15 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM sessions WHERE key = ?")
             .bind(&key.0[..])
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() > 0 {
+            note_revoked(&mut tx, &[*key]).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -97,32 +111,36 @@ impl SessionStore for SqliteStore {
         subject: Option<&str>,
         sid: Option<&str>,
     ) -> Result<Vec<SessionKey>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let rows = match (sid, subject) {
             (Some(sid), Some(subject)) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? AND subject = ? RETURNING key")
                     .bind(issuer)
                     .bind(sid)
                     .bind(subject)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
             }
             (Some(sid), None) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND sid = ? RETURNING key")
                     .bind(issuer)
                     .bind(sid)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
             }
             (None, Some(subject)) => {
                 sqlx::query("DELETE FROM sessions WHERE issuer = ? AND subject = ? RETURNING key")
                     .bind(issuer)
                     .bind(subject)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
             }
             (None, None) => return Ok(Vec::new()),
         };
-        rows.iter().map(key_from).collect()
+        let keys = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        note_revoked(&mut tx, &keys).await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 
     async fn remember_once(&self, scope: &str, id: &str, expires_at: i64) -> Result<bool, StoreError> {
@@ -157,11 +175,15 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_of(&self, match_key: &str) -> Result<Vec<SessionKey>, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("DELETE FROM sessions WHERE match_key = ? RETURNING key")
             .bind(match_key)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
-        rows.iter().map(key_from).collect()
+        let keys = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        note_revoked(&mut tx, &keys).await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 
     async fn announce_changed(&self, _keys: &[SessionKey]) -> Result<(), StoreError> {
@@ -183,6 +205,7 @@ impl SessionStore for SqliteStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
+        super::sqlite_notices::purge(&self.pool).await?;
         Ok(sessions.rows_affected() + once.rows_affected())
     }
 
@@ -196,12 +219,36 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {
-        // One node: the caller forgets the sessions in its own cache.
+        // Other processes on this file (an operator's CLI, a second
+        // doorward) hear of it through the notices table.
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("DELETE FROM sessions WHERE provider = ? AND issuer = ? RETURNING key")
             .bind(provider)
             .bind(issuer)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
-        rows.iter().map(key_from).collect()
+        let ended = rows.iter().map(key_from).collect::<Result<Vec<_>, _>>()?;
+        note_revoked(&mut tx, &ended).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn list_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionRecord>, StoreError> {
+        select_named(&self.pool, selector).await
+    }
+
+    async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
+        if selector.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Chosen first, then deleted in a transaction that starts by
+        // writing (a read that turns into a write in WAL mode could fail at
+        // once when another process wrote in between, instead of waiting).
+        let chosen = select_named(&self.pool, selector).await?;
+        let mut tx = self.pool.begin().await?;
+        let ended = delete_chosen::<sqlx::Sqlite>(&mut tx, &chosen).await?;
+        note_revoked(&mut tx, &ended).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 }

@@ -45,6 +45,13 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("directory", "auth", "the directory handle is below auth"),
     ("directory", "scim", "the directory handle is below scim"),
     ("directory", "session", "the directory handle is below sessions"),
+    // Operators revoke through the directory handle and the store, like
+    // every other input that changes identity.
+    ("admin", "auth", "operators revoke through the directory handle"),
+    ("admin", "session", "operators revoke through the directory handle"),
+    ("admin", "proxy", "the admin API knows no request path"),
+    ("admin", "scim", "operators and SCIM are siblings"),
+    ("store", "admin", "the store knows rows"),
     // The store knows rows.
     ("store", "session", "the store knows rows"),
     ("store", "auth", "the store knows rows"),

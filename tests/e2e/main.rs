@@ -28,6 +28,7 @@ mod kubernetes;
 mod large_bodies;
 mod lifecycle;
 mod oidc;
+mod operators;
 mod pages;
 mod paths;
 mod provenance;

@@ -631,3 +631,185 @@ mod directory {
         .await;
     }
 }
+
+mod operators {
+    //! What `doorward sessions list|revoke` and the admin API ask of the
+    //! store, on both backends.
+
+    use super::*;
+    use doorward::store::SessionSelector;
+
+    fn named(n: u8, provider: &str, subject: &str, email: &str) -> SessionRecord {
+        let mut r = record(n, &format!("https://{provider}"), subject, None, 9_000);
+        r.provider = provider.into();
+        r.claims = format!("{{\"merged\":{{\"sub\":\"{subject}\",\"email\":\"{email}\"}}}}");
+        r.match_key = Some(format!("name:{email}"));
+        r
+    }
+
+    fn by(user: Option<&str>, provider: Option<&str>, session: Option<&str>) -> SessionSelector {
+        SessionSelector {
+            user: user.map(str::to_string),
+            provider: provider.map(str::to_string),
+            session: session.map(str::to_string),
+        }
+    }
+
+    async fn seed(store: &Store) {
+        for r in [
+            named(1, "a", "alice-a", "alice@example.com"),
+            named(2, "a", "alice-a", "alice@example.com"),
+            named(3, "b", "alice-b", "alice@example.com"),
+            named(4, "a", "bob", "bob@example.com"),
+        ] {
+            store.insert(&r).await.expect("insert");
+        }
+    }
+
+    fn keys(records: &[SessionRecord]) -> Vec<u8> {
+        let mut n: Vec<u8> = records.iter().map(|r| r.key.0[0]).collect();
+        n.sort_unstable();
+        n
+    }
+
+    fn sorted(found: Vec<SessionKey>) -> Vec<u8> {
+        let mut n: Vec<u8> = found.iter().map(|k| k.0[0]).collect();
+        n.sort_unstable();
+        n
+    }
+
+    #[tokio::test]
+    async fn sessions_are_listed_by_user_provider_and_key() {
+        each(|name, store| async move {
+            seed(&store).await;
+            let list = |s: SessionSelector| {
+                let store = store.clone();
+                async move { keys(&store.list_sessions(&s).await.expect("list")) }
+            };
+            assert_eq!(list(by(None, None, None)).await, [1, 2, 3, 4], "{name}: all");
+            assert_eq!(list(by(None, Some("a"), None)).await, [1, 2, 4], "{name}");
+            assert_eq!(
+                list(by(Some("alice@example.com"), None, None)).await,
+                [1, 2, 3],
+                "{name}"
+            );
+            assert_eq!(
+                list(by(Some("alice@example.com"), Some("b"), None)).await,
+                [3],
+                "{name}: the same email from another IdP is another person"
+            );
+            assert_eq!(list(by(Some("bob"), None, None)).await, [4], "{name}: by subject");
+            let key = SessionKey([2; 32]).to_hex();
+            assert_eq!(
+                list(by(None, None, Some(&key[..16]))).await,
+                [2],
+                "{name}: by key prefix"
+            );
+            assert_eq!(list(by(Some("nobody"), None, None)).await, Vec::<u8>::new(), "{name}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn sessions_are_revoked_by_provider_user_and_key() {
+        each(|name, store| async move {
+            seed(&store).await;
+            assert!(
+                store
+                    .revoke_sessions(&by(None, None, None))
+                    .await
+                    .expect("revoke")
+                    .is_empty(),
+                "{name}: an empty selector ends nothing"
+            );
+            let key = SessionKey([4; 32]).to_hex();
+            assert_eq!(
+                sorted(
+                    store
+                        .revoke_sessions(&by(None, None, Some(&key)))
+                        .await
+                        .expect("revoke")
+                ),
+                [4],
+                "{name}"
+            );
+            assert_eq!(
+                sorted(
+                    store
+                        .revoke_sessions(&by(Some("alice@example.com"), Some("a"), None))
+                        .await
+                        .expect("revoke")
+                ),
+                [1, 2],
+                "{name}"
+            );
+            assert!(
+                store.get(&SessionKey([3; 32])).await.expect("get").is_some(),
+                "{name}: provider b's kept"
+            );
+            assert_eq!(
+                sorted(store.revoke_sessions(&by(None, Some("b"), None)).await.expect("revoke")),
+                [3],
+                "{name}"
+            );
+            assert!(
+                store
+                    .list_sessions(&by(None, None, None))
+                    .await
+                    .expect("list")
+                    .is_empty(),
+                "{name}"
+            );
+            assert!(
+                store
+                    .revoke_sessions(&by(None, Some("b"), None))
+                    .await
+                    .expect("again")
+                    .is_empty(),
+                "{name}: nothing left to end"
+            );
+        })
+        .await;
+    }
+
+    /// A second handle on the same database (another replica, or the CLI
+    /// beside a running doorward on one SQLite file) hears revocations.
+    #[tokio::test]
+    async fn a_second_handle_on_the_same_database_hears_revocations() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = format!("sqlite://{}/s.db", dir.path().display());
+        let pg = postgres::TestPostgres::shared();
+        let pg_url = pg.fresh_database().await;
+        for url in [sqlite, pg_url] {
+            let running = Store::open(&url, &StoreOptions::default()).await.expect("running");
+            let cli = Store::open(&url, &StoreOptions::default()).await.expect("cli");
+            let mut notices = running.subscribe().expect("notices on every backend");
+            if running.is_shared() {
+                assert_eq!(next(&mut notices).await, Invalidation::Restored, "{url}: listening");
+            } else {
+                // The first poll finds where the notices end.
+                tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            }
+            seed(&cli).await;
+            let started = std::time::Instant::now();
+            cli.revoke_sessions(&by(Some("bob@example.com"), None, None))
+                .await
+                .expect("revoke");
+            assert_eq!(
+                next(&mut notices).await,
+                Invalidation::Revoked(SessionKey([4; 32])),
+                "{url}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{url}: within a second"
+            );
+            cli.delete(&SessionKey([1; 32])).await.expect("delete");
+            assert_eq!(
+                next(&mut notices).await,
+                Invalidation::Revoked(SessionKey([1; 32])),
+                "{url}: every revocation"
+            );
+        }
+    }
+}
