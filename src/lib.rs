@@ -16,6 +16,7 @@
 //! path), then `build`, `reload` and `server`.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod assertion;
 pub mod auth;
 pub mod build;

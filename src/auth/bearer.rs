@@ -1,6 +1,10 @@
 //! Bearer tokens as session-less logins: a JWT from a configured provider,
-//! verified once and cached by its hash until it expires. Whether a route
-//! takes them at all, and from which provider, is the gate's business.
+//! verified once and cached by its hash until it expires, or until the
+//! directory generation it was derived under moves on (a directory change
+//! here or on another replica, a reload, the notice channel lost). While
+//! notices may be missed, no verdict is served from the cache. Whether a
+//! route takes them at all, and from which provider, is the gate's
+//! business.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +13,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use super::caller::BearerLogin;
-use super::Auth;
+use super::{Auth, AuthError};
 use crate::login::{PassedTokens, Tokens};
 use crate::providers::Provider;
 use crate::session::Origin;
@@ -31,9 +35,14 @@ impl BearerCache {
 }
 
 impl Auth {
-    pub(super) async fn bearer(&self, token: &str) -> Option<Arc<BearerLogin>> {
+    /// `Err`: the directory could not be read, so no verdict (a 503).
+    pub(super) async fn bearer(&self, token: &str) -> Result<Option<Arc<BearerLogin>>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();
+        let generation = self.sessions.generation();
+        // Fail closed: a replica that cannot hear other replicas' directory
+        // changes serves no verdict it may have missed one for.
+        let trusted = !self.sessions.reading_through();
         if let Some(hit) = self.bearer.cache.get(&digest).await {
             // A verdict holds only under the keys it was reached with: once
             // the IdP stops publishing a key, its tokens are checked again
@@ -42,29 +51,35 @@ impl Auth {
                 .provider(&hit.provider)
                 .and_then(Provider::oidc)
                 .is_some_and(|p| p.keys_generation() == hit.keys_generation);
-            if hit.expires_at > now && keys_unchanged {
-                return Some(hit);
+            let current = hit.directory_generation == generation.directory();
+            if hit.expires_at > now && keys_unchanged && current && trusted {
+                return Ok(Some(hit));
             }
             self.bearer.cache.invalidate(&digest).await;
         }
-        let login = self.verify_bearer(token, digest).await;
+        let login = self.verify_bearer(token, digest).await?;
         self.metrics
             .bearer_validation(if login.is_some() { "valid" } else { "invalid" });
-        login
+        Ok(login)
     }
 
     /// Verifies a token the cache had no verdict for, and caches the login.
-    async fn verify_bearer(&self, token: &str, digest: [u8; 32]) -> Option<Arc<BearerLogin>> {
+    async fn verify_bearer(&self, token: &str, digest: [u8; 32]) -> Result<Option<Arc<BearerLogin>>, AuthError> {
         // The issuer names the provider; only that one is tried.
-        let issuer = crate::oidc::jwt::payload_unverified(token)
-            .ok()?
-            .get("iss")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)?;
-        let provider = self.oidc_providers().find(|p| p.issuer == issuer)?;
-        // Read before verifying: if the keys change meanwhile, the entry
-        // carries the older generation and is simply checked again.
+        let Some(issuer) = crate::oidc::jwt::payload_unverified(token)
+            .ok()
+            .and_then(|payload| payload.get("iss").and_then(|v| v.as_str()).map(str::to_string))
+        else {
+            return Ok(None);
+        };
+        let Some(provider) = self.oidc_providers().find(|p| p.issuer == issuer) else {
+            return Ok(None);
+        };
+        // Read before verifying: if the keys (or the directory) change
+        // meanwhile, the entry carries the older generation and is simply
+        // checked again.
         let keys_generation = provider.keys_generation();
+        let directory_generation = self.sessions.generation().directory();
         match provider.verify_bearer(token).await {
             Ok(claims) => {
                 let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
@@ -79,11 +94,12 @@ impl Auth {
                     issuer: &provider.issuer,
                 };
                 let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
+                // A directory that cannot be read gives no verdict (and
+                // nothing cached): the caller answers 503.
                 let facts = match self.match_key(&claims, subject) {
-                    Some(key) => facts_for(self.sessions.store(), &key).await.unwrap_or_else(|e| {
+                    Some(key) => facts_for(self.sessions.store(), &key).await.inspect_err(|e| {
                         tracing::warn!(error = %e, "bearer token: the directory could not be read");
-                        None
-                    }),
+                    })?,
                     None => None,
                 };
                 let login = Arc::new(BearerLogin {
@@ -91,14 +107,15 @@ impl Auth {
                     provider: provider.name.clone(),
                     expires_at,
                     keys_generation,
+                    directory_generation,
                     passed_tokens,
                 });
                 self.bearer.cache.insert(digest, Arc::clone(&login)).await;
-                Some(login)
+                Ok(Some(login))
             }
             Err(e) => {
                 tracing::info!(provider = %provider.name, error = %e, "bearer token refused");
-                None
+                Ok(None)
             }
         }
     }

@@ -138,7 +138,7 @@ impl Auth {
         }
         if allow_bearer {
             if let Some(token) = bearer_token(headers) {
-                return Ok(self.bearer(token).await.map(Caller::Bearer));
+                return Ok(self.bearer(token).await?.map(Caller::Bearer));
             }
         }
         Ok(None)

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::access::Registry;
 use crate::assertion::AssertionSigner;
 use crate::auth::{Auth, RouteRules};
 use crate::clock::Clock;
@@ -70,6 +71,12 @@ impl Gateway {
         }
         let identity_headers = IdentityHeaders::from_config(&config.headers);
         let scim = Scim::from_config(config, auth.as_ref().map(Auth::directory_handle))?.map(Arc::new);
+        // The sessions' generation when there are sessions (a reload keeps
+        // both, and carries the registry over).
+        let generation = auth
+            .as_ref()
+            .map(|a| a.sessions.generation().clone())
+            .unwrap_or_default();
         Ok(Self {
             scim,
             scim_elsewhere: config.scim.listen.is_some(),
@@ -104,6 +111,7 @@ impl Gateway {
             auth,
             signer,
             pages,
+            access: Arc::new(Registry::new(generation)),
         })
     }
 }

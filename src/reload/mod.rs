@@ -185,7 +185,11 @@ impl Reloader {
                 if let Some(swap) = swap {
                     swap.apply();
                 }
+                let generation = gateway.access().generation().clone();
                 self.gateway.store(Arc::new(gateway));
+                // Now that the new policy is in place: whatever it refuses
+                // is ended, tunnels and long responses included.
+                generation.bump_directory();
             }
             Err(e) => return self.refuse(trigger, &e),
         }
@@ -254,6 +258,7 @@ fn rebuild(
     };
     let mut gateway = Gateway::new(config, metrics, auth, signer, pages, clock).map_err(|e| e.to_string())?;
     gateway.readiness = Arc::clone(&current.readiness);
+    gateway.access = Arc::clone(current.access());
     Ok((gateway, swap))
 }
 

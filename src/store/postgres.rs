@@ -150,12 +150,16 @@ impl PgStore {
         }
     }
 
-    /// `r:<origin>:<key>` (revoked), `c:<origin>:<key>` (changed), or a
-    /// heartbeat. A replica's own "changed" notices are skipped: its cache
+    /// `r:<origin>:<key>` (revoked), `c:<origin>:<key>` (changed),
+    /// `d:<origin>:` (the directory changed), or a heartbeat. A replica's own "changed" notices are skipped: its cache
     /// holds the new record already.
     fn parse(&self, payload: &str) -> Option<Invalidation> {
         let mut parts = payload.splitn(3, ':');
         let (kind, origin, key) = (parts.next()?, parts.next()?, parts.next()?);
+        if kind == "d" {
+            // The replica that wrote the directory applied it already.
+            return (origin != self.origin).then_some(Invalidation::Directory);
+        }
         let key = SessionKey::from_hex(key)?;
         match kind {
             "r" => Some(Invalidation::Revoked(key)),
@@ -303,6 +307,15 @@ impl SessionStore for PgStore {
         // the sessions too.
         notify(&mut tx, keys, "c:directory:").await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn announce_directory(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTICE_CHANNEL)
+            .bind(format!("d:{}:", self.origin))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
