@@ -283,6 +283,8 @@ pub struct Proxy {
     pub addr: SocketAddr,
     /// `[scim] listen`'s address, when set.
     pub scim_addr: Option<SocketAddr>,
+    /// The swappable request path (in-process reloads).
+    pub gateway: doorward::reload::SharedGateway,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -330,6 +332,7 @@ impl Proxy {
         }
         let addr = server.local_addr().expect("doorward addr");
         let scim_addr = server.scim_addr();
+        let gateway = server.shared_gateway();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -337,6 +340,7 @@ impl Proxy {
         Self {
             addr,
             scim_addr,
+            gateway,
             stop: Some(stop),
             task: Some(task),
         }
