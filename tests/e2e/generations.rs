@@ -273,7 +273,10 @@ async fn on_the_other_replica_a_scim_deactivation_and_a_back_channel_logout_end_
     let changed = Instant::now();
     let delay = closed_after(&mut bob_ws, changed).await;
     eprintln!("SCIM deactivation on A: tunnel on B closed after {delay:?}");
-    assert!(delay < BOUND, "tunnel on B closed {delay:?} after the deactivation on A");
+    assert!(
+        delay < BOUND,
+        "tunnel on B closed {delay:?} after the deactivation on A"
+    );
     assert!(echoes(&mut alice_ws).await, "alice's tunnel stays open");
 
     // alice signs out at the IdP; its back-channel logout reaches A.
@@ -283,7 +286,10 @@ async fn on_the_other_replica_a_scim_deactivation_and_a_back_channel_logout_end_
     let changed = Instant::now();
     let delay = closed_after(&mut alice_ws, changed).await;
     eprintln!("back-channel logout at A: tunnel on B closed after {delay:?}");
-    assert!(delay < BOUND, "tunnel on B closed {delay:?} after the back-channel logout");
+    assert!(
+        delay < BOUND,
+        "tunnel on B closed {delay:?} after the back-channel logout"
+    );
 }
 
 /// `GET path` on `base` with a bearer token, as an API client.

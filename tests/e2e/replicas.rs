@@ -253,7 +253,11 @@ async fn a_database_outage_logs_nobody_out_and_recovers() {
     }
     assert!(recovered, "B serves bob again once the database is back");
     assert_eq!(alice.get(&pair.on_b("/after")).await.status, 200);
-    assert_eq!(alice.get(&pair.s.url("/after")).await.status, 200, "and A serves alice again");
+    assert_eq!(
+        alice.get(&pair.s.url("/after")).await.status,
+        200,
+        "and A serves alice again"
+    );
 }
 
 #[tokio::test]
