@@ -69,11 +69,6 @@ impl Generation {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.wake.subscribe()
     }
-
-    /// Whether `self` and `other` are the same counter.
-    pub fn same(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
 }
 
 #[cfg(test)]

@@ -33,13 +33,19 @@ impl Credentials {
     /// Takes the credentials from a request's headers. Header values share
     /// the request's buffer: this copies no bytes.
     pub fn capture(headers: &HeaderMap, cookie_name: Option<&str>) -> Self {
-        let cookie = cookie_name.and_then(|name| {
-            headers
-                .get_all(COOKIE)
-                .iter()
-                .find(|value| names_cookie(value.as_bytes(), name.as_bytes()))
-                .cloned()
-        });
+        let mut fields = headers.get_all(COOKIE).iter();
+        let cookie = match (fields.next(), fields.next()) {
+            // The usual case (HTTP/1.1): one field, kept whole, unread.
+            (Some(only), None) => cookie_name.map(|_| only.clone()),
+            // Several fields (HTTP/2 splits cookies): the one with ours.
+            _ => cookie_name.and_then(|name| {
+                headers
+                    .get_all(COOKIE)
+                    .iter()
+                    .find(|value| names_cookie(value.as_bytes(), name.as_bytes()))
+                    .cloned()
+            }),
+        };
         Self {
             cookie,
             authorization: headers.get(AUTHORIZATION).cloned(),
