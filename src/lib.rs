@@ -3,7 +3,8 @@
 //! The binary (`src/main.rs`) is a thin CLI over this library; integration
 //! tests start [`server::Server`] in-process on port 0.
 //!
-//! Layers, lowest first: `clock`, `paths`, `config` (types and checks
+//! Layers, lowest first: `clock`, `access` (the access generation and the
+//! registry of long-lived admissions), `paths`, `config` (types and checks
 //! only), `identity` (pure), `identity_headers`, `keyring` (cookie sealing
 //! and token keys), `idp_http` (the client for identity providers), `store`
 //! (rows), `directory` (the handle the directory is written through),
@@ -16,6 +17,7 @@
 //! path), then `build`, `reload` and `server`.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod admin;
 pub mod assertion;
 pub mod auth;

@@ -79,6 +79,7 @@ fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&Di
         provider: provider.to_string(),
         expires_at: i64::MAX,
         keys_generation: 0,
+        directory_generation: 0,
         passed_tokens: None,
     }))
 }

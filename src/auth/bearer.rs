@@ -1,9 +1,12 @@
 //! Bearer tokens as session-less logins: a JWT from a configured provider,
-//! verified once and cached by its hash until it expires. Whether a route
-//! takes them at all, and from which provider, is the gate's business.
-//! The directory has its say as on a login: `require_provisioned` refuses a
-//! token it cannot match, and a directory that cannot be read is a 503
-//! (with `Retry-After`), never a verdict, cached or not.
+//! verified once and cached by its hash until it expires, or until the
+//! directory generation it was derived under moves on (a directory change
+//! here or on another replica, a reload, the notice channel lost). While
+//! notices may be missed, no verdict is served from the cache. Whether a
+//! route takes them at all, and from which provider, is the gate's
+//! business. The directory has its say as on a login: `require_provisioned`
+//! refuses a token it cannot match, and a directory that cannot be read is
+//! a 503 (with `Retry-After`), never a verdict, cached or not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,9 +39,14 @@ impl BearerCache {
 impl Auth {
     /// The login a token stands for; `Ok(None)` when it is refused, `Err`
     /// when the directory cannot tell.
+    /// `Err`: the directory could not be read, so no verdict (a 503).
     pub(super) async fn bearer(&self, token: &str) -> Result<Option<Arc<BearerLogin>>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.clock.now();
+        let generation = self.sessions.generation();
+        // Fail closed: a replica that cannot hear other replicas' directory
+        // changes serves no verdict it may have missed one for.
+        let trusted = !self.sessions.reading_through();
         if let Some(hit) = self.bearer.cache.get(&digest).await {
             // A verdict holds only under the keys it was reached with: once
             // the IdP stops publishing a key, its tokens are checked again
@@ -47,7 +55,8 @@ impl Auth {
                 .provider(&hit.provider)
                 .and_then(Provider::oidc)
                 .is_some_and(|p| p.keys_generation() == hit.keys_generation);
-            if hit.expires_at > now && keys_unchanged {
+            let current = hit.directory_generation == generation.directory();
+            if hit.expires_at > now && keys_unchanged && current && trusted {
                 return Ok(Some(hit));
             }
             self.bearer.cache.invalidate(&digest).await;
@@ -61,15 +70,20 @@ impl Auth {
     /// Verifies a token the cache had no verdict for, and caches the login.
     async fn verify_bearer(&self, token: &str, digest: [u8; 32]) -> Result<Option<Arc<BearerLogin>>, AuthError> {
         // The issuer names the provider; only that one is tried.
-        let issuer = crate::oidc::jwt::payload_unverified(token)
+        let Some(issuer) = crate::oidc::jwt::payload_unverified(token)
             .ok()
-            .and_then(|payload| payload.get("iss").and_then(|v| v.as_str()).map(str::to_string));
-        let Some(provider) = issuer.and_then(|issuer| self.oidc_providers().find(|p| p.issuer == issuer)) else {
+            .and_then(|payload| payload.get("iss").and_then(|v| v.as_str()).map(str::to_string))
+        else {
             return Ok(None);
         };
-        // Read before verifying: if the keys change meanwhile, the entry
-        // carries the older generation and is simply checked again.
+        let Some(provider) = self.oidc_providers().find(|p| p.issuer == issuer) else {
+            return Ok(None);
+        };
+        // Read before verifying: if the keys (or the directory) change
+        // meanwhile, the entry carries the older generation and is simply
+        // checked again.
         let keys_generation = provider.keys_generation();
+        let directory_generation = self.sessions.generation().directory();
         match provider.verify_bearer(token).await {
             Ok(claims) => {
                 let expires_at = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
@@ -101,6 +115,7 @@ impl Auth {
                     provider: provider.name.clone(),
                     expires_at,
                     keys_generation,
+                    directory_generation,
                     passed_tokens,
                 });
                 self.bearer.cache.insert(digest, Arc::clone(&login)).await;

@@ -51,5 +51,8 @@ pub struct BearerLogin {
     /// The provider's key set it was verified under
     /// (`OidcProvider::keys_generation`).
     pub(in crate::auth) keys_generation: u64,
+    /// The directory generation it was derived under
+    /// ([`crate::access::Generation::directory`]).
+    pub(in crate::auth) directory_generation: u64,
     pub(in crate::auth) passed_tokens: Option<Arc<PassedTokens>>,
 }

@@ -87,18 +87,24 @@ impl Auth {
         }
     }
 
-    /// Applies what a directory write changed to the sessions it touched.
+    /// Applies what a directory write changed to the sessions it touched,
+    /// and to every verdict derived from the directory: bearer verdicts
+    /// (cached by token hash, not by user) are all reached again, here and,
+    /// through the store's notice, on every other replica.
     pub async fn apply_directory_changes(&self, changes: &[DirectoryChange]) -> Result<(), AuthError> {
         let Some(binding) = &self.directory else {
             return Ok(());
         };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // First: from here on no verdict derived before this change is served.
+        self.sessions.generation().bump_directory();
+        self.sessions.store().announce_directory().await?;
         let store = self.sessions.store();
         for change in changes {
             match change {
                 DirectoryChange::UserRemoved { user_name, external_id } => {
-                    // Verified bearer tokens are cached by hash, not by user:
-                    // drop them all rather than let one outlive the user.
-                    self.bearer.cache.invalidate_all();
                     for key in binding.keys_of(user_name, external_id.as_deref()) {
                         let ended = store.delete_sessions_of(&key).await?;
                         for session in &ended {

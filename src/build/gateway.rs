@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::access::Registry;
 use crate::admin::api::AdminApi;
 use crate::assertion::AssertionSigner;
 use crate::auth::{Auth, RouteRules};
@@ -73,6 +74,12 @@ impl Gateway {
         let identity_headers = IdentityHeaders::from_config(&config.headers);
         let scim = Scim::from_config(config, auth.as_ref().map(Auth::directory_handle))?.map(Arc::new);
         let admin = AdminApi::from_config(config, auth.as_ref().map(Auth::directory_handle)).map(Arc::new);
+        // The sessions' generation when there are sessions (a reload keeps
+        // both, and carries the registry over).
+        let generation = auth
+            .as_ref()
+            .map(|a| a.sessions.generation().clone())
+            .unwrap_or_default();
         Ok(Self {
             admin,
             scim,
@@ -108,6 +115,7 @@ impl Gateway {
             auth,
             signer,
             pages,
+            access: Arc::new(Registry::new(generation)),
         })
     }
 }

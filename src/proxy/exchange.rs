@@ -1,8 +1,11 @@
 //! The exchange with the upstream: send the prepared request, bound the
 //! wait for its answer, and make the answer fit to return: hop-by-hop
 //! headers removed, doorward's own cookies kept out of the app's reach, an
-//! upgrade joined only when the upstream proved it understood it.
+//! upgrade joined only when the upstream proved it understood it. Tunnels
+//! and open-ended bodies of admitted callers are registered to be ended
+//! when their admission no longer holds (see `watch`).
 
+use http::response::Parts;
 use http::{HeaderValue, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 
@@ -12,8 +15,10 @@ use super::rewrite::Prepared;
 use super::route::Route;
 use super::upgrade::spawn_tunnel;
 use super::upstream::UpstreamError;
+use super::watch::{open_ended, Admission};
 use super::ConnInfo;
-use crate::respond::body::body_failure_in;
+use crate::access::{Registration, Registry};
+use crate::respond::body::{body_failure_in, PooledBody};
 use crate::respond::{Reply, ResponseBody};
 
 pub async fn exchange(
@@ -22,6 +27,7 @@ pub async fn exchange(
     conn: &ConnInfo,
     request_id: &HeaderValue,
     cookie_name: Option<&str>,
+    watched: Option<(Admission<'_>, &Registry)>,
 ) -> Result<Reply, ProxyError> {
     let Prepared {
         request,
@@ -55,10 +61,19 @@ pub async fn exchange(
             upgrade.check_switch(&head.headers)?;
             remove_hop_by_hop(&mut head.headers, true);
             let id = request_id.to_str().unwrap_or("-").to_string();
-            spawn_tunnel(client, upstream, conn.activity.busy(), id);
+            let registration = watched.map(|(admission, registry)| admission.register(registry));
+            spawn_tunnel(client, upstream, conn.activity.busy(), id, registration);
+            return Ok(finish(head, body, cookie_name, None));
         }
         (true, _, _) => return Err(ProxyError::BadUpgrade("the upstream switched protocols unasked")),
     }
+    let registration = watched
+        .filter(|_| open_ended(&head.headers, &body))
+        .map(|(admission, registry)| admission.register(registry));
+    Ok(finish(head, body, cookie_name, registration))
+}
+
+fn finish(mut head: Parts, body: PooledBody, cookie_name: Option<&str>, watch: Option<Registration>) -> Reply {
     if let Some(name) = cookie_name {
         crate::session::cookies::strip_own_set_cookie(&mut head.headers, name);
     }
@@ -66,5 +81,9 @@ pub async fn exchange(
     // The upstream's HTTP version is its own business; the client keeps
     // the version it spoke.
     head.version = Version::default();
-    Ok(Response::from_parts(head, ResponseBody::Upstream(body)))
+    let body = match watch {
+        Some(registration) => ResponseBody::Watched(body, registration),
+        None => ResponseBody::Upstream(body),
+    };
+    Response::from_parts(head, body)
 }

@@ -20,6 +20,7 @@ pub mod route;
 mod tests;
 mod upgrade;
 pub mod upstream;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::access::{Credentials, Registry};
 use crate::admin::api::AdminApi;
 use crate::assertion::AssertionSigner;
 use crate::auth::endpoints::Endpoint;
@@ -79,6 +81,9 @@ pub struct Gateway {
     /// The operators' API, when `[admin] listen` is set: served only on
     /// that listener.
     pub(crate) admin: Option<Arc<AdminApi>>,
+    /// Open tunnels and long responses, re-checked on identity changes
+    /// (the process's: a reload carries it over).
+    pub(crate) access: Arc<Registry>,
 }
 
 impl Gateway {
@@ -194,6 +199,9 @@ impl Gateway {
         );
         seen.route = Some(Arc::clone(&route));
 
+        // Read before recognising: a change after this point wakes the
+        // watcher for whatever this request opens (see `watch`).
+        let admitted_under = self.access.generation().current();
         let recognised = match &self.auth {
             Some(auth) => {
                 let bearer = route.rules.bearer && !route.is_public(&path);
@@ -209,6 +217,17 @@ impl Gateway {
         };
 
         let upgrade = upgrade::requested(&parts.headers, &self.allowed_upgrades)?;
+        // What it takes to admit this caller again, should the response
+        // be long-lived (shared header values: no copy).
+        let admission = passage.admitted().map(|_| watch::Admission {
+            credentials: Credentials::capture(
+                &parts.headers,
+                self.auth.as_ref().map(|a| a.sessions.settings.cookie_name.as_str()),
+            ),
+            host: host.as_ref().map(|h| h.name.as_str()),
+            path: &path,
+            admitted_under,
+        });
         let request = rewrite::Request {
             parts,
             body,
@@ -222,7 +241,8 @@ impl Gateway {
         };
         let prepared = self.rewrite.prepare(request, &self.signer, self.body_limits).await?;
         let cookie_name = self.auth.as_ref().map(|a| a.cookie_base.as_str());
-        exchange::exchange(prepared, &route, conn, request_id, cookie_name).await
+        let watched = admission.map(|a| (a, &*self.access));
+        exchange::exchange(prepared, &route, conn, request_id, cookie_name, watched).await
     }
 
     /// doorward's own endpoints: SCIM (which reads its own body, so it
@@ -314,6 +334,11 @@ impl Gateway {
     /// The login machinery, when a provider is configured.
     pub fn auth(&self) -> Option<&Arc<Auth>> {
         self.auth.as_ref()
+    }
+
+    /// The open long-lived admissions (tests count them).
+    pub fn access(&self) -> &Arc<Registry> {
+        &self.access
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -17,6 +17,7 @@ use sha1::{Digest, Sha1};
 
 use super::conn_io::BusyGuard;
 use super::errors::ProxyError;
+use crate::access::Registration;
 
 const SEC_WEBSOCKET_KEY: HeaderName = HeaderName::from_static("sec-websocket-key");
 const SEC_WEBSOCKET_ACCEPT: HeaderName = HeaderName::from_static("sec-websocket-accept");
@@ -94,7 +95,15 @@ impl Upgrade {
 
 /// Joins the client's and the upstream's upgraded connections. `busy` keeps
 /// the client connection from counting as idle while the tunnel is open.
-pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, busy: BusyGuard, request_id: String) {
+/// With a `registration` (an admitted caller), the tunnel is closed on both
+/// sides as soon as that admission no longer holds.
+pub fn spawn_tunnel(
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    busy: BusyGuard,
+    request_id: String,
+    registration: Option<Registration>,
+) {
     tokio::spawn(async move {
         let _busy = busy;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
@@ -105,11 +114,22 @@ pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, busy: BusyGuard, req
             }
         };
         let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            Ok((up, down)) => tracing::debug!(request_id, up, down, "upgraded connection closed"),
-            Err(e) => {
-                tracing::debug!(request_id, error = %e, "upgraded connection ended with an error")
+        let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+        let ended = async {
+            match &registration {
+                Some(registration) => registration.cancelled().await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            copied = copy => match copied {
+                Ok((up, down)) => tracing::debug!(request_id, up, down, "upgraded connection closed"),
+                Err(e) => {
+                    tracing::debug!(request_id, error = %e, "upgraded connection ended with an error")
+                }
+            },
+            // Both halves are dropped on return: both sides see the close.
+            () = ended => tracing::info!(request_id, "upgraded connection closed: its admission ended"),
         }
     });
 }

@@ -185,9 +185,12 @@ impl Reloader {
                 if let Some(swap) = swap {
                     swap.apply();
                 }
+                let generation = gateway.access().generation().clone();
                 self.gateway.store(Arc::new(gateway));
                 crate::auth::end_orphaned_sessions(self.gateway.load_full().auth()).await;
-                crate::auth::end_orphaned_sessions(self.gateway.load_full().auth()).await;
+                // Now that the new policy is in place: whatever it refuses
+                // is ended, tunnels and long responses included.
+                generation.bump_directory();
             }
             Err(e) => return self.refuse(trigger, &e),
         }
@@ -256,6 +259,7 @@ fn rebuild(
     };
     let mut gateway = Gateway::new(config, metrics, auth, signer, pages, clock).map_err(|e| e.to_string())?;
     gateway.readiness = Arc::clone(&current.readiness);
+    gateway.access = Arc::clone(current.access());
     Ok((gateway, swap))
 }
 

@@ -17,6 +17,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::{Instant, Sleep};
 
+use crate::access::Registration;
+
 /// Why a client's request body could not be forwarded.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -351,8 +353,18 @@ impl Body for PooledBody {
 /// page.
 pub enum ResponseBody {
     Upstream(PooledBody),
+    /// An open-ended upstream body, tied to the admission it was let
+    /// through under: once that no longer holds, the body ends with an
+    /// error (HTTP/1.1: the connection closes; HTTP/2: the stream is
+    /// reset), never with a clean end the client would take as complete.
+    Watched(PooledBody, Registration),
     Full(Option<Bytes>),
 }
+
+/// A watched body's admission ended.
+#[derive(Debug, thiserror::Error)]
+#[error("the admission this response was sent under no longer holds")]
+pub struct AdmissionEnded;
 
 impl ResponseBody {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
@@ -366,25 +378,31 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Self::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Self::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Self::Watched(body, registration) => {
+                if registration.poll_cancelled(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(AdmissionEnded))));
+                }
+                Pin::new(body).poll_frame(cx).map_err(Into::into)
+            }
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Upstream(body) => body.is_end_stream(),
+            Self::Upstream(body) | Self::Watched(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Upstream(body) => body.size_hint(),
+            Self::Upstream(body) | Self::Watched(body, _) => body.size_hint(),
             Self::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
         }

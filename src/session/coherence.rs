@@ -2,7 +2,8 @@
 //! lookups through the cache (or, while notices may be missed, through the
 //! store), fills that a revocation or flush during the read must not
 //! resurrect (epoch and tombstones), the store's revocation notices, and
-//! the back-off while the store does not answer.
+//! the back-off while the store does not answer. Every change it learns
+//! of bumps the access [`Generation`](crate::access::Generation).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,9 +21,8 @@ where
     V: Footprint + Send + Sync + 'static,
 {
     pub async fn get(&self, key: &SessionKey) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
-        let cached = self.cache.get(key).await;
         let live = if !self.read_through.load(Ordering::Acquire) {
-            match cached {
+            match self.cache.get(key).await {
                 Some(live) => {
                     self.cache_metrics.hit();
                     live
@@ -49,17 +49,12 @@ where
                     self.cache.invalidate(key).await;
                     return Ok(None);
                 }
-                // The store is down for everyone: the last copy seen stands
-                // (a database blip must not log everyone out).
+                // Fail closed: while notices may be missed, a cached copy
+                // may be one another replica revoked, so it is not served.
+                // The caller answers 503 (the cookie kept: never a logout).
                 Err(e) => {
                     self.note_store_failure(&e);
-                    match cached {
-                        Some(live) => {
-                            tracing::debug!(error = %e, "store unreachable; using the cached session");
-                            live
-                        }
-                        None => return Err(e),
-                    }
+                    return Err(e);
                 }
             }
         };
@@ -129,6 +124,7 @@ where
     pub async fn invalidate(&self, key: &SessionKey) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(key).await;
+        self.generation.bump();
     }
 
     /// Forgets a session in this process (cache and tombstone), without
@@ -136,12 +132,15 @@ where
     pub async fn forget(&self, key: &SessionKey) {
         self.revoked.insert(*key, ());
         self.cache.invalidate(key).await;
+        self.generation.bump();
     }
 
-    /// Drops every cached session: the next requests read through.
+    /// Drops every cached session: the next requests read through. Every
+    /// verdict may be stale after this, bearer ones included.
     pub fn flush(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate_all();
+        self.generation.bump_directory();
     }
 
     /// Sessions in this process's cache (for metrics). The cache counts
@@ -167,7 +166,15 @@ where
                 match notice {
                     Invalidation::Revoked(key) => manager.forget(&key).await,
                     Invalidation::Changed(key) => manager.invalidate(&key).await,
-                    Invalidation::Lost => manager.read_through.store(true, Ordering::Release),
+                    Invalidation::Lost => {
+                        manager.read_through.store(true, Ordering::Release);
+                        // A replica that cannot hear notices trusts no cache
+                        // and re-checks whatever it admitted.
+                        manager.generation.bump_directory();
+                    }
+                    // Another replica changed the directory: verdicts
+                    // derived from it (bearer tokens) are checked again.
+                    Invalidation::Directory => manager.generation.bump_directory(),
                     Invalidation::Restored => {
                         // Notices may have been missed while the channel
                         // was down: nothing cached before is trusted.

@@ -12,6 +12,7 @@ use http::HeaderMap;
 use moka::future::Cache;
 
 use super::{cookies, DeriveFn, Footprint, LiveSession, Origin, SessionId, SessionSettings};
+use crate::access::Generation;
 use crate::clock::Clock;
 use crate::identity::Claims;
 use crate::keyring::KeyRing;
@@ -39,14 +40,17 @@ pub struct SessionManager<V> {
     pub(super) store_failed_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// On while revocation notices from other replicas may be missed (the
     /// notice channel is down): every lookup then asks the store, and a
-    /// cached copy is used only while the store cannot be reached at all
-    /// (then no replica can record a revocation in it either).
+    /// store that does not answer is a 503, never a cached copy (fail
+    /// closed: the copy may be one another replica revoked).
     pub(super) read_through: AtomicBool,
     pub(super) keys: ArcSwap<KeyRing>,
     pub(super) clock: Clock,
     pub settings: SessionSettings,
     /// Lookups answered by the cache, and those that read the store.
     pub(super) cache_metrics: SessionCacheMetrics,
+    /// Bumped whenever this process learns that a session (or anything a
+    /// session's identity is derived from) changed.
+    pub(super) generation: Generation,
 }
 
 /// How long a revocation is remembered against racing cache fills: far
@@ -86,6 +90,7 @@ where
             clock,
             settings,
             cache_metrics: SessionCacheMetrics::default(),
+            generation: Generation::new(),
         }
     }
 
@@ -112,6 +117,12 @@ where
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The access generation of this process (the manager outlives
+    /// reloads, and so does it).
+    pub fn generation(&self) -> &Generation {
+        &self.generation
     }
 
     pub fn clock(&self) -> &Clock {
@@ -199,6 +210,8 @@ where
             self.settings.pass_tokens,
         ));
         self.cache_if_current(key, &live, epoch).await;
+        // A refresh may change what the session is admitted to.
+        self.generation.bump();
         Ok(Some(live))
     }
 

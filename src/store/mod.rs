@@ -138,6 +138,9 @@ pub enum Invalidation {
     Lost,
     /// The notice channel is back: caching may resume.
     Restored,
+    /// A replica changed the directory (SCIM): verdicts derived from it
+    /// without a session (bearer tokens) must be reached again.
+    Directory,
 }
 
 /// The notice channel name in PostgreSQL.
@@ -186,6 +189,9 @@ pub trait SessionStore: Send + Sync {
     /// Tells every replica these sessions' identity changed (directory
     /// groups or roles): they derive it again on the next request.
     fn announce_changed(&self, keys: &[SessionKey]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Tells every other replica the directory changed (their bearer
+    /// verdicts are derived from it).
+    fn announce_directory(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Whether the store answers (readiness).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes expired sessions and replay markers.
@@ -332,6 +338,9 @@ impl SessionStore for Store {
     }
     async fn announce_changed(&self, keys: &[SessionKey]) -> Result<(), StoreError> {
         dispatch!(self, announce_changed(keys))
+    }
+    async fn announce_directory(&self) -> Result<(), StoreError> {
+        dispatch!(self, announce_directory())
     }
     async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, ping())

@@ -6,11 +6,13 @@
 //! told so (`Invalidation::Lost`) and reads through until it is back.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::Row;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
 use super::{
@@ -35,7 +37,16 @@ pub struct PgStore {
     /// This process's mark on its notices, so it can skip its own
     /// "changed" notices (its cache already holds the new record).
     origin: String,
+    /// Directory notices: the last one this process sent, and the last of
+    /// its own its listener heard back (see [`PgStore::announce_directory`]).
+    directory_sent: Arc<AtomicU64>,
+    directory_heard: Arc<watch::Sender<u64>>,
+    /// Whether the listener is listening now (else nothing comes back).
+    listening: Arc<AtomicBool>,
 }
+
+/// How long a directory write waits to hear its own notice come back.
+const ECHO_WAIT: Duration = Duration::from_secs(1);
 
 /// How often a replica proves its notice connection works, and how long
 /// without any notice (its own heartbeat included) counts as lost: a
@@ -74,6 +85,9 @@ impl PgStore {
             pool,
             listener_pool,
             origin: origin.iter().map(|b| format!("{b:02x}")).collect(),
+            directory_sent: Arc::new(AtomicU64::new(0)),
+            directory_heard: Arc::new(watch::channel(0).0),
+            listening: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -126,6 +140,7 @@ impl PgStore {
             };
             retry = LISTEN_RETRY_FIRST;
             // Only now is every later notice seen: caches may be trusted.
+            self.listening.store(true, Ordering::Release);
             if tx.send(Invalidation::Restored).is_err() {
                 return;
             }
@@ -138,6 +153,7 @@ impl PgStore {
                         tracing::warn!(
                             "store notices: connection lost; sessions are read from the store until it is back"
                         );
+                        self.listening.store(false, Ordering::Release);
                         if tx.send(Invalidation::Lost).is_err() {
                             return;
                         }
@@ -153,12 +169,25 @@ impl PgStore {
         }
     }
 
-    /// `r:<origin>:<key>` (revoked), `c:<origin>:<key>` (changed), or a
-    /// heartbeat. A replica's own "changed" notices are skipped: its cache
-    /// holds the new record already.
+    /// `r:<origin>:<key>` (revoked), `c:<origin>:<key>` (changed),
+    /// `d:<origin>:` (the directory changed), or a heartbeat. A replica's
+    /// own "changed" and "directory" notices are skipped: it applied them.
     fn parse(&self, payload: &str) -> Option<Invalidation> {
         let mut parts = payload.splitn(3, ':');
         let (kind, origin, key) = (parts.next()?, parts.next()?, parts.next()?);
+        if kind == "d" {
+            if origin == self.origin {
+                // Our own, come back: every listener has it now.
+                let seq = key.parse().unwrap_or(0);
+                self.directory_heard.send_if_modified(|heard| {
+                    let newer = seq > *heard;
+                    *heard = (*heard).max(seq);
+                    newer
+                });
+                return None;
+            }
+            return Some(Invalidation::Directory);
+        }
         let key = SessionKey::from_hex(key)?;
         match kind {
             "r" => Some(Invalidation::Revoked(key)),
@@ -306,6 +335,33 @@ impl SessionStore for PgStore {
         // the sessions too.
         notify(&mut tx, keys, "c:directory:").await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tells the other replicas the directory changed, and waits (a
+    /// moment at most) until this process's own listener hears the notice
+    /// back: the database hands a notice to every listener at once, so the
+    /// writer's answer (a SCIM response) then comes after every replica got
+    /// it, and their next request sees the change.
+    async fn announce_directory(&self) -> Result<(), StoreError> {
+        let seq = self.directory_sent.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut heard = self.directory_heard.subscribe();
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTICE_CHANNEL)
+            .bind(format!("d:{}:{seq}", self.origin))
+            .execute(&self.pool)
+            .await?;
+        // Not listening (yet, or any more): nothing comes back, and every
+        // replica in that state trusts no cache anyway.
+        if !self.listening.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if tokio::time::timeout(ECHO_WAIT, heard.wait_for(|h| *h >= seq))
+            .await
+            .is_err()
+        {
+            tracing::debug!("store notices: a directory notice was not heard back in time");
+        }
         Ok(())
     }
 

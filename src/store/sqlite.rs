@@ -191,6 +191,11 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
+    async fn announce_directory(&self) -> Result<(), StoreError> {
+        // One node: there is no other replica to tell.
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -20,6 +20,7 @@ mod faults_store;
 mod faults_upload;
 mod flood;
 mod gate;
+mod generations;
 mod h2_abuse;
 mod hygiene;
 mod identity;

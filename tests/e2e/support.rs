@@ -285,6 +285,8 @@ pub struct Proxy {
     pub scim_addr: Option<SocketAddr>,
     /// `[admin] listen`'s address, when set.
     pub admin_addr: Option<SocketAddr>,
+    /// The swappable request path (in-process reloads).
+    pub gateway: doorward::reload::SharedGateway,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -333,6 +335,7 @@ impl Proxy {
         let addr = server.local_addr().expect("doorward addr");
         let scim_addr = server.scim_addr();
         let admin_addr = server.admin_addr();
+        let gateway = server.shared_gateway();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -341,6 +344,7 @@ impl Proxy {
             addr,
             scim_addr,
             admin_addr,
+            gateway,
             stop: Some(stop),
             task: Some(task),
         }
