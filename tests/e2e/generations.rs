@@ -363,3 +363,39 @@ async fn a_role_removal_or_deactivation_on_one_replica_reaches_the_other_replica
         "B refuses the deactivated user's cached token"
     );
 }
+
+#[tokio::test]
+async fn an_operators_revocation_ends_the_users_tunnels_on_both_replicas_and_no_one_elses() {
+    let pg = TestPostgres::shared();
+    let echo = WsEcho::start().await;
+    let pair = Pair::start(
+        pg,
+        Options {
+            extra: long_lived_routes(&echo, None, ""),
+            ..Options::default()
+        },
+    )
+    .await;
+    let alice = pair.s.logged_in("alice", "/").await;
+    let bob = pair.s.logged_in("bob", "/").await;
+    let on_b = format!("http://{}", pair.b.addr);
+    let mut alice_on_a = open_ws(&pair.s.base, &alice).await;
+    let mut alice_on_b = open_ws(&on_b, &alice).await;
+    let mut bob_on_b = open_ws(&on_b, &bob).await;
+
+    // The operator's CLI is another process: only the store's notices can
+    // reach the running replicas.
+    let (ok, out, err) = crate::operators::cli(&pair.s.config, &["revoke", "--user", "alice@example.com"]);
+    assert!(ok && out.contains("revoked 1 session"), "{out}{err}");
+    let changed = Instant::now();
+    let (on_a, on_b) = tokio::join!(
+        closed_after(&mut alice_on_a, changed),
+        closed_after(&mut alice_on_b, changed)
+    );
+    eprintln!("doorward sessions revoke: tunnels closed after {on_a:?} (A) and {on_b:?} (B)");
+    assert!(
+        on_a < BOUND && on_b < BOUND,
+        "closed after {on_a:?} on A, {on_b:?} on B"
+    );
+    assert!(echoes(&mut bob_on_b).await, "bob's tunnel stays open");
+}

@@ -28,7 +28,7 @@ fn cached_sessions() -> Options {
 }
 
 /// Runs `doorward --config CONFIG sessions ARGS…`: (success, stdout, stderr).
-fn cli(config: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn cli(config: &str, args: &[&str]) -> (bool, String, String) {
     let file = write_config(config);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
         .arg("--config")
