@@ -47,6 +47,12 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("directory", "session", "the directory handle is below sessions"),
     // Operators revoke through the directory handle and the store, like
     // every other input that changes identity.
+    // Generations and the registry of long-lived admissions are a floor
+    // that sessions, auth and the request path all stand on.
+    ("access", "session", "access is below sessions"),
+    ("access", "auth", "access is below the gate"),
+    ("access", "proxy", "access is below the request path"),
+    ("access", "store", "access knows no store"),
     ("admin", "auth", "operators revoke through the directory handle"),
     ("admin", "session", "operators revoke through the directory handle"),
     ("admin", "proxy", "the admin API knows no request path"),
