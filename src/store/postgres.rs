@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::Row;
 use tokio::sync::{mpsc, watch};
 
-use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
+use super::session_rows::{delete_chosen, insert, key_from, origins, record_from, select_named};
 use super::{
     Invalidation, SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError, StoreOptions, NOTICE_CHANNEL,
 };
@@ -383,12 +382,7 @@ impl SessionStore for PgStore {
     }
 
     async fn session_origins(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT provider, issuer FROM sessions")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("provider")?, row.try_get("issuer")?)))
-            .collect()
+        origins(&self.pool).await
     }
 
     async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {

@@ -119,6 +119,24 @@ where
     Ok(named)
 }
 
+/// Every (provider, issuer) that stored sessions came from: few, so a
+/// start or a reload can see which no longer vouch for anyone.
+pub(crate) async fn origins<'c, DB, E>(executor: E) -> Result<Vec<(String, String)>, StoreError>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
+{
+    let rows = sqlx::query("SELECT DISTINCT provider, issuer FROM sessions")
+        .fetch_all(executor)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("provider")?, row.try_get("issuer")?)))
+        .collect()
+}
+
 /// Deletes each of `chosen` that is still there (in the caller's
 /// transaction) and returns the keys deleted: an operator's revocation,
 /// chosen by [`select_named`] just before.

@@ -8,9 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Row;
 
-use super::session_rows::{delete_chosen, insert, key_from, record_from, select_named};
+use super::session_rows::{delete_chosen, insert, key_from, origins, record_from, select_named};
 use super::sqlite_notices::note_revoked;
 use super::{SessionKey, SessionRecord, SessionSelector, SessionStore, StoreError};
 
@@ -215,12 +214,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session_origins(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT provider, issuer FROM sessions")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("provider")?, row.try_get("issuer")?)))
-            .collect()
+        origins(&self.pool).await
     }
 
     async fn delete_sessions_from(&self, provider: &str, issuer: &str) -> Result<Vec<SessionKey>, StoreError> {
