@@ -76,7 +76,6 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{parse_str, ConfigError};
 
     const BASE: &str = "[server]\npublic_url = \"http://127.0.0.1:4180\"\n\
         [session]\nkeys = [\"k0123456789abcdef0123456789abcdef\"]\n\
@@ -84,14 +83,7 @@ mod tests {
         client_secret = \"s\"\n[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n";
 
     fn problems(extra: &str) -> Vec<String> {
-        match parse_str(&format!("{BASE}{extra}"), "doorward.toml") {
-            Ok(_) => Vec::new(),
-            Err(ConfigError::Invalid(problems)) => problems
-                .into_iter()
-                .map(|p| format!("{}: {}", p.key, p.message))
-                .collect(),
-            Err(other) => panic!("{other:?}"),
-        }
+        crate::config::load::problems_in(&format!("{BASE}{extra}"))
     }
 
     fn has(found: &[String], start: &str) -> bool {

@@ -120,14 +120,7 @@ mod tests {
         [[provider]]\nname = \"idp\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9/\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
 
     fn problems(extra: &str) -> Vec<String> {
-        match parse_str(&format!("{PROVIDER}{BASE}{extra}"), "doorward.toml") {
-            Ok(_) => Vec::new(),
-            Err(ConfigError::Invalid(problems)) => problems
-                .into_iter()
-                .map(|p| format!("{}: {}", p.key, p.message))
-                .collect(),
-            Err(other) => panic!("{other:?}"),
-        }
+        crate::config::load::problems_in(&format!("{PROVIDER}{BASE}{extra}"))
     }
 
     #[test]

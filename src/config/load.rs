@@ -175,6 +175,20 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// For the checks' unit tests: every problem `text` has, as
+/// `key: message` lines (none when it loads).
+#[cfg(test)]
+pub(crate) fn problems_in(text: &str) -> Vec<String> {
+    match parse_str(text, "doorward.toml") {
+        Ok(_) => Vec::new(),
+        Err(ConfigError::Invalid(problems)) => problems
+            .into_iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect(),
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
