@@ -40,7 +40,7 @@ fn assert_upstream_got_no_identity(seen: &Seen, what: &str) {
 }
 
 /// `GET base+path` as an API client holding `token`.
-async fn with_bearer(base: &str, path: &str, token: &str) -> Page {
+pub(crate) async fn with_bearer(base: &str, path: &str, token: &str) -> Page {
     let url = url::Url::parse(&format!("{base}{path}")).expect("url");
     let auth = format!("Bearer {token}");
     raw_request(

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::idp::{raw_request, Browser, Page};
+use crate::idp::Browser;
 use crate::postgres::TestPostgres;
 use crate::replicas::Pair;
 use crate::scenario::{api_client_tokens, Options, Scenario};
@@ -292,19 +292,6 @@ async fn on_the_other_replica_a_scim_deactivation_and_a_back_channel_logout_end_
     );
 }
 
-/// `GET path` on `base` with a bearer token, as an API client.
-async fn api_on(base: &str, path: &str, token: &str) -> Page {
-    let url = url::Url::parse(&format!("{base}{path}")).expect("url");
-    let auth = format!("Bearer {token}");
-    raw_request(
-        "GET",
-        &url,
-        &[("authorization", &auth), ("accept", "application/json")],
-        bytes::Bytes::new(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_role_removal_or_deactivation_on_one_replica_reaches_the_other_replicas_cached_bearer_verdict() {
     let pg = TestPostgres::shared();
@@ -331,14 +318,18 @@ async fn a_role_removal_or_deactivation_on_one_replica_reaches_the_other_replica
     let token = tokens["access_token"].as_str().expect("access_token").to_string();
     let on_b = format!("http://{}", pair.b.addr);
     for _ in 0..2 {
-        let page = api_on(&on_b, "/api", &token).await;
+        let page = crate::gate::with_bearer(&on_b, "/api", &token).await;
         assert_eq!(page.status, 200, "admitted on B, and cached: {}", page.body);
     }
 
     // The role is removed through A: B's next answer to the same token.
     let put = scim.put(&format!("/Users/{id}"), with_role(true, &[])).await;
     assert_eq!(put.status, 200, "{}", put.body);
-    assert_eq!(api_on(&on_b, "/api", &token).await.status, 403, "B dropped its verdict");
+    assert_eq!(
+        crate::gate::with_bearer(&on_b, "/api", &token).await.status,
+        403,
+        "B dropped its verdict"
+    );
 
     // Given back, then the user is deactivated through A.
     let put = scim.put(&format!("/Users/{id}"), with_role(true, &["app-admin"])).await;
@@ -346,7 +337,7 @@ async fn a_role_removal_or_deactivation_on_one_replica_reaches_the_other_replica
     // (Regaining a role is not what the promise is about: B may take a
     // moment for the notice.)
     let regained = Instant::now();
-    while api_on(&on_b, "/api", &token).await.status != 200 {
+    while crate::gate::with_bearer(&on_b, "/api", &token).await.status != 200 {
         assert!(regained.elapsed() < BOUND, "B never saw the role come back");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -358,7 +349,7 @@ async fn a_role_removal_or_deactivation_on_one_replica_reaches_the_other_replica
         .await;
     assert_eq!(off.status, 200, "{}", off.body);
     assert_eq!(
-        api_on(&on_b, "/api", &token).await.status,
+        crate::gate::with_bearer(&on_b, "/api", &token).await.status,
         403,
         "B refuses the deactivated user's cached token"
     );
