@@ -104,6 +104,7 @@ impl Select {
             user: self.user,
             provider: self.provider,
             session: self.session,
+            ..doorward::store::SessionSelector::default()
         }
     }
 }

@@ -11,7 +11,9 @@
 //! config, only counters, credentials and cancellation.
 
 mod generation;
+pub mod posture;
 mod registry;
 
 pub use generation::Generation;
+pub use posture::{Posture, PostureRule};
 pub use registry::{Cancelled, Credentials, Entry, Registration, Registry};

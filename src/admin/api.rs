@@ -139,6 +139,7 @@ impl AdminApi {
             user: asked.user,
             provider: asked.provider,
             session: asked.session,
+            ..SessionSelector::default()
         };
         if let Some(problem) = selector.problem() {
             return error(StatusCode::BAD_REQUEST, problem);

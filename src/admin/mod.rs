@@ -134,7 +134,8 @@ mod tests {
             describe(&SessionSelector {
                 user: Some("a@x".into()),
                 provider: Some("okta".into()),
-                session: None
+                session: None,
+                ..SessionSelector::default()
             }),
             "user=a@x provider=okta"
         );

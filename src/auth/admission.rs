@@ -15,6 +15,7 @@ use http::HeaderValue;
 
 use super::caller::Caller;
 use super::view::IdentityView;
+use crate::access::PostureRule;
 use crate::assertion::AssertionSigner;
 use crate::identity::Identity;
 use crate::identity_headers::EncodedIdentity;
@@ -33,6 +34,10 @@ pub struct RouteRules {
     pub bearer: bool,
     pub require_groups: Vec<String>,
     pub require_roles: Vec<String>,
+    /// Assurance levels accepted when a shared signal reported one.
+    pub require_assurance: Vec<String>,
+    /// Refuse sessions whose device a shared signal called not compliant.
+    pub require_compliant_device: bool,
     /// `aud` of the signed assertion.
     pub audience: String,
 }
@@ -52,6 +57,8 @@ impl RouteRules {
                 bearer: r.bearer,
                 require_groups: r.require_groups.clone(),
                 require_roles: r.require_roles.clone(),
+                require_assurance: r.require_assurance.clone(),
+                require_compliant_device: r.require_compliant_device,
                 audience: r.audience.clone().unwrap_or_else(|| r.name.clone()),
             })
             .collect()
@@ -63,6 +70,10 @@ impl RouteRules {
             provider: self.provider.as_deref(),
             require_groups: &self.require_groups,
             require_roles: &self.require_roles,
+            posture: PostureRule {
+                assurance: &self.require_assurance,
+                compliant_device: self.require_compliant_device,
+            },
             route: &self.name,
         }
     }
@@ -77,6 +88,8 @@ pub struct Requirements<'a> {
     pub provider: Option<&'a str>,
     pub require_groups: &'a [String],
     pub require_roles: &'a [String],
+    /// What shared signals must not have said of the session.
+    pub posture: PostureRule<'a>,
     /// For log lines.
     pub route: &'a str,
 }
@@ -90,6 +103,9 @@ pub enum Refusal {
     NotAllowed(String),
     /// Allowed to log in, but the route wants a group or role they lack.
     MissingGrant(String),
+    /// A shared signal lowered the session below what the route needs:
+    /// log in again.
+    StepUp(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -101,7 +117,7 @@ impl std::fmt::Display for Refusal {
                     "the route takes provider `{pinned}`; the caller came from `{caller}`"
                 )
             }
-            Self::NotAllowed(reason) | Self::MissingGrant(reason) => f.write_str(reason),
+            Self::NotAllowed(reason) | Self::MissingGrant(reason) | Self::StepUp(reason) => f.write_str(reason),
         }
     }
 }
@@ -194,6 +210,12 @@ pub fn admit(caller: &Caller, needs: &Requirements<'_>) -> Result<Admitted, Refu
     if !needs.require_roles.is_empty() && !identity.roles.iter().any(|r| needs.require_roles.contains(r)) {
         return Err(Refusal::MissingGrant(format!(
             "user `{}` holds none of route `{}` require_roles",
+            identity.user, needs.route
+        )));
+    }
+    if let Some(why) = view.posture.shortfall(needs.posture) {
+        return Err(Refusal::StepUp(format!(
+            "user `{}` on route `{}`: {why}",
             identity.user, needs.route
         )));
     }

@@ -73,6 +73,7 @@ fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&Di
     let origin = Origin {
         provider,
         issuer: "https://idp.test",
+        posture: &crate::access::posture::NONE,
     };
     Caller::Bearer(Arc::new(BearerLogin {
         views: world.views.build(&claims, origin, facts),

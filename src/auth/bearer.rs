@@ -96,6 +96,7 @@ impl Auth {
                 let origin = Origin {
                     provider: &provider.name,
                     issuer: &provider.issuer,
+                    posture: &crate::access::posture::NONE,
                 };
                 let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
                 let facts = match self.directory_match(&provider.name, &claims, subject).await {

@@ -227,6 +227,7 @@ mod tests {
         let origin = |provider| Origin {
             provider,
             issuer: "https://idp",
+            posture: &crate::access::posture::NONE,
         };
         assert!(bound_facts(Some(&b), origin("corp"), Some(&facts)).is_some());
         assert!(bound_facts(Some(&b), origin("other"), Some(&facts)).is_none());

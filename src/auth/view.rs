@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::access::Posture;
 use crate::assertion::AssertionCache;
 use crate::identity::engine::{Directory, LoginDecision, Outcome};
 use crate::identity::{Claims, IdentityEngine};
@@ -18,6 +19,8 @@ pub struct IdentityView {
     pub(in crate::auth) outcome: Outcome,
     pub(in crate::auth) encoded: EncodedIdentity,
     pub(in crate::auth) assertions: AssertionCache,
+    /// What shared signals said of the session (the route may ask more).
+    pub(in crate::auth) posture: Posture,
 }
 
 impl std::fmt::Debug for IdentityView {
@@ -102,6 +105,7 @@ impl ViewBuilder {
                     encoded: self.headers.encode(&outcome.identity),
                     outcome,
                     assertions: AssertionCache::default(),
+                    posture: origin.posture.clone(),
                 })
             })
             .collect();

@@ -12,6 +12,7 @@ pub mod issues;
 pub mod load;
 pub mod provider;
 pub mod scim;
+pub mod signals;
 pub mod ui;
 pub mod units;
 pub mod validate;
@@ -56,6 +57,9 @@ pub struct Config {
     pub ui: ui::UiConfig,
     #[serde(default)]
     pub admin: admin::AdminConfig,
+    /// Shared-signals transmitters (SSF, CAEP, RISC).
+    #[serde(default)]
+    pub signals: Vec<signals::SignalsConfig>,
 }
 
 /// `[store]`: where sessions (and later the SCIM directory) live.
@@ -429,6 +433,16 @@ pub struct RouteConfig {
     pub require_roles: Vec<String>,
     /// `aud` of the signed assertion (default: the route name).
     pub audience: Option<String>,
+    /// A session whose assurance level a shared signal (CAEP
+    /// `assurance-level-change`) set to none of these is sent to log in
+    /// again. Sessions no signal spoke of pass.
+    #[serde(default)]
+    pub require_assurance: Vec<String>,
+    /// A session whose device a shared signal (CAEP
+    /// `device-compliance-change`) called `not-compliant` is sent to log
+    /// in again.
+    #[serde(default)]
+    pub require_compliant_device: bool,
     /// Overrides parts of `[identity]` for this route only.
     pub identity: Option<identity::IdentityConfig>,
 }

@@ -23,6 +23,7 @@ pub fn validate(config: &Config) -> Issues {
     super::check_scim::check(config, &mut issues);
     super::ui::check(&config.ui, &mut issues);
     super::admin::check(config, &mut issues);
+    super::signals::check(config, &mut issues);
     issues
 }
 
@@ -53,6 +54,7 @@ pub fn weakened(config: &Config) -> Vec<(String, &'static str)> {
             found.push((format!("provider[{i}].{key}"), why));
         }
     }
+    found.extend(super::signals::weakened(config));
     found
 }
 

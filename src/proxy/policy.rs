@@ -51,6 +51,11 @@ pub fn decide(route: &Route, path: &str, recognised: Result<Option<Caller>, Auth
         Err(_) if public => Ok(Passage { admitted: None }),
         // Another provider's session: log in with the route's own.
         Err(Refusal::WrongProvider { .. }) => Err(Stop::Login),
+        // A shared signal lowered the session's posture: log in again.
+        Err(Refusal::StepUp(reason)) => {
+            tracing::info!(account = %caller.log_name(), %reason, "sent to log in again");
+            Err(Stop::Login)
+        }
         Err(refusal) => Err(Stop::Forbidden(Denial {
             account: caller.log_name().to_string(),
             reason: refusal.to_string(),

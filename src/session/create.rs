@@ -42,6 +42,7 @@ where
         let origin = Origin {
             provider: &login.provider,
             issuer: &login.issuer,
+            posture: &crate::access::posture::NONE,
         };
         let derive = self.derive.load_full();
         Ok(DerivedLogin {

@@ -137,9 +137,11 @@ where
             Some(key) => facts_for(&self.store, key).await?,
             None => None,
         };
+        let posture = crate::access::Posture::of_snapshot(&record.claims);
         let origin = Origin {
             provider: &record.provider,
             issuer: &record.issuer,
+            posture: &posture,
         };
         let derive = self.derive.load_full();
         Ok(derive(claims, origin, facts.as_ref()))
@@ -194,7 +196,8 @@ where
         };
         let now = self.clock.now();
         record.sid = login.idp_session.or(record.sid);
-        record.claims = login.claims.to_string();
+        // What shared signals said since the login outlives a refresh.
+        record.claims = crate::access::Posture::carried_over(&record.claims, login.claims.clone()).to_string();
         record.tokens = self.seal_tokens(key, &login.tokens);
         record.token_expires_at = login.tokens.expires_at;
         record.last_refresh = now;

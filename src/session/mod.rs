@@ -41,6 +41,8 @@ pub trait Footprint {
 pub struct Origin<'a> {
     pub provider: &'a str,
     pub issuer: &'a str,
+    /// What shared signals said of the session since its login.
+    pub posture: &'a crate::access::Posture,
 }
 
 /// Makes the cached views of a session from its claims and what the

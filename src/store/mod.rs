@@ -10,6 +10,7 @@ mod directory_sql;
 mod operators;
 mod postgres;
 mod session_rows;
+pub mod signals;
 mod sqlite;
 mod sqlite_notices;
 
@@ -359,6 +360,22 @@ impl SessionStore for Store {
     }
     async fn revoke_sessions(&self, selector: &SessionSelector) -> Result<Vec<SessionKey>, StoreError> {
         dispatch!(self, revoke_sessions(selector))
+    }
+}
+
+impl signals::SignalStore for Store {
+    async fn set_account_state(
+        &self,
+        account: &signals::AccountId<'_>,
+        state: &signals::AccountState,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, set_account_state(account, state))
+    }
+    async fn disabled_account(
+        &self,
+        accounts: &[signals::AccountId<'_>],
+    ) -> Result<Option<signals::AccountState>, StoreError> {
+        dispatch!(self, disabled_account(accounts))
     }
 }
 

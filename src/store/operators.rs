@@ -23,13 +23,27 @@ pub struct SessionSelector {
     pub provider: Option<String>,
     /// A prefix of the store key's hex (as `list` shows it), or all of it.
     pub session: Option<String>,
+    /// The subject exactly (a shared signal's `iss_sub` or `opaque`).
+    pub subject: Option<String>,
+    /// The claims' `email`, ignoring case (a shared signal's `email`).
+    pub email: Option<String>,
+    /// The IdP's session (`sid`, SAML `SessionIndex`) exactly.
+    pub sid: Option<String>,
+    /// Only sessions made at or before this time (unix seconds): an event
+    /// about a user's sessions does not reach a login made after it.
+    pub created_by: Option<i64>,
 }
 
 impl SessionSelector {
     /// Names nothing in particular: listing shows everything, revoking
     /// ends nothing (never "everyone" by omission).
     pub fn is_empty(&self) -> bool {
-        self.user.is_none() && self.provider.is_none() && self.session.is_none()
+        self.user.is_none()
+            && self.provider.is_none()
+            && self.session.is_none()
+            && self.subject.is_none()
+            && self.email.is_none()
+            && self.sid.is_none()
     }
 
     /// Why this selector cannot be used, if it cannot.
@@ -54,6 +68,20 @@ impl SessionSelector {
         }
         if let Some(prefix) = &self.session {
             if !record.key.to_hex().starts_with(&prefix.to_ascii_lowercase()) {
+                return false;
+            }
+        }
+        if self.subject.as_deref().is_some_and(|s| s != record.subject)
+            || self.sid.as_ref().is_some_and(|sid| record.sid.as_ref() != Some(sid))
+            || self.created_by.is_some_and(|at| record.created_at > at)
+        {
+            return false;
+        }
+        if let Some(email) = &self.email {
+            if !SessionNames::of(record)
+                .email
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            {
                 return false;
             }
         }

@@ -200,6 +200,7 @@ impl PgStore {
 const HEARTBEAT: &str = "h:";
 
 super::directory_sql::impl_directory!(PgStore, sqlx::Postgres);
+super::signals::impl_signals!(PgStore);
 
 impl SessionStore for PgStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {

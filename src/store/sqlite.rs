@@ -50,6 +50,7 @@ impl SqliteStore {
 }
 
 super::directory_sql::impl_directory!(SqliteStore, sqlx::Sqlite);
+super::signals::impl_signals!(SqliteStore);
 
 impl SessionStore for SqliteStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {

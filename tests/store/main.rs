@@ -652,6 +652,7 @@ mod operators {
             user: user.map(str::to_string),
             provider: provider.map(str::to_string),
             session: session.map(str::to_string),
+            ..SessionSelector::default()
         }
     }
 
