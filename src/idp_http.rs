@@ -35,6 +35,19 @@ pub enum IdpHttpError {
     Body(String),
 }
 
+/// How long a response may be cached, by its `Cache-Control: max-age`.
+pub fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .filter_map(|d| d.trim().strip_prefix("max-age="))
+                .find_map(|n| n.parse::<u64>().ok())
+        })
+        .map(Duration::from_secs)
+}
+
 #[derive(Clone)]
 pub struct IdpHttp {
     tls: TlsConnector,

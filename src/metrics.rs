@@ -143,6 +143,83 @@ impl IdpMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignalLabels {
+    transmitter: String,
+    event: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransmitterLabel {
+    transmitter: String,
+}
+
+/// Shared signals: each SET by transmitter, event and outcome; the delay
+/// from its `iat` to its effect; whether each stream is enabled.
+#[derive(Clone)]
+pub struct SignalMetrics {
+    events: Family<SignalLabels, Counter>,
+    delay: Family<TransmitterLabel, Histogram, fn() -> Histogram>,
+    stream_enabled: Family<TransmitterLabel, Gauge>,
+}
+
+impl Default for SignalMetrics {
+    fn default() -> Self {
+        Self {
+            events: Family::default(),
+            // 0.25 ms .. ~16 s: iat has one-second resolution, so the
+            // low buckets show a clock ahead of the transmitter's.
+            delay: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_25, 2.0, 17))),
+            stream_enabled: Family::default(),
+        }
+    }
+}
+
+impl SignalMetrics {
+    pub fn event(&self, transmitter: &str, event: &'static str, outcome: &'static str) {
+        let labels = SignalLabels {
+            transmitter: transmitter.to_string(),
+            event,
+            outcome,
+        };
+        self.events.get_or_create(&labels).inc();
+    }
+
+    pub fn delay(&self, transmitter: &str, seconds: f64) {
+        let label = TransmitterLabel {
+            transmitter: transmitter.to_string(),
+        };
+        self.delay.get_or_create(&label).observe(seconds.max(0.0));
+    }
+
+    /// 1 when the transmitter says the stream is enabled, 0 otherwise.
+    pub fn stream_enabled(&self, transmitter: &str, enabled: bool) {
+        let label = TransmitterLabel {
+            transmitter: transmitter.to_string(),
+        };
+        self.stream_enabled.get_or_create(&label).set(i64::from(enabled));
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "signals_events",
+            "Security event tokens received, by transmitter, event and outcome (applied, ignored, refused reason)",
+            self.events.clone(),
+        );
+        registry.register(
+            "signals_delivery_delay_seconds",
+            "Time from a SET's iat to its effect here, by transmitter",
+            self.delay.clone(),
+        );
+        registry.register(
+            "signals_stream_enabled",
+            "Whether the transmitter reports the stream enabled (1) or not (0)",
+            self.stream_enabled.clone(),
+        );
+    }
+}
+
 /// The process's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -151,6 +228,7 @@ pub struct Metrics {
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     in_flight: Gauge,
     auth: AuthMetrics,
+    signals: SignalMetrics,
     config_reloads: Family<OutcomeLabel, Counter>,
 }
 
@@ -308,6 +386,8 @@ impl Metrics {
             ..AuthMetrics::default()
         };
         auth.register(&mut registry);
+        let signals = SignalMetrics::default();
+        signals.register(&mut registry);
         Self {
             registry,
             requests,
@@ -315,8 +395,14 @@ impl Metrics {
             upstream_errors,
             in_flight,
             auth,
+            signals,
             config_reloads,
         }
+    }
+
+    /// The shared-signals counters.
+    pub fn signals(&self) -> &SignalMetrics {
+        &self.signals
     }
 
     /// The login, refresh, logout and bearer counters.

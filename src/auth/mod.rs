@@ -17,6 +17,7 @@ pub mod provenance;
 pub mod redirect;
 mod refresh;
 mod setup;
+mod signals;
 pub mod view;
 
 use std::sync::Arc;

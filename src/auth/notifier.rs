@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::Auth;
 use crate::directory::{DirectoryChange, DirectoryHandle, DirectoryNotifier, NotifyError, NotifyFuture};
-use crate::store::SessionKey;
+use crate::store::{SessionKey, SessionStore};
 
 impl DirectoryNotifier for Auth {
     fn apply<'a>(&'a self, changes: &'a [DirectoryChange]) -> NotifyFuture<'a> {
@@ -24,6 +24,19 @@ impl DirectoryNotifier for Auth {
                 self.sessions.forget(key).await;
             }
             Ok(())
+        })
+    }
+
+    fn sessions_changed<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            for key in keys {
+                self.sessions.invalidate(key).await;
+            }
+            self.sessions
+                .store()
+                .announce_changed(keys)
+                .await
+                .map_err(NotifyError::new)
         })
     }
 }

@@ -24,6 +24,7 @@ use crate::proxy::{Gateway, Readiness};
 use crate::respond::body::BodyLimits;
 use crate::respond::Pages;
 use crate::scim::Scim;
+use crate::signals::Signals;
 
 impl Gateway {
     /// Assembles the request path from a config and what `build` made
@@ -74,6 +75,13 @@ impl Gateway {
         let identity_headers = IdentityHeaders::from_config(&config.headers);
         let scim = Scim::from_config(config, auth.as_ref().map(Auth::directory_handle))?.map(Arc::new);
         let admin = AdminApi::from_config(config, auth.as_ref().map(Auth::directory_handle)).map(Arc::new);
+        let signals = Signals::from_config(
+            config,
+            auth.as_ref().map(Auth::directory_handle),
+            metrics.signals().clone(),
+            metrics.auth().idp.clone(),
+        )?
+        .map(Arc::new);
         // The sessions' generation when there are sessions (a reload keeps
         // both, and carries the registry over).
         let generation = auth
@@ -82,6 +90,7 @@ impl Gateway {
             .unwrap_or_default();
         Ok(Self {
             admin,
+            signals,
             scim,
             scim_elsewhere: config.scim.listen.is_some(),
             routes: RouteTable::new(routes),

@@ -51,6 +51,14 @@ pub struct SignalsConfig {
     /// The bearer credential doorward presents to the transmitter (stream
     /// management, polling, verification).
     pub transmitter_token: Option<SecretSource>,
+    /// Where the transmitter pushes to, as it reaches doorward (default:
+    /// `{public_url}{internal_prefix}/ssf/{name}`; on `[admin] listen`,
+    /// when set, the path is `/ssf/{name}` there instead). Used when
+    /// doorward manages the stream.
+    pub push_url: Option<String>,
+    /// The transmitter's poll endpoint (delivery = "poll"); with
+    /// manage_stream, the one the stream configuration names is used.
+    pub poll_url: Option<String>,
     /// How often to poll (delivery = "poll"); a poll also returns at once
     /// when events are waiting.
     #[serde(default = "default_poll_interval")]
@@ -246,6 +254,17 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
                 at("transmitter_token"),
                 "polling and manage_stream call the transmitter: set transmitter_token".into(),
             ));
+        }
+        if signals.delivery == Delivery::Poll && !signals.manage_stream && signals.poll_url.is_none() {
+            issues.push((
+                at("poll_url"),
+                "polling a stream doorward does not manage needs poll_url (the transmitter's poll endpoint)".into(),
+            ));
+        }
+        for (key, url) in [("push_url", &signals.push_url), ("poll_url", &signals.poll_url)] {
+            if let Some(Err(why)) = url.as_deref().map(absolute_http_url) {
+                issues.push((at(key), why));
+            }
         }
         if signals.poll_interval.0 < std::time::Duration::from_secs(1) {
             issues.push((at("poll_interval"), "poll at most once a second".into()));

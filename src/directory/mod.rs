@@ -37,6 +37,10 @@ pub trait DirectoryNotifier: Send + Sync {
     /// replica told): this process forgets them and whatever was derived
     /// from them, as for a deactivated user.
     fn sessions_revoked<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a>;
+
+    /// Sessions whose stored record a writer rewrote (new claims, a
+    /// posture): every replica derives them again on their next request.
+    fn sessions_changed<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a>;
 }
 
 /// A notifier could not apply a change; its own error, kept for the log.
@@ -95,6 +99,14 @@ impl DirectoryHandle {
             return Ok(());
         }
         self.notifier.apply(changes).await
+    }
+
+    /// Makes every replica derive these rewritten sessions again.
+    pub async fn sessions_changed(&self, keys: &[SessionKey]) -> Result<(), NotifyError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.notifier.sessions_changed(keys).await
     }
 
     /// Ends the sessions an operator names, on every replica, and makes

@@ -132,16 +132,7 @@ impl OidcProvider {
         if !response.status().is_success() {
             return Err(OidcError::Discovery(format!("{url} answered {}", response.status())));
         }
-        let max_age = response
-            .headers()
-            .get(http::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split(',')
-                    .filter_map(|d| d.trim().strip_prefix("max-age="))
-                    .find_map(|n| n.parse::<u64>().ok())
-            })
-            .map(Duration::from_secs);
+        let max_age = crate::idp_http::max_age(response.headers());
         Ok((response.into_body(), max_age))
     }
 

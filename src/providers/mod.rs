@@ -15,7 +15,7 @@
 //! [`LoginResult`]: crate::login::LoginResult
 
 mod build;
-mod refresh;
+pub(crate) mod refresh;
 
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ const RETRY_FIRST: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// One refresh of a protocol's metadata, as the loop sees it.
-pub(super) trait Refresh: Send + Sync + 'static {
+pub(crate) trait Refresh: Send + Sync + 'static {
     type Error: std::fmt::Display + Send;
     /// The warning logged when a refresh fails.
     const FAILED: &'static str;
@@ -78,7 +78,7 @@ fn backoff(retry: Duration) -> (Duration, Duration) {
 
 /// Starts the refresh loop. It holds the provider only weakly between
 /// rounds, so it ends once the provider is dropped (a reload replaced it).
-pub(super) fn spawn<P: Refresh>(provider: &Arc<P>) {
+pub(crate) fn spawn<P: Refresh>(provider: &Arc<P>) {
     let provider: Weak<P> = Arc::downgrade(provider);
     tokio::spawn(async move {
         let mut retry = RETRY_FIRST;

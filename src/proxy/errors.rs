@@ -22,6 +22,8 @@ pub enum GatewayError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Scim(#[from] crate::scim::ScimSetupError),
+    #[error(transparent)]
+    Signals(#[from] crate::signals::SignalsSetupError),
 }
 
 #[derive(Debug, thiserror::Error)]

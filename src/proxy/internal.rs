@@ -112,6 +112,9 @@ async fn readiness(gateway: &Gateway) -> (bool, String) {
             report.push_str(&format!("provider {}: {}\n", provider.name(), provider.status()));
         }
     }
+    if let Some(signals) = &gateway.signals {
+        report.push_str(&signals.readiness());
+    }
     report.push_str(if ready { "ready\n" } else { "not ready\n" });
     (ready, report)
 }

@@ -81,6 +81,8 @@ pub struct Gateway {
     /// The operators' API, when `[admin] listen` is set: served only on
     /// that listener.
     pub(crate) admin: Option<Arc<AdminApi>>,
+    /// The shared-signals receivers, when `[[signals]]` are configured.
+    pub signals: Option<Arc<crate::signals::Signals>>,
     /// Open tunnels and long responses, re-checked on identity changes
     /// (the process's: a reload carries it over).
     pub(crate) access: Arc<Registry>,
@@ -174,6 +176,9 @@ impl Gateway {
         }
         if conn.listener == Listener::Admin {
             seen.internal = true;
+            if let Some(reply) = self.signals_push(&parts, body, &path, conn).await {
+                return Ok(reply);
+            }
             return match &self.admin {
                 Some(admin) => Ok(admin.handle(&parts, body, &path).await),
                 None => Err(ProxyError::NotFound),
@@ -264,12 +269,28 @@ impl Gateway {
         {
             return self.scim(parts, body, rest, conn).await;
         }
+        if conn.listener == Listener::Main && rest.starts_with("/ssf/") {
+            return self.signals_push(parts, body, rest, conn).await.ok_or(ProxyError::NotFound);
+        }
         if conn.listener == Listener::Main {
             if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {
                 return Ok(crate::auth::endpoints::handle(auth, endpoint, parts, body).await?);
             }
         }
         internal::respond(self, &parts.method, rest, conn).await
+    }
+
+    /// A SET pushed to `/ssf/{name}` (on the admin listener when it is
+    /// set, else under the internal prefix); None when `path` is not one.
+    async fn signals_push(&self, parts: &Parts, body: impl ClientBody, path: &str, conn: &ConnInfo) -> Option<Reply> {
+        let signals = self.signals.as_ref()?;
+        let here = if signals.on_admin_listener() {
+            Listener::Admin
+        } else {
+            Listener::Main
+        };
+        let name = path.strip_prefix("/ssf/").filter(|_| conn.listener == here)?;
+        signals.push(name, parts, body).await
     }
 
     /// A SCIM request; `path` is where the SCIM base path starts (the path

@@ -186,6 +186,11 @@ impl Reloader {
                     swap.apply();
                 }
                 let generation = gateway.access().generation().clone();
+                // The new receivers read their transmitters afresh; the
+                // old ones' loops end with them.
+                if let Some(signals) = &gateway.signals {
+                    signals.start();
+                }
                 self.gateway.store(Arc::new(gateway));
                 crate::auth::end_orphaned_sessions(self.gateway.load_full().auth()).await;
                 // Now that the new policy is in place: whatever it refuses

@@ -110,6 +110,9 @@ impl Server {
         let gateway = Arc::new(ArcSwap::from_pointee(Gateway::new(
             config, metrics, auth, signer, pages, clock,
         )?));
+        if let Some(signals) = &gateway.load().signals {
+            signals.start();
+        }
         let generation = gateway.load().access().generation().clone();
         crate::proxy::watch::spawn_watcher(Arc::downgrade(&gateway), &generation);
         let metrics_listener = match config.server.metrics_listen {

@@ -371,6 +371,9 @@ impl signals::SignalStore for Store {
     ) -> Result<bool, StoreError> {
         dispatch!(self, set_account_state(account, state))
     }
+    async fn forget_once(&self, scope: &str, id: &str) -> Result<(), StoreError> {
+        dispatch!(self, forget_once(scope, id))
+    }
     async fn disabled_account(
         &self,
         accounts: &[signals::AccountId<'_>],

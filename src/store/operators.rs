@@ -25,6 +25,8 @@ pub struct SessionSelector {
     pub session: Option<String>,
     /// The subject exactly (a shared signal's `iss_sub` or `opaque`).
     pub subject: Option<String>,
+    /// The issuer the session's provider had at login, exactly.
+    pub issuer: Option<String>,
     /// The claims' `email`, ignoring case (a shared signal's `email`).
     pub email: Option<String>,
     /// The IdP's session (`sid`, SAML `SessionIndex`) exactly.
@@ -72,6 +74,7 @@ impl SessionSelector {
             }
         }
         if self.subject.as_deref().is_some_and(|s| s != record.subject)
+            || self.issuer.as_deref().is_some_and(|i| i != record.issuer)
             || self.sid.as_ref().is_some_and(|sid| record.sid.as_ref() != Some(sid))
             || self.created_by.is_some_and(|at| record.created_at > at)
         {

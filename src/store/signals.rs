@@ -45,6 +45,9 @@ pub trait SignalStore: Send + Sync {
         account: &AccountId<'_>,
         state: &AccountState,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Takes back a one-time id (`remember_once`) whose work failed, so
+    /// the sender's retry is not refused as a replay.
+    fn forget_once(&self, scope: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The first of `accounts` that is disabled now, with its state.
     fn disabled_account(
         &self,
@@ -80,6 +83,15 @@ macro_rules! impl_signals {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn forget_once(&self, scope: &str, id: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("DELETE FROM seen_once WHERE scope = $1 AND id = $2")
+                    .bind(scope)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn disabled_account(

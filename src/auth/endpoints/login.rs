@@ -149,6 +149,7 @@ pub(super) async fn finish(
             &outcome.identity.user,
         )
         .await?;
+    auth.signals_admit(&result).await?;
     log_login(auth, &result, &outcome);
     // The directory's groups and roles can change who may log in: the
     // views are derived with its facts and decide before anything is

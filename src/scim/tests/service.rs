@@ -46,6 +46,10 @@ impl DirectoryNotifier for Recorder {
     fn sessions_revoked<'a>(&'a self, _keys: &'a [crate::store::SessionKey]) -> NotifyFuture<'a> {
         Box::pin(async { Ok(()) })
     }
+
+    fn sessions_changed<'a>(&'a self, _keys: &'a [crate::store::SessionKey]) -> NotifyFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl Recorder {
