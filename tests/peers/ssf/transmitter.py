@@ -262,6 +262,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(400, {"err": "invalid_request", "description": str(err)})
         except NotFound as err:
             self.reply(404, {"err": "not_found", "description": f"no stream {err}"})
+        except Exception as err:  # noqa: BLE001 - a malformed test request gets an answer, not a hang
+            log(f"{method} {path} failed: {type(err).__name__}: {err}")
+            self.reply(500, {"err": "server_error", "description": f"{type(err).__name__}: {err}"})
 
     def managed(self, method, path, query):
         """The receiver-facing endpoints, all behind the bearer token. Each
