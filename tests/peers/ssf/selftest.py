@@ -283,6 +283,11 @@ def overrides(base, emit, receiver, sid):
           and claims["iat"] < time.time() - 86400 and len(claims["events"]) == 2,
           "iat, jti, extra_claims and events overrides land in the SET")
     check(emit(jti="fixed-jti")["jti"] == "fixed-jti", "a jti can be reused (replay)")
+    other = Receiver(receiver.issuer, receiver.jwks_uri)
+    other.audience = receiver.audience
+    out = emit(raw_body=out["token"], endpoint_url=other.url)
+    check(out["status"] == 202 and other.last()["claims"]["jti"] == "fixed-jti",
+          "endpoint_url and raw_body send an earlier token to another receiver")
     before = len(receiver.received)
     out = emit(deliver=False)
     check(set(out) == {"jti", "token"} and len(receiver.received) == before, "deliver=false only returns the token")

@@ -129,8 +129,9 @@ class Delivery:
     """What one push sends: the body, its Content-Type and Authorization
     (None: no header), set apart so the attacks can change each."""
 
-    def __init__(self, jti, token, event, authorization, raw_body=None, content_type=None):
+    def __init__(self, jti, token, event, authorization, raw_body=None, content_type=None, endpoint_url=None):
         self.jti, self.token, self.event = jti, token, event
+        self.endpoint_url = endpoint_url  # None: the stream's
         self.authorization = authorization
         self.body = (raw_body if raw_body is not None else token).encode("utf-8")
         self.content_type = content_type or "application/secevent+jwt"
@@ -227,7 +228,7 @@ class Registry:
             if "status" in record:
                 self.deliveries.append(record)
                 return record
-            url = stream.delivery["endpoint_url"]
+            url = delivery.endpoint_url or stream.delivery["endpoint_url"]
         record.update(self.push(url, delivery))
         with self.lock:
             self.deliveries.append(record)

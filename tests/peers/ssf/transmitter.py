@@ -155,9 +155,12 @@ class Transmitter:
         raw_body = body.get("raw_body")
         if raw_body is not None and not isinstance(raw_body, str):
             raise BadRequest("`raw_body` must be a string")
+        endpoint_url = body.get("endpoint_url")
+        if endpoint_url is not None and not isinstance(endpoint_url, str):
+            raise BadRequest("`endpoint_url` must be a string")
         event = body.get("event") or ",".join(body.get("events") or {})
         record = self.registry.deliver(
-            stream, Delivery(jti, token, event, authorization, raw_body, body.get("content_type")))
+            stream, Delivery(jti, token, event, authorization, raw_body, body.get("content_type"), endpoint_url))
         out = {"jti": jti, "token": token, "status": record["status"], "body": record["body"]}
         if "error" in record:
             out["error"] = record["error"]
