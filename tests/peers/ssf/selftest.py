@@ -136,11 +136,12 @@ class Receiver:
         with self.lock:
             return self.received[-1]
 
-    def wait_for(self, predicate, seconds=5):
+    def wait_for(self, predicate, seconds=5, since=0):
+        """The first SET received (from index `since` on) that `predicate` likes."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with self.lock:
-                for item in self.received:
+                for item in self.received[since:]:
                     if predicate(item):
                         return item
             time.sleep(0.02)
@@ -198,6 +199,13 @@ def run(base, info):
     check(status == 200 and patched["description"] == "patched" and patched["events_requested"] == requested,
           "PATCH changes only what it names")
     check(call("PATCH", conf, {"stream_id": "nope"}, TOKEN)[0] == 404, "PATCH of an unknown stream is 404")
+    check(call("PATCH", conf, dict(patched, description="again"), TOKEN)[0] == 200
+          and call("PATCH", conf, {"stream_id": sid, "aud": "https://else.example"}, TOKEN)[0] == 400,
+          "PATCH may echo transmitter-supplied members, but they must match")
+    status, replaced = call("PUT", conf, {"stream_id": sid, "delivery": patched["delivery"]}, TOKEN)
+    check(status == 200 and replaced["events_requested"] == [] and "description" not in replaced,
+          "PUT replaces every receiver-supplied member")
+    call("PATCH", conf, {"stream_id": sid, "events_requested": requested}, TOKEN)
     check(call("GET", f"{meta['status_endpoint']}?stream_id={sid}", token=TOKEN)[1]["status"] == "enabled",
           "status starts enabled")
 
@@ -305,21 +313,29 @@ def status_and_verification(meta, emit, receiver, sid):
                                  call("GET", f"{meta['issuer']}/_test/state")[1]["verifications"])),
           "state shows the verification answered")
 
-    updated = lambda s: receiver.wait_for(  # noqa: E731
-        lambda r: r["claims"] and r["claims"]["events"].get(SSF + "stream-updated", {}).get("status") == s)
+    def updated(status, since):
+        return receiver.wait_for(lambda r: r["claims"] and r["claims"]["events"].get(
+            SSF + "stream-updated", {}).get("status") == status, since=since)
+
+    mark = len(receiver.received)
     status, body = call("POST", status_url, {"stream_id": sid, "status": "paused", "reason": "test"}, TOKEN)
     check(status == 200 and body == {"stream_id": sid, "status": "paused", "reason": "test"}, "status set to paused")
-    check(updated("paused") is not None, "stream-updated (paused) pushed")
+    check(updated("paused", mark) is not None, "stream-updated (paused) pushed")
     held = emit()
     check(held["status"] == "held", "a paused stream holds events")
+    mark = len(receiver.received)
     call("POST", status_url, {"stream_id": sid, "status": "enabled"}, TOKEN)
-    check(updated("enabled") is not None and receiver.wait_for(
+    check(updated("enabled", mark) is not None and receiver.wait_for(
         lambda r: r["claims"] and r["claims"]["jti"] == held["jti"]) is not None,
         "enabling sends stream-updated, then the held event")
     call("POST", status_url, {"stream_id": sid, "status": "disabled"}, TOKEN)
     check(emit()["status"] == "dropped", "a disabled stream drops events")
     check(call("POST", status_url, {"stream_id": sid, "status": "bogus"}, TOKEN)[0] == 400, "unknown status is 400")
     call("POST", status_url, {"stream_id": sid, "status": "enabled"}, TOKEN)
+    mark = len(receiver.received)
+    status, body = call("POST", f"{meta['issuer']}/_test/status", {"stream_id": sid, "status": "paused"})
+    check(status == 200 and updated("paused", mark) is not None, "a transmitter-side pause sends stream-updated")
+    call("POST", f"{meta['issuer']}/_test/status", {"stream_id": sid, "status": "enabled"})
 
 
 def poll(base, meta, emit):

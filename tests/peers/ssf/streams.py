@@ -174,6 +174,13 @@ class Registry:
     def update(self, body, replace):
         stream = self.get(body.get("stream_id"))
         with self.lock:
+            current = stream.to_json(self.issuer)
+            # SSF 1.0 (updating and replacing a stream): transmitter-supplied
+            # members may be sent back, but must match; events_delivered as it
+            # was before this update.
+            for name in ("iss", "aud", "events_supported", "events_delivered", "min_verification_interval"):
+                if name in body and body[name] != current[name]:
+                    raise BadRequest(f"`{name}` is the transmitter's and does not match")
             stream.configure(body, self.issuer, replace)
             return stream.to_json(self.issuer)
 

@@ -205,6 +205,7 @@ class Handler(BaseHTTPRequestHandler):
         if value is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")  # a rotation or a status change shows at once
         for name, header in (headers or {}).items():
             self.send_header(name, header)
         self.end_headers()
@@ -256,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/.well-known/ssf-configuration" and method == "GET":
                 self.reply(200, self.T.metadata())
             elif path == "/jwks.json" and method == "GET":
-                self.reply(200, self.T.ring.jwks(), {"Cache-Control": "no-store"})
+                self.reply(200, self.T.ring.jwks())
             else:
                 raise HttpError(404, "not_found", f"no {method} {path}")
         except HttpError as err:
@@ -340,6 +341,13 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_test/streams" and method == "POST":
             aud = body.get("aud") if body.get("aud") is not None else t.audience_for(body)
             self.reply(201, t.registry.create(body, aud, body.get("stream_id")))
+        elif path == "/_test/status" and method == "POST":
+            # The transmitter changing the status on its own (SSF 1.0: it
+            # then MUST send stream-updated, before it stops sending).
+            stream = t.registry.the_stream(body.get("stream_id"))
+            status_json, held = t.registry.set_status(stream.stream_id, body.get("status"), body.get("reason"))
+            self.reply(200, status_json)
+            t.status_changed(stream, status_json, held)
         elif path == "/_test/bench" and method == "POST":
             stream = t.registry.the_stream(body.get("stream_id"))
             self.reply(200, bench.run(t.ring, t.issuer, stream, body, t.registry.ca_file))
