@@ -214,14 +214,36 @@ class Handler(BaseHTTPRequestHandler):
     def read_body(self):
         """Reads the whole body first, whatever the answer will be: an unread
         body would be taken for the next request on a kept-alive connection."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.raw = self.read_chunked()
+            return
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if length < 0 or length > MAX_REQUEST_BODY or "chunked" in (self.headers.get("Transfer-Encoding") or ""):
+        if length < 0 or length > MAX_REQUEST_BODY:
             self.close_connection = True
-            raise HttpError(413, "invalid_request", "a Content-Length body of at most 64 MiB is required")
+            raise HttpError(413, "invalid_request", "a body of at most 64 MiB is required")
         self.raw = self.rfile.read(length) if length else b""
+
+    def read_chunked(self):
+        chunks, total = [], 0
+        while True:
+            try:
+                size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise HttpError(400, "invalid_request", "a malformed chunked body") from None
+            total += size
+            if total > MAX_REQUEST_BODY:
+                self.close_connection = True
+                raise HttpError(413, "invalid_request", "a body of at most 64 MiB is required")
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)  # the CRLF after the chunk
 
     def read_json(self):
         raw = self.raw
