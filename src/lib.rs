@@ -49,6 +49,7 @@ pub mod secret;
 pub mod server;
 pub mod serving;
 pub mod session;
+pub mod signals;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -17,6 +17,7 @@ mod property;
 mod request;
 mod saml;
 mod scim;
+mod signals;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
@@ -33,6 +34,7 @@ use crate::session::cookies;
 pub use request::{forwarding, host, identity_strip};
 pub use saml::saml_response;
 pub use scim::{scim_filter, scim_patch_path};
+pub use signals::{mint, signals_set};
 
 /// A target: a name (its `fuzz/fuzz_targets/<name>.rs`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -50,6 +52,7 @@ pub const TARGETS: &[Target] = &[
     ("saml_response", saml_response),
     ("scim_filter", scim_filter),
     ("scim_patch_path", scim_patch_path),
+    ("signals_set", signals_set),
 ];
 
 /// Path normalisation never panics, and what it returns is in normal
