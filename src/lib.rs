@@ -5,7 +5,8 @@
 //!
 //! Layers, lowest first: `clock`, `access` (the access generation and the
 //! registry of long-lived admissions), `paths`, `config` (types and checks
-//! only), `identity` (pure), `identity_headers`, `keyring` (cookie sealing
+//! only), `identity` (pure), `jws` (signature checks of signed tokens),
+//! `identity_headers`, `keyring` (cookie sealing
 //! and token keys), `idp_http` (the client for identity providers), `store`
 //! (rows), `directory` (the handle the directory is written through),
 //! `login` (protocol-neutral results, tokens, pending logins), then
@@ -30,6 +31,7 @@ pub mod fuzz_targets;
 pub mod identity;
 pub mod identity_headers;
 pub mod idp_http;
+pub mod jws;
 pub mod keyring;
 pub mod login;
 pub mod memory;

@@ -17,6 +17,7 @@ mod property;
 mod request;
 mod saml;
 mod scim;
+mod signals;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
@@ -26,12 +27,14 @@ use openidconnect::JsonWebKeySet;
 use crate::auth::redirect::RedirectPolicy;
 use crate::identity::claim_path::ClaimPath;
 use crate::identity::header_list;
+use crate::jws;
 use crate::oidc::jwt::{self, Expectations};
 use crate::paths::{normalize, EscapedSlashes};
 use crate::session::cookies;
 pub use request::{forwarding, host, identity_strip};
 pub use saml::saml_response;
 pub use scim::{scim_filter, scim_patch_path};
+pub use signals::{mint, signals_set};
 
 /// A target: a name (its `fuzz/fuzz_targets/<name>.rs`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -49,6 +52,7 @@ pub const TARGETS: &[Target] = &[
     ("saml_response", saml_response),
     ("scim_filter", scim_filter),
     ("scim_patch_path", scim_patch_path),
+    ("signals_set", signals_set),
 ];
 
 /// Path normalisation never panics, and what it returns is in normal
@@ -152,7 +156,7 @@ pub fn tokens(data: &[u8]) {
         r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}]}"#,
     )
     .expect("jwks");
-    let _ = jwt::verify_signature(text, &jwks, &[CoreJwsSigningAlgorithm::EdDsa]);
+    let _ = jws::verify_signature(text, &jwks, &[CoreJwsSigningAlgorithm::EdDsa]);
     if let Ok(claims) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
         let audiences = ["doorward".to_string()];
         let want = Expectations {
@@ -162,7 +166,11 @@ pub fn tokens(data: &[u8]) {
             skew: 60,
             require_exp: false,
         };
-        let verified = jwt::Verified { typ: None, claims };
+        let verified = jws::Verified {
+            typ: None,
+            kid: None,
+            claims,
+        };
         let _ = jwt::check_logout_token(&verified, &want);
         let _ = jwt::check_common(&verified.claims, &want);
     }

@@ -202,6 +202,39 @@ fn dictionary(target: &str) -> &'static [&'static [u8]] {
             b"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:", b"employeeNumber", b"manager.value",
             b"urn:ietf:params:scim:schemas:core:2.0:User:", b"\"",
         ],
+        "signals_set" => &[
+            b"{",
+            b"}",
+            b",",
+            b":",
+            b"\"iss\":\"https://tx.fuzz.test\"",
+            b"\"aud\":\"https://dw.fuzz.test\"",
+            b"\"aud\":[\"x\",\"https://dw.fuzz.test\"]",
+            b"\"iat\":1000000",
+            b"\"iat\":999999.5",
+            b"\"exp\":1",
+            b"\"toe\":2000000",
+            b"\"jti\":\"j\"",
+            b"\"txn\":\"t\"",
+            b"\"sub_id\":",
+            b"\"subject\":",
+            b"{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"a\"}",
+            b"{\"format\":\"aliases\",\"identifiers\":[",
+            b"{\"format\":\"opaque\",\"id\":\"s\"}",
+            b"{\"user\":{\"format\":\"email\",\"email\":\"a@x\"},\"session\":",
+            b"\"events\":{",
+            b"\"https://schemas.openid.net/secevent/caep/event-type/session-revoked\":{",
+            b"\"https://schemas.openid.net/secevent/caep/event-type/credential-change\":{",
+            b"\"https://schemas.openid.net/secevent/risc/event-type/account-disabled\":{",
+            b"\"https://schemas.openid.net/secevent/ssf/event-type/stream-updated\":{",
+            b"\"credential_type\":\"password\",\"change_type\":\"revoke\"",
+            b"\"event_timestamp\":1000000",
+            b"\"alg\":\"EdDSA\"",
+            b"\"alg\":\"none\"",
+            b"\"typ\":\"secevent+jwt\"",
+            b"eyJhbGciOiJFZERTQSJ9",
+            b".",
+        ],
         _ => &[],
     }
 }
@@ -280,7 +313,7 @@ fn every_target_has_a_dictionary_and_a_test() {
     for (name, _) in TARGETS {
         assert!(!dictionary(name).is_empty(), "{name}");
     }
-    assert_eq!(TARGETS.len(), 11, "a new target needs its #[test] below");
+    assert_eq!(TARGETS.len(), 12, "a new target needs its #[test] below");
 }
 
 #[test]
@@ -350,4 +383,9 @@ fn scim_filter() {
 #[test]
 fn scim_patch_path() {
     run(target("scim_patch_path"));
+}
+
+#[test]
+fn signals_set() {
+    run(target("signals_set"));
 }

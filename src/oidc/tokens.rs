@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::jwt::{self, Expectations, JwtError, LogoutClaims};
 use super::{Metadata, OidcError, OidcProvider};
 use crate::identity::Claims;
+use crate::jws::{self, JwsError, Verified};
 
 /// Which ID token check failed, as a value tests can name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,15 +156,16 @@ impl OidcProvider {
         }
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<jwt::Verified, OidcError> {
+    async fn verify_signature(&self, token: &str) -> Result<Verified, OidcError> {
         let metadata = self.metadata().await?;
-        match jwt::verify_signature(token, metadata.jwks(), &self.allowed_algs) {
-            Err(JwtError::NoMatchingKey) => {
-                let updated = self.refresh_jwks(&metadata).await.ok_or(JwtError::NoMatchingKey)?;
-                Ok(jwt::verify_signature(token, updated.jwks(), &self.allowed_algs)?)
+        let verified = match jws::verify_signature(token, metadata.jwks(), &self.allowed_algs) {
+            Err(JwsError::NoMatchingKey) => {
+                let updated = self.refresh_jwks(&metadata).await.ok_or(JwsError::NoMatchingKey);
+                updated.and_then(|updated| jws::verify_signature(token, updated.jwks(), &self.allowed_algs))
             }
-            other => Ok(other?),
-        }
+            other => other,
+        };
+        Ok(verified.map_err(JwtError::from)?)
     }
 
     /// Back-channel logout token: fully validated (replay is checked by the

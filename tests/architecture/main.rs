@@ -25,6 +25,16 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("oidc", "auth", "protocols know no request path"),
     ("saml", "proxy", "protocols know no request path"),
     ("oidc", "proxy", "protocols know no request path"),
+    // jws is the signature floor under the protocols and the signals
+    // receiver: it imports nothing above identity and clock.
+    ("jws", "oidc", "jws is below the protocols"),
+    ("jws", "saml", "jws is below the protocols"),
+    ("jws", "signals", "jws is below the signals receiver"),
+    ("jws", "assertion", "jws is below the protocols"),
+    ("jws", "login", "jws is below login"),
+    ("jws", "config", "jws is below config"),
+    ("oidc", "signals", "oidc and signals share only jws"),
+    ("signals", "oidc", "oidc and signals share only jws"),
     // The provider layer sits above the protocols and below the gate.
     ("providers", "session", "providers know no sessions"),
     ("providers", "store", "providers know no store"),
