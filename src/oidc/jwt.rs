@@ -289,4 +289,24 @@ mod tests {
         token["exp"] = json!(1_000_000 - 61);
         assert_eq!(check_logout_token(&logout(token), &want(&aud)), Err(JwtError::Expired));
     }
+
+    #[test]
+    fn signature_errors_keep_their_messages_through_the_wrap() {
+        // e2e tests and operators' log searches know these texts.
+        let cases = [
+            (JwsError::Malformed, "not a compact JWS"),
+            (
+                JwsError::AlgorithmNotAllowed("HS256".into()),
+                "signature algorithm `HS256` is not allowed",
+            ),
+            (
+                JwsError::NoMatchingKey,
+                "no key in the provider's JWKS matches the token's key id",
+            ),
+            (JwsError::BadSignature, "the signature does not verify"),
+        ];
+        for (error, text) in cases {
+            assert_eq!(JwtError::from(error).to_string(), text);
+        }
+    }
 }
