@@ -146,14 +146,18 @@ mod tests {
             compliant_device: true,
         };
         assert_eq!(NONE.shortfall(rule), None, "no signal, the login decided");
-        let mut p = Posture::default();
-        p.assurance = Some(Assurance {
-            namespace: "NIST-AAL".into(),
-            level: "NIST-AAL2".into(),
-            at: 1,
-        });
+        let mut p = Posture {
+            assurance: Some(Assurance {
+                namespace: "NIST-AAL".into(),
+                level: "NIST-AAL2".into(),
+                at: 1,
+            }),
+            ..Posture::default()
+        };
         assert_eq!(p.shortfall(rule), None);
-        p.assurance.as_mut().map(|a| a.level = "nist-aal1".into());
+        if let Some(a) = p.assurance.as_mut() {
+            a.level = "nist-aal1".into();
+        }
         assert_eq!(
             p.shortfall(rule).as_deref(),
             Some("a shared signal lowered the assurance level to `nist-aal1`")

@@ -176,8 +176,11 @@ impl Gateway {
         }
         if conn.listener == Listener::Admin {
             seen.internal = true;
-            if let Some(reply) = self.signals_push(&parts, body, &path, conn).await {
-                return Ok(reply);
+            if path.starts_with("/ssf/") && self.signals.is_some() {
+                return self
+                    .signals_push(&parts, body, &path, conn)
+                    .await
+                    .ok_or(ProxyError::NotFound);
             }
             return match &self.admin {
                 Some(admin) => Ok(admin.handle(&parts, body, &path).await),
@@ -270,7 +273,10 @@ impl Gateway {
             return self.scim(parts, body, rest, conn).await;
         }
         if conn.listener == Listener::Main && rest.starts_with("/ssf/") {
-            return self.signals_push(parts, body, rest, conn).await.ok_or(ProxyError::NotFound);
+            return self
+                .signals_push(parts, body, rest, conn)
+                .await
+                .ok_or(ProxyError::NotFound);
         }
         if conn.listener == Listener::Main {
             if let (Some(auth), Some(endpoint)) = (&self.auth, Endpoint::parse(rest)) {

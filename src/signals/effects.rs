@@ -67,15 +67,15 @@ pub async fn apply(scope: &Scope<'_>, set: &SecurityEvent) -> Result<Effect, Eff
     }
     let at = set.occurred_at;
     match &set.event {
-        Event::SessionRevoked { .. } | Event::SessionsRevoked { .. } => end(scope, &found, Some(at)).await,
+        Event::SessionRevoked | Event::SessionsRevoked => end(scope, &found, Some(at)).await,
         Event::CredentialChange { .. } if scope.end_on_credential_change => end(scope, &found, Some(at)).await,
         Event::CredentialChange { .. } => Ok(Effect::Ignored(
             "credential-change: sessions kept (end_sessions_on_credential_change = false)".into(),
         )),
-        Event::AccountDisabled { .. } | Event::AccountPurged { .. } | Event::CredentialCompromise { .. } => {
+        Event::AccountDisabled { .. } | Event::AccountPurged | Event::CredentialCompromise { .. } => {
             account(scope, &found, set, AccountChange::Disable).await
         }
-        Event::AccountEnabled { .. } => account(scope, &found, set, AccountChange::Enable).await,
+        Event::AccountEnabled => account(scope, &found, set, AccountChange::Enable).await,
         Event::TokenClaimsChange { claims, .. } => {
             rewrite(scope, &found, |posture, snapshot| {
                 if posture.claims_changed_at.is_some_and(|seen| seen > at) {
@@ -92,7 +92,9 @@ pub async fn apply(scope: &Scope<'_>, set: &SecurityEvent) -> Result<Effect, Eff
             .await
         }
         Event::AssuranceLevelChange {
-            namespace, current_level, ..
+            namespace,
+            current_level,
+            ..
         } => {
             rewrite(scope, &found, |posture, _| {
                 if posture.assurance.as_ref().is_some_and(|a| a.at > at) {

@@ -68,7 +68,12 @@ impl Signals {
         let Some(directory) = directory.filter(|_| !config.signals.is_empty()) else {
             return Ok(None);
         };
-        let public_url = config.server.public_url.trim_end_matches('/');
+        let public_url = config
+            .server
+            .public_url
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/');
         let on_admin_listener = config.admin.listen.is_some();
         let mut receivers = Vec::new();
         for signals in &config.signals {
@@ -161,7 +166,8 @@ impl Signals {
 /// refresh loop; a managed stream is brought up to date after each read.
 impl Refresh for Receiver {
     type Error = TransmitterError;
-    const FAILED: &'static str = "shared-signals transmitter metadata could not be refreshed; keeping the last good copy";
+    const FAILED: &'static str =
+        "shared-signals transmitter metadata could not be refreshed; keeping the last good copy";
 
     fn provider_name(&self) -> &str {
         &self.name

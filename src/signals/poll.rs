@@ -78,7 +78,10 @@ impl Receiver {
         if let Some(sets) = answer.get("sets").and_then(Value::as_object) {
             for (jti, token) in sets {
                 let Some(token) = token.as_str() else {
-                    errors.insert(jti.clone(), json!({"err": "invalid_request", "description": "not a SET"}));
+                    errors.insert(
+                        jti.clone(),
+                        json!({"err": "invalid_request", "description": "not a SET"}),
+                    );
                     continue;
                 };
                 match self.receive(token).await {

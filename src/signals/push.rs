@@ -29,7 +29,9 @@ pub async fn handle(receiver: &Receiver, parts: &Parts, body: impl ClientBody, l
         return error(StatusCode::NOT_FOUND, "invalid_request", "this receiver polls");
     }
     if !authorized(receiver, parts) {
-        receiver.metrics.event(&receiver.name, "unknown", "authentication_failed");
+        receiver
+            .metrics
+            .event(&receiver.name, "unknown", "authentication_failed");
         tracing::warn!(transmitter = %receiver.name, "security event push refused: no or wrong credential");
         return error(
             StatusCode::BAD_REQUEST,
@@ -37,7 +39,11 @@ pub async fn handle(receiver: &Receiver, parts: &Parts, body: impl ClientBody, l
             "the push credential is missing or wrong",
         );
     }
-    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/secevent+jwt") {
         return error(
@@ -60,7 +66,13 @@ pub async fn handle(receiver: &Receiver, parts: &Parts, body: impl ClientBody, l
                 "the SET is larger than 64 KiB",
             );
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", &format!("the body could not be read: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body could not be read: {e}"),
+            )
+        }
     };
     let Ok(token) = std::str::from_utf8(&bytes) else {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "the SET is not text");

@@ -11,7 +11,6 @@ use openidconnect::core::CoreJwsSigningAlgorithm;
 
 use super::effects::{self, Effect, EffectError, Scope};
 use super::set::{validate, SecurityEvent, SetError, SetRules};
-use super::stream::StreamState;
 use super::transmitter::Transmitter;
 use crate::config::signals::{Delivery, SignalsConfig};
 use crate::directory::DirectoryHandle;
@@ -57,6 +56,21 @@ impl Refused {
             Self::Store(_) | Self::Effect(_) => "failed",
         }
     }
+}
+
+/// What doorward knows of its stream.
+#[derive(Debug, Clone, Default)]
+pub struct StreamState {
+    pub stream_id: Option<String>,
+    /// `enabled`, `paused` or `disabled`, as the transmitter last said.
+    pub status: Option<String>,
+    /// The poll endpoint the stream configuration named.
+    pub poll_url: Option<String>,
+    /// The `state` of the verification asked for and not yet answered.
+    pub awaiting_verification: Option<String>,
+    pub verified: bool,
+    /// The last failure talking to the transmitter, for readiness.
+    pub problem: Option<String>,
 }
 
 pub struct Receiver {
@@ -106,7 +120,10 @@ impl Receiver {
             .filter_map(|a| serde_json::from_value(serde_json::Value::String(a.clone())).ok())
             .collect();
         let events_requested = if config.events.is_empty() {
-            crate::config::signals::EVENT_TYPES.iter().map(|(_, uri)| *uri).collect()
+            crate::config::signals::EVENT_TYPES
+                .iter()
+                .map(|(_, uri)| *uri)
+                .collect()
         } else {
             config
                 .events

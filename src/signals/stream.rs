@@ -9,24 +9,9 @@ use serde_json::{json, Value};
 
 use super::effects::Effect;
 use super::events::Event;
-use super::receiver::Receiver;
+use super::receiver::{Receiver, StreamState};
 use super::set::SecurityEvent;
 use crate::config::signals::Delivery;
-
-/// What doorward knows of its stream.
-#[derive(Debug, Clone, Default)]
-pub struct StreamState {
-    pub stream_id: Option<String>,
-    /// `enabled`, `paused` or `disabled`, as the transmitter last said.
-    pub status: Option<String>,
-    /// The poll endpoint the stream configuration named.
-    pub poll_url: Option<String>,
-    /// The `state` of the verification asked for and not yet answered.
-    pub awaiting_verification: Option<String>,
-    pub verified: bool,
-    /// The last failure talking to the transmitter, for readiness.
-    pub problem: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
@@ -122,10 +107,13 @@ impl Receiver {
             }
             let mut update = wanted;
             update["stream_id"] = mine.get("stream_id").cloned().unwrap_or(Value::Null);
-            let updated = self.call("configuration", http::Method::PATCH, &endpoint, Some(update)).await?;
+            let updated = self
+                .call("configuration", http::Method::PATCH, &endpoint, Some(update))
+                .await?;
             return Ok(if updated.is_object() { updated } else { mine });
         }
-        self.call("configuration", http::Method::POST, &endpoint, Some(wanted)).await
+        self.call("configuration", http::Method::POST, &endpoint, Some(wanted))
+            .await
     }
 
     /// The stream configuration doorward asks for.
@@ -169,7 +157,11 @@ impl Receiver {
         };
         let url = with_query(&endpoint, "stream_id", &stream_id);
         let answer = self.call("status", http::Method::GET, &url, None).await?;
-        let status = answer.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        let status = answer
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
         self.metrics.stream_enabled(&self.name, status == "enabled");
         self.update_stream(|s| s.status = Some(status));
         Ok(())
@@ -186,7 +178,8 @@ impl Receiver {
         let state = format!("{:032x}", rand::random::<u128>());
         self.update_stream(|s| s.awaiting_verification = Some(state.clone()));
         let body = json!({ "stream_id": stream_id, "state": state });
-        self.call("verification", http::Method::POST, &endpoint, Some(body)).await?;
+        self.call("verification", http::Method::POST, &endpoint, Some(body))
+            .await?;
         Ok(())
     }
 
@@ -233,10 +226,16 @@ impl Receiver {
             .map_err(|e| fail(e.to_string()))?;
         let status = response.status();
         if !status.is_success() {
-            let err = serde_json::from_slice::<Value>(response.body())
-                .ok()
-                .and_then(|v| v.get("err").or_else(|| v.get("error")).and_then(Value::as_str).map(str::to_string));
-            return Err(fail(format!("answered {status}{}", err.map(|e| format!(" ({e})")).unwrap_or_default())));
+            let err = serde_json::from_slice::<Value>(response.body()).ok().and_then(|v| {
+                v.get("err")
+                    .or_else(|| v.get("error"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+            return Err(fail(format!(
+                "answered {status}{}",
+                err.map(|e| format!(" ({e})")).unwrap_or_default()
+            )));
         }
         if response.body().is_empty() {
             return Ok(Value::Null);

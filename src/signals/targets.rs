@@ -20,11 +20,9 @@ pub struct Target {
 
 impl Target {
     pub fn account_id<'a>(&'a self, provider: &'a str) -> Option<AccountId<'a>> {
-        self.account.as_ref().map(|(kind, value)| AccountId {
-            provider,
-            kind,
-            value,
-        })
+        self.account
+            .as_ref()
+            .map(|(kind, value)| AccountId { provider, kind, value })
     }
 }
 

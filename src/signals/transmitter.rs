@@ -71,7 +71,10 @@ impl Transmitter {
         match url::Url::parse(&self.issuer) {
             Ok(url) if url.path() != "/" && !url.path().is_empty() => {
                 let origin = url.origin().ascii_serialization();
-                format!("{origin}/.well-known/ssf-configuration{}", url.path().trim_end_matches('/'))
+                format!(
+                    "{origin}/.well-known/ssf-configuration{}",
+                    url.path().trim_end_matches('/')
+                )
             }
             _ => format!("{}/.well-known/ssf-configuration", self.issuer.trim_end_matches('/')),
         }
@@ -188,7 +191,11 @@ impl Transmitter {
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|e| fetch(e.to_string()))?;
-        let response = self.http.send(endpoint, request).await.map_err(|e| fetch(e.to_string()))?;
+        let response = self
+            .http
+            .send(endpoint, request)
+            .await
+            .map_err(|e| fetch(e.to_string()))?;
         if !response.status().is_success() {
             return Err(fetch(format!("answered {}", response.status())));
         }

@@ -52,6 +52,13 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("scim", "auth", "scim writes through the directory handle"),
     ("scim", "session", "scim knows no sessions"),
     ("scim", "proxy", "scim knows no request path"),
+    // Shared signals change identity through the directory handle too.
+    ("signals", "auth", "signals write through the directory handle"),
+    ("signals", "session", "signals know no sessions"),
+    ("signals", "proxy", "signals know no request path"),
+    ("signals", "scim", "signals and SCIM are siblings"),
+    ("scim", "signals", "signals and SCIM are siblings"),
+    ("directory", "signals", "the directory handle is below signals"),
     ("directory", "auth", "the directory handle is below auth"),
     ("directory", "scim", "the directory handle is below scim"),
     ("directory", "session", "the directory handle is below sessions"),
