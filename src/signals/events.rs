@@ -2,11 +2,14 @@
 //! 1.0's stream events), each with the typed payload the receiver acts on,
 //! and the members every CAEP event may carry (time, who started it, why).
 //!
-//! Values from closed sets the specifications enumerate (change types,
-//! compliance and stream states, initiating entities, credential types) are
-//! enums: a value outside the set refuses the SET with a precise reason,
-//! so the transmitter learns of it. An event type doorward does not know
-//! is accepted as [`Event::Other`] and only logged.
+//! Values from closed sets the specifications enumerate are enums. Where
+//! doorward acts on the value (compliance and stream states), a value
+//! outside the set refuses the SET with a precise reason, so the
+//! transmitter learns of it. Where the value is only logged (credential and
+//! change types, initiating entities, reasons, directions), an unknown or
+//! missing one is kept as `None`: a vendor's own credential type must not
+//! cost a session-ending event its effect. An event type doorward does not
+//! know is accepted as [`Event::Other`] and only logged.
 
 use serde_json::{Map, Value};
 
@@ -89,8 +92,8 @@ pub struct AssuranceLevel(pub String);
 pub enum Event {
     SessionRevoked,
     CredentialChange {
-        credential_type: CredentialType,
-        change_type: ChangeType,
+        credential_type: Option<CredentialType>,
+        change_type: Option<ChangeType>,
     },
     TokenClaimsChange {
         claims: Claims,
@@ -113,7 +116,7 @@ pub enum Event {
     AccountEnabled,
     AccountPurged,
     CredentialCompromise {
-        credential_type: CredentialType,
+        credential_type: Option<CredentialType>,
     },
     IdentifierChanged {
         new_value: Option<String>,
@@ -179,8 +182,8 @@ pub fn parse(uri: &str, payload: &Value) -> Result<(Event, EventContext), EventE
         match kind {
             "session-revoked" => Event::SessionRevoked,
             "credential-change" => Event::CredentialChange {
-                credential_type: read.word("credential_type", CredentialType::parse)?,
-                change_type: read.word("change_type", ChangeType::parse)?,
+                credential_type: read.logged_word("credential_type", CredentialType::parse),
+                change_type: read.logged_word("change_type", ChangeType::parse),
             },
             "token-claims-change" => Event::TokenClaimsChange {
                 claims: object
@@ -193,7 +196,7 @@ pub fn parse(uri: &str, payload: &Value) -> Result<(Event, EventContext), EventE
                 namespace: AssuranceNamespace(read.text("namespace")?),
                 current_level: AssuranceLevel(read.text("current_level")?),
                 previous_level: read.optional_text("previous_level")?.map(AssuranceLevel),
-                change_direction: read.optional_word("change_direction", ChangeDirection::parse)?,
+                change_direction: read.logged_word("change_direction", ChangeDirection::parse),
             },
             "device-compliance-change" => Event::DeviceComplianceChange {
                 current_status: read.word("current_status", Compliance::parse)?,
@@ -206,12 +209,12 @@ pub fn parse(uri: &str, payload: &Value) -> Result<(Event, EventContext), EventE
     } else if let Some(kind) = uri.strip_prefix(RISC) {
         match kind {
             "account-disabled" => Event::AccountDisabled {
-                reason: read.optional_word("reason", DisableReason::parse)?,
+                reason: read.logged_word("reason", DisableReason::parse),
             },
             "account-enabled" => Event::AccountEnabled,
             "account-purged" => Event::AccountPurged,
             "credential-compromise" => Event::CredentialCompromise {
-                credential_type: read.word("credential_type", CredentialType::parse)?,
+                credential_type: read.logged_word("credential_type", CredentialType::parse),
             },
             "identifier-changed" => Event::IdentifierChanged {
                 new_value: read.optional_text("new-value")?,
@@ -237,7 +240,7 @@ pub fn parse(uri: &str, payload: &Value) -> Result<(Event, EventContext), EventE
     };
     let context = EventContext {
         event_timestamp: read.numeric_date("event_timestamp")?,
-        initiating_entity: read.optional_word("initiating_entity", InitiatingEntity::parse)?,
+        initiating_entity: read.logged_word("initiating_entity", InitiatingEntity::parse),
         reason_admin: read.reason("reason_admin")?,
         reason_user: read.reason("reason_user")?,
     };
@@ -304,6 +307,11 @@ impl Payload<'_> {
                 })
             })
             .transpose()
+    }
+
+    /// A value only logged: None when missing, malformed or unknown.
+    fn logged_word<T>(&self, member: &'static str, parse: fn(&str) -> Option<T>) -> Option<T> {
+        self.0.get(member).and_then(Value::as_str).and_then(parse)
     }
 
     fn word<T>(&self, member: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, EventError> {

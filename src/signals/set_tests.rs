@@ -15,6 +15,7 @@ use crate::signals::subject::SubjectId;
 const ISSUER: &str = "https://tx.test";
 const AUDIENCE: &str = "https://dw.test";
 const NOW: i64 = 1_000_000;
+const DEVICE: &str = "https://schemas.openid.net/secevent/caep/event-type/device-compliance-change";
 const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 
@@ -111,8 +112,8 @@ fn the_subject_comes_from_sub_id_else_from_the_event() {
     assert_eq!(
         event.event,
         Event::CredentialChange {
-            credential_type: CredentialType::Password,
-            change_type: ChangeType::Update
+            credential_type: Some(CredentialType::Password),
+            change_type: Some(ChangeType::Update)
         }
     );
     let subject = event.subject.expect("subject");
@@ -194,12 +195,12 @@ fn claim_attacks_are_refused_with_their_reason_and_code() {
         ),
         (
             "events",
-            json!({REVOKED: {"initiating_entity": "robot"}}),
+            json!({DEVICE: {"current_status": "compliantish"}}),
             SetError::Event {
-                event: REVOKED.into(),
+                event: DEVICE.into(),
                 error: events::EventError::UnknownValue {
-                    member: "initiating_entity",
-                    value: "robot".into(),
+                    member: "current_status",
+                    value: "compliantish".into(),
                 },
             },
             "invalid_request",
