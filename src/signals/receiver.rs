@@ -180,8 +180,12 @@ impl Receiver {
         }
         match self.apply(&set).await {
             Ok(effect) => {
-                let now = self.directory.now();
-                self.metrics.delay(&self.name, (now - set.iat) as f64);
+                // iat has whole seconds; the wall clock's fraction keeps
+                // the histogram from reading every fast delivery as 0.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                self.metrics.delay(&self.name, now - set.iat as f64);
                 self.metrics.event(
                     &self.name,
                     set.event.name(),

@@ -74,7 +74,7 @@ pub enum SetError {
     UnknownKey,
     #[error("the SET's signature does not verify")]
     BadSignature,
-    #[error("header typ {0:?} is not secevent+jwt")]
+    #[error("header typ `{}` is not secevent+jwt", .0.as_deref().unwrap_or("(none)"))]
     WrongType(Option<String>),
     #[error("claim `{0}` is missing or malformed")]
     BadClaim(&'static str),
