@@ -186,8 +186,26 @@ pub const SIGNAL_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 ];
 
-/// Checks on `[[signals]]` past its types.
+/// Checks on `[[signals]]` past its types, and on the route keys that
+/// only signals can act on.
 pub(super) fn check(config: &Config, issues: &mut Issues) {
+    for (i, route) in config.routes.iter().enumerate() {
+        let at = |key: &'static str| KeyPath::of(&[Key("route"), Index(i), Key(key)]);
+        let asks = !route.require_assurance.is_empty() || route.require_compliant_device;
+        if asks && config.signals.is_empty() {
+            issues.push((
+                at(if route.require_compliant_device {
+                    "require_compliant_device"
+                } else {
+                    "require_assurance"
+                }),
+                "only shared signals report a session's assurance or device: add a [[signals]] block".into(),
+            ));
+        }
+        if route.require_assurance.iter().any(|l| l.trim().is_empty()) {
+            issues.push((at("require_assurance"), "an assurance level is empty".into()));
+        }
+    }
     let mut names = std::collections::HashSet::new();
     for (i, signals) in config.signals.iter().enumerate() {
         let at = |key: &'static str| KeyPath::of(&[Key("signals"), Index(i), Key(key)]);
@@ -396,5 +414,15 @@ mod tests {
         );
         let p = problems(&format!("{twice}{twice}"));
         assert!(has(&p, "signals[1].name: `a` names two [[signals]] blocks"), "{p:?}");
+        let p = problems("require_compliant_device = true\n");
+        assert!(
+            has(&p, "route[0].require_compliant_device: only shared signals report"),
+            "{p:?}"
+        );
+        let p = problems(&format!("require_assurance = [\"\"]\n{twice}"));
+        assert!(
+            has(&p, "route[0].require_assurance: an assurance level is empty"),
+            "{p:?}"
+        );
     }
 }
