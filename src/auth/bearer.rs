@@ -111,6 +111,14 @@ impl Auth {
                         return Ok(None);
                     }
                 };
+                match self.disabled_by_signal(&provider.name, subject, &claims).await {
+                    Ok(None) => {}
+                    Ok(Some(state)) => {
+                        tracing::info!(provider = %provider.name, reason = %state.reason, "bearer token refused: a shared signal disabled the account");
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(AuthError::StoreUnavailable(e)),
+                }
                 let login = Arc::new(BearerLogin {
                     views: self.views.build(&claims, origin, facts.as_ref()),
                     provider: provider.name.clone(),

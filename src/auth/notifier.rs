@@ -27,6 +27,18 @@ impl DirectoryNotifier for Auth {
         })
     }
 
+    fn accounts_changed(&self) -> NotifyFuture<'_> {
+        Box::pin(async move {
+            self.sessions.generation().bump_directory();
+            self.bearer.cache.invalidate_all();
+            self.sessions
+                .store()
+                .announce_directory()
+                .await
+                .map_err(NotifyError::new)
+        })
+    }
+
     fn sessions_changed<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a> {
         Box::pin(async move {
             for key in keys {

@@ -41,6 +41,11 @@ pub trait DirectoryNotifier: Send + Sync {
     /// Sessions whose stored record a writer rewrote (new claims, a
     /// posture): every replica derives them again on their next request.
     fn sessions_changed<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a>;
+
+    /// A writer changed an account's state (a shared signal disabled or
+    /// enabled it): verdicts made without a session (bearer tokens) are
+    /// reached again, here and on every replica.
+    fn accounts_changed(&self) -> NotifyFuture<'_>;
 }
 
 /// A notifier could not apply a change; its own error, kept for the log.
@@ -107,6 +112,11 @@ impl DirectoryHandle {
             return Ok(());
         }
         self.notifier.sessions_changed(keys).await
+    }
+
+    /// Makes every replica reach its session-less verdicts again.
+    pub async fn accounts_changed(&self) -> Result<(), NotifyError> {
+        self.notifier.accounts_changed().await
     }
 
     /// Ends the sessions an operator names, on every replica, and makes

@@ -163,6 +163,8 @@ async fn account(
             set.event.name()
         )));
     }
+    // Bearer verdicts hold no session to end: they are reached again.
+    scope.directory.accounts_changed().await?;
     match change {
         // Every session, whenever it was made: the account is closed.
         AccountChange::Disable => end(scope, found, None).await,

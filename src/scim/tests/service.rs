@@ -50,6 +50,10 @@ impl DirectoryNotifier for Recorder {
     fn sessions_changed<'a>(&'a self, _keys: &'a [crate::store::SessionKey]) -> NotifyFuture<'a> {
         Box::pin(async { Ok(()) })
     }
+
+    fn accounts_changed(&self) -> NotifyFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl Recorder {
