@@ -8,7 +8,7 @@
 #   FUZZ_ENGINE=auto  or `libfuzzer` (fail if unavailable) or `property`
 #
 # Costs measured on the 2-core CI machine: the property tests reuse the
-# test suite's build, so 9 targets x 10 s, two at a time, take about 45 s.
+# test suite's build, so 12 targets x 10 s, two at a time, take about a minute.
 # libFuzzer needs `cargo install cargo-fuzz --locked` (88 s) and an
 # instrumented build of doorward (see README, Fuzzing) before the same
 # 80 s of fuzzing, which is why CI does not install it.

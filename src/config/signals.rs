@@ -247,6 +247,12 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
                 format!("`{}` is not a configured [[provider]]", signals.provider),
             ));
         }
+        if signals.audience.is_none() && config.server.public_url.is_none() {
+            issues.push((
+                at("audience"),
+                "set audience (or server.public_url, its default): SETs must name doorward".into(),
+            ));
+        }
         if signals.audience.as_deref().is_some_and(str::is_empty) {
             issues.push((at("audience"), "the audience is empty".into()));
         }
