@@ -111,7 +111,10 @@ impl Auth {
                         return Ok(None);
                     }
                 };
-                match self.disabled_by_signal(&provider.name, subject, &claims).await {
+                match self
+                    .disabled_by_signal(&provider.name, &provider.issuer, subject, &claims)
+                    .await
+                {
                     Ok(None) => {}
                     Ok(Some(state)) => {
                         tracing::info!(provider = %provider.name, reason = %state.reason, "bearer token refused: a shared signal disabled the account");

@@ -8,7 +8,7 @@ use super::{Auth, AuthError};
 use crate::identity::Claims;
 use crate::login::LoginResult;
 use crate::respond::Denial;
-use crate::store::signals::{AccountId, AccountState, SignalStore};
+use crate::store::signals::{iss_sub_value, AccountId, AccountState, SignalStore};
 use crate::store::StoreError;
 
 impl Auth {
@@ -17,14 +17,23 @@ impl Auth {
     pub(super) async fn disabled_by_signal(
         &self,
         provider: &str,
+        issuer: &str,
         subject: &str,
         claims: &Claims,
     ) -> Result<Option<AccountState>, StoreError> {
-        let mut accounts = vec![AccountId {
-            provider,
-            kind: "sub",
-            value: subject,
-        }];
+        let iss_sub = iss_sub_value(issuer, subject);
+        let mut accounts = vec![
+            AccountId {
+                provider,
+                kind: "iss_sub",
+                value: &iss_sub,
+            },
+            AccountId {
+                provider,
+                kind: "sub",
+                value: subject,
+            },
+        ];
         if let Some(email) = claims.get("email").and_then(|v| v.as_str()) {
             accounts.push(AccountId {
                 provider,
@@ -38,7 +47,7 @@ impl Auth {
     /// Refuses `login` when a transmitter disabled its account.
     pub(super) async fn signals_admit(&self, login: &LoginResult) -> Result<(), AuthError> {
         match self
-            .disabled_by_signal(&login.provider, &login.subject, &login.merged)
+            .disabled_by_signal(&login.provider, &login.issuer, &login.subject, &login.merged)
             .await?
         {
             None => Ok(()),

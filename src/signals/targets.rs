@@ -64,7 +64,9 @@ fn user_targets(id: &SubjectId, found: &mut Vec<Target>) {
                 issuer: Some(iss.clone()),
                 ..SessionSelector::default()
             },
-            ("sub", sub.clone()),
+            // The account too is the issuer's: a subject from another
+            // issuer never closes this provider's user of the same `sub`.
+            ("iss_sub", crate::store::signals::iss_sub_value(iss, sub)),
         ),
         SubjectId::Opaque(sub) => (
             SessionSelector {

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use super::StoreError;
 
-/// How a transmitter named an account: its kind (`sub`, `email`) and
+/// How a transmitter named an account: its kind (`iss_sub`, `sub`, `email`) and
 /// value, within one provider. Emails are kept lower-case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountId<'a> {
@@ -25,6 +25,12 @@ impl AccountId<'_> {
             self.value.to_string()
         }
     }
+}
+
+/// The stored value of an `iss_sub` account: issuer and subject, apart
+/// by a space (which no issuer URL contains).
+pub fn iss_sub_value(issuer: &str, subject: &str) -> String {
+    format!("{issuer} {subject}")
 }
 
 /// An account's state as the newest event made it.
