@@ -7,6 +7,7 @@ mod idp_front;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod saml_peer;
+mod ssf_peer;
 mod scenario;
 mod support;
 
@@ -45,6 +46,9 @@ mod scim_compliance;
 mod scim_lockout;
 mod scim_ops;
 mod sessions;
+mod signals;
+mod signals_attacks;
+mod signals_streams;
 mod soak;
 mod store_url;
 mod tls;
