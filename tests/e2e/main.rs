@@ -7,8 +7,8 @@ mod idp_front;
 #[path = "../common/postgres.rs"]
 mod postgres;
 mod saml_peer;
-mod ssf_peer;
 mod scenario;
+mod ssf_peer;
 mod support;
 
 mod auth_metrics;

@@ -158,13 +158,12 @@ impl Rig {
     pub async fn sids(&self, user: &str) -> Vec<String> {
         let options = TestPostgres::shared().connect_options(&self.db);
         let mut db = sqlx::PgConnection::connect_with(&options).await.expect("connect");
-        let rows: Vec<(Option<String>,)> = sqlx::query_as(
-            "SELECT sid FROM sessions WHERE provider = 'test-idp' AND subject = $1",
-        )
-        .bind(user)
-        .fetch_all(&mut db)
-        .await
-        .expect("sessions");
+        let rows: Vec<(Option<String>,)> =
+            sqlx::query_as("SELECT sid FROM sessions WHERE provider = 'test-idp' AND subject = $1")
+                .bind(user)
+                .fetch_all(&mut db)
+                .await
+                .expect("sessions");
         rows.into_iter().filter_map(|(sid,)| sid).collect()
     }
 }
@@ -178,7 +177,11 @@ pub async fn ready(base: &str, lines: &[&str]) -> String {
         if lines.iter().all(|line| page.body.contains(line)) {
             return page.body;
         }
-        assert!(Instant::now() < deadline, "{base} never reported {lines:?}: {}", page.body);
+        assert!(
+            Instant::now() < deadline,
+            "{base} never reported {lines:?}: {}",
+            page.body
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -202,13 +205,26 @@ async fn session_revocations_by_user_email_and_session_reach_only_their_sessions
 
     // By iss_sub: alice's session only.
     let revoked = caep("session-revoked");
-    rig.ssf.accepted(&revoked, json!({}), iss_sub(&rig.idp.issuer, "alice")).await;
-    rig.within(&alice, "/next", true, 401, "alice's session ended on B").await;
-    assert_eq!(rig.on_b(&alice, "/next", false).await, 302, "a page load is sent to log in");
+    rig.ssf
+        .accepted(&revoked, json!({}), iss_sub(&rig.idp.issuer, "alice"))
+        .await;
+    rig.within(&alice, "/next", true, 401, "alice's session ended on B")
+        .await;
+    assert_eq!(
+        rig.on_b(&alice, "/next", false).await,
+        302,
+        "a page load is sent to log in"
+    );
     assert_eq!(rig.on_b(&bob, "/next", true).await, 200, "bob untouched");
     // The same sub at the other provider's issuer names nobody here.
-    rig.ssf.accepted(&revoked, json!({}), iss_sub(&rig.second.issuer, "bob")).await;
-    assert_eq!(rig.on_b(&bob, "/next", true).await, 200, "another issuer's bob is another person");
+    rig.ssf
+        .accepted(&revoked, json!({}), iss_sub(&rig.second.issuer, "bob"))
+        .await;
+    assert_eq!(
+        rig.on_b(&bob, "/next", true).await,
+        200,
+        "another issuer's bob is another person"
+    );
     assert_eq!(rig.on_b(&bob_elsewhere, "/next", true).await, 200);
 
     // By email: bob at test-idp, never bob@example.com at `second`.
@@ -234,7 +250,11 @@ async fn session_revocations_by_user_email_and_session_reach_only_their_sessions
     });
     rig.ssf.accepted(&revoked, json!({}), subject).await;
     rig.within(&first, "/next", true, 401, "the named session ended").await;
-    assert_eq!(rig.on_b(&second, "/next", true).await, 200, "alice's other session stays");
+    assert_eq!(
+        rig.on_b(&second, "/next", true).await,
+        200,
+        "alice's other session stays"
+    );
 
     // credential-change ends every session of the user.
     rig.ssf
@@ -244,7 +264,8 @@ async fn session_revocations_by_user_email_and_session_reach_only_their_sessions
             email("alice@example.com"),
         )
         .await;
-    rig.within(&second, "/next", true, 401, "credential-change ended it").await;
+    rig.within(&second, "/next", true, 401, "credential-change ended it")
+        .await;
     assert_eq!(rig.on_b(&bob_elsewhere, "/next", true).await, 200);
 }
 
@@ -261,11 +282,18 @@ async fn claims_assurance_and_device_signals_change_identity_and_route_access_on
             let url = url::Url::parse(&format!("{other}/who")).expect("url");
             let page = raw_request("GET", &url, &[("cookie", &format!("doorward={cookie}"))], Bytes::new()).await;
             assert_eq!(page.status, 200, "{}", page.body);
-            upstream.last().header("x-forwarded-groups").unwrap_or_default().to_string()
+            upstream
+                .last()
+                .header("x-forwarded-groups")
+                .unwrap_or_default()
+                .to_string()
         }
     };
     assert!(groups_seen(&alice).await.contains("engineers"));
-    assert!(rig.on_b(&alice, "/secure/x", true).await == 200, "no signal yet: the login decides");
+    assert!(
+        rig.on_b(&alice, "/secure/x", true).await == 200,
+        "no signal yet: the login decides"
+    );
 
     // token-claims-change: the new groups claim is alice's identity on B.
     rig.ssf
@@ -286,15 +314,23 @@ async fn claims_assurance_and_device_signals_change_identity_and_route_access_on
         "B forwards the changed claims: {groups}"
     );
     let bobs = groups_seen(&bob).await;
-    assert_eq!(bobs, "Marketing%20Team", "bob's identity unchanged (groups are percent-encoded)");
+    assert_eq!(
+        bobs, "Marketing%20Team",
+        "bob's identity unchanged (groups are percent-encoded)"
+    );
 
     // assurance-level-change below the route's level: sent to log in there.
     let assurance = caep("assurance-level-change");
     let lowered = json!({"namespace": "NIST-AAL", "current_level": "nist-aal1", "event_timestamp": now() - 5});
     rig.ssf.accepted(&assurance, lowered, email("alice@example.com")).await;
-    rig.within(&alice, "/secure/x", false, 302, "aal1 is sent to log in").await;
+    rig.within(&alice, "/secure/x", false, 302, "aal1 is sent to log in")
+        .await;
     assert_eq!(rig.on_b(&alice, "/secure/x", true).await, 401);
-    assert_eq!(rig.on_b(&alice, "/elsewhere", true).await, 200, "other routes still pass");
+    assert_eq!(
+        rig.on_b(&alice, "/elsewhere", true).await,
+        200,
+        "other routes still pass"
+    );
     assert_eq!(rig.on_b(&bob, "/secure/x", true).await, 200, "bob untouched");
     // A newer event raises it again; an older one arriving late does not lower it.
     let raised = json!({"namespace": "NIST-AAL", "current_level": "nist-aal2", "event_timestamp": now()});
@@ -302,7 +338,11 @@ async fn claims_assurance_and_device_signals_change_identity_and_route_access_on
     rig.within(&alice, "/secure/x", true, 200, "aal2 is enough").await;
     let stale = json!({"namespace": "NIST-AAL", "current_level": "nist-aal1", "event_timestamp": now() - 30});
     rig.ssf.accepted(&assurance, stale, email("alice@example.com")).await;
-    assert_eq!(rig.on_b(&alice, "/secure/x", true).await, 200, "an older level never wins");
+    assert_eq!(
+        rig.on_b(&alice, "/secure/x", true).await,
+        200,
+        "an older level never wins"
+    );
 
     // device-compliance-change: bob's device is not compliant.
     rig.ssf
@@ -312,7 +352,14 @@ async fn claims_assurance_and_device_signals_change_identity_and_route_access_on
             iss_sub(&rig.idp.issuer, "bob"),
         )
         .await;
-    rig.within(&bob, "/secure/x", false, 302, "a non-compliant device is sent to log in").await;
+    rig.within(
+        &bob,
+        "/secure/x",
+        false,
+        302,
+        "a non-compliant device is sent to log in",
+    )
+    .await;
     assert_eq!(rig.on_b(&bob, "/secure/x", true).await, 401);
     assert_eq!(rig.on_b(&bob, "/elsewhere", true).await, 200);
     assert_eq!(
@@ -338,9 +385,14 @@ async fn account_disabled_ends_sessions_and_refuses_logins_until_a_newer_account
             alice_id.clone(),
         )
         .await;
-    rig.within(&alice, "/next", true, 401, "alice's session ended on B").await;
+    rig.within(&alice, "/next", true, 401, "alice's session ended on B")
+        .await;
     assert_eq!(rig.on_b(&bob, "/next", true).await, 200, "bob untouched");
-    assert_eq!(rig.on_b(&alice_elsewhere, "/next", true).await, 200, "alice at `second` untouched");
+    assert_eq!(
+        rig.on_b(&alice_elsewhere, "/next", true).await,
+        200,
+        "alice at `second` untouched"
+    );
     let mut browser = Browser::default();
     let refused = rig.try_login(&mut browser, "test-idp", "alice").await;
     assert_eq!(refused.status, 403, "a new login is refused: {}", refused.body);
@@ -348,7 +400,9 @@ async fn account_disabled_ends_sessions_and_refuses_logins_until_a_newer_account
 
     // An account-enabled from before the disabling arrives late: still refused.
     let older = json!({"event_timestamp": disabled_at - 10});
-    rig.ssf.accepted(&risc("account-enabled"), older, alice_id.clone()).await;
+    rig.ssf
+        .accepted(&risc("account-enabled"), older, alice_id.clone())
+        .await;
     let mut browser = Browser::default();
     let refused = rig.try_login(&mut browser, "test-idp", "alice").await;
     assert_eq!(refused.status, 403, "an older account-enabled undoes nothing");

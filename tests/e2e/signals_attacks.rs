@@ -33,16 +33,41 @@ async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         ("bad signature", json!({"sign_with": "wrong"}), 400, "invalid_key"),
         ("unknown key", json!({"sign_with": "unknown"}), 400, "invalid_key"),
-        ("wrong iss", json!({"iss": "https://impostor.example"}), 400, "invalid_issuer"),
-        ("wrong aud", json!({"aud": "https://another-app.example"}), 400, "invalid_audience"),
+        (
+            "wrong iss",
+            json!({"iss": "https://impostor.example"}),
+            400,
+            "invalid_issuer",
+        ),
+        (
+            "wrong aud",
+            json!({"aud": "https://another-app.example"}),
+            400,
+            "invalid_audience",
+        ),
         ("wrong typ", json!({"typ": "JWT"}), 400, "invalid_request"),
         ("no typ", json!({"typ": null}), 400, "invalid_request"),
         ("stale iat", json!({"iat": two_days_ago}), 400, "invalid_request"),
         ("HS256 with the public key", json!({"alg": "HS256"}), 400, "invalid_key"),
         ("alg none", json!({"alg": "none"}), 400, "invalid_key"),
-        ("no Authorization", json!({"authorization": null}), 400, "authentication_failed"),
-        ("wrong token", json!({"authorization": wrong_token}), 400, "authentication_failed"),
-        ("over 64 KiB", json!({"raw_body": "a".repeat(70 * 1024)}), 413, "invalid_request"),
+        (
+            "no Authorization",
+            json!({"authorization": null}),
+            400,
+            "authentication_failed",
+        ),
+        (
+            "wrong token",
+            json!({"authorization": wrong_token}),
+            400,
+            "authentication_failed",
+        ),
+        (
+            "over 64 KiB",
+            json!({"raw_body": "a".repeat(70 * 1024)}),
+            413,
+            "invalid_request",
+        ),
         (
             "two events",
             json!({"events": {
@@ -71,7 +96,11 @@ async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
         .accepted(&caep("session-revoked"), json!({}), email("bob@example.com"))
         .await;
     rig.within(&bob, "/after", true, 401, "the honest SET about bob").await;
-    assert_eq!(rig.on_b(&alice, "/after", true).await, 200, "no refused SET had an effect");
+    assert_eq!(
+        rig.on_b(&alice, "/after", true).await,
+        200,
+        "no refused SET had an effect"
+    );
 
     // A replay: the same SET again (byte for byte), and a new one reusing
     // its jti. An accepted revocation ends alice's session; after a new
@@ -98,7 +127,13 @@ async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
     tokens.push(token);
 
     let text = log.text();
-    for reason in ["invalid_key", "invalid_issuer", "invalid_audience", "replayed jti", "no or wrong credential"] {
+    for reason in [
+        "invalid_key",
+        "invalid_issuer",
+        "invalid_audience",
+        "replayed jti",
+        "no or wrong credential",
+    ] {
         assert!(text.contains(reason), "the log names `{reason}`:\n{text}");
     }
     for token in &tokens {
@@ -118,7 +153,10 @@ async fn after_a_key_rotation_an_event_signed_by_the_new_key_is_taken() {
     let alice = rig.login("test-idp", "alice").await;
     let bob = rig.login("test-idp", "bob").await;
     let old = rig.ssf.control("GET", "/_test/health", None).await["kids"]["RS256"].clone();
-    let rotated = rig.ssf.control("POST", "/_test/rotate", Some(json!({"retire_old": true}))).await;
+    let rotated = rig
+        .ssf
+        .control("POST", "/_test/rotate", Some(json!({"retire_old": true})))
+        .await;
     assert_ne!(rotated["kid"], old, "a new key signs");
 
     // doorward has only the old key: the new kid refetches the JWKS.

@@ -26,9 +26,14 @@ fn block(ssf: &Transmitter, name: &str, extra: &str) -> String {
 async fn next(s: &Scenario, browser: &Browser, path: &str) -> u16 {
     let cookie = format!("doorward={}", browser.cookie("doorward").expect("cookie").value);
     let url = url::Url::parse(&s.url(path)).expect("url");
-    raw_request("GET", &url, &[("cookie", &cookie), ("accept", "application/json")], Bytes::new())
-        .await
-        .status
+    raw_request(
+        "GET",
+        &url,
+        &[("cookie", &cookie), ("accept", "application/json")],
+        Bytes::new(),
+    )
+    .await
+    .status
 }
 
 /// Polls the transmitter's state until `found` picks something out of it.
@@ -60,7 +65,9 @@ async fn polled_events_take_effect_within_the_interval_and_are_acknowledged_or_r
     let extra = block(
         &ssf,
         "poller",
-        &format!("delivery = \"poll\"\nmanage_stream = true\ntransmitter_token = \"{MGMT_TOKEN}\"\npoll_interval = \"1s\""),
+        &format!(
+            "delivery = \"poll\"\nmanage_stream = true\ntransmitter_token = \"{MGMT_TOKEN}\"\npoll_interval = \"1s\""
+        ),
     );
     let s = Scenario::start(Options {
         extra,
@@ -83,7 +90,10 @@ async fn polled_events_take_effect_within_the_interval_and_are_acknowledged_or_r
     assert_eq!(queued["status"], "queued", "{queued}");
     let emitted = Instant::now();
     while next(&s, &alice, "/after").await != 401 {
-        assert!(emitted.elapsed() < Duration::from_millis(1500), "not taken within the poll interval");
+        assert!(
+            emitted.elapsed() < Duration::from_millis(1500),
+            "not taken within the poll interval"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("poll: taken {:?} after it was queued", emitted.elapsed());
@@ -96,8 +106,10 @@ async fn polled_events_take_effect_within_the_interval_and_are_acknowledged_or_r
 
     // A SET from another issuer: reported with its code, not acknowledged.
     let bad = ssf
-        .emit(json!({"event": caep("session-revoked"), "payload": {}, "sub_id": email("bob@example.com"),
-                     "iss": "https://impostor.example"}))
+        .emit(
+            json!({"event": caep("session-revoked"), "payload": {}, "sub_id": email("bob@example.com"),
+                     "iss": "https://impostor.example"}),
+        )
         .await;
     let jti = bad["jti"].clone();
     let reported = state_until(&ssf, "the setErr", |state| {
@@ -135,7 +147,10 @@ async fn doorward_creates_and_verifies_its_push_stream_and_reports_it_in_readine
         s.url("/_doorward/ssf/managed"),
         "the push URL doorward gave"
     );
-    assert_eq!(stream["delivery"]["authorization_header"], format!("Bearer {PUSH_TOKEN}"));
+    assert_eq!(
+        stream["delivery"]["authorization_header"],
+        format!("Bearer {PUSH_TOKEN}")
+    );
     let requested = stream["events_requested"].as_array().expect("events_requested");
     for event in ["caep/event-type/session-revoked", "risc/event-type/account-disabled"] {
         assert!(
@@ -154,7 +169,8 @@ async fn doorward_creates_and_verifies_its_push_stream_and_reports_it_in_readine
 
     // An event over the managed stream moves the event counter.
     let alice = s.logged_in("alice", "/").await;
-    let applied = "doorward_signals_events_total{transmitter=\"managed\",event=\"session-revoked\",outcome=\"applied\"}";
+    let applied =
+        "doorward_signals_events_total{transmitter=\"managed\",event=\"session-revoked\",outcome=\"applied\"}";
     assert_eq!(metric(&s, applied).await, None);
     let answer = ssf
         .emit(json!({"event": caep("session-revoked"), "payload": {}, "sub_id": email("alice@example.com")}))
@@ -201,5 +217,9 @@ async fn a_reload_without_the_signals_block_closes_the_push_endpoint() {
         .emit(json!({"event": caep("session-revoked"), "payload": {}, "sub_id": email("nobody@example.com")}))
         .await;
     assert_eq!(after["status"], 404, "{after}");
-    assert!(!Browser::default().get(&s.url("/_doorward/readyz")).await.body.contains("signals gone"));
+    assert!(!Browser::default()
+        .get(&s.url("/_doorward/readyz"))
+        .await
+        .body
+        .contains("signals gone"));
 }
