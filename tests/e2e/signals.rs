@@ -186,6 +186,16 @@ pub async fn ready(base: &str, lines: &[&str]) -> String {
     }
 }
 
+/// The value of the metric line starting with `series` on `base`.
+pub async fn metric(base: &str, series: &str) -> Option<f64> {
+    let page = Browser::default().get(&format!("{base}/_doorward/metrics")).await;
+    page.body
+        .lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -5,9 +5,13 @@
 
 use serde_json::{json, Value};
 
-use crate::signals::Rig;
+use crate::signals::{metric, Rig, NAME};
 use crate::ssf_peer::{caep, email, PUSH_TOKEN};
 use crate::support::LogCapture;
+
+/// How many requests doorward made to a provider's endpoint (the latency
+/// histogram's count; the transmitter's JWKS is endpoint `ssf_jwks`).
+const JWKS_FETCHES: &str = "doorward_idp_request_duration_seconds_count";
 
 /// A session-revoked about alice with these overrides: the push's answer.
 async fn attack(rig: &Rig, overrides: Value) -> Value {
@@ -159,12 +163,30 @@ async fn after_a_key_rotation_an_event_signed_by_the_new_key_is_taken() {
         .await;
     assert_ne!(rotated["kid"], old, "a new key signs");
 
-    // doorward has only the old key: the new kid refetches the JWKS.
-    let answer = rig
-        .ssf
+    // doorward has only the old key: the new kid refetches the JWKS, once.
+    let series = format!("{JWKS_FETCHES}{{provider=\"{NAME}\",endpoint=\"ssf_jwks\"}}");
+    let fetches = || metric(&rig.base, &series);
+    let before = fetches().await.expect("the JWKS was fetched at start");
+    rig.ssf
         .accepted(&caep("session-revoked"), json!({}), email("alice@example.com"))
         .await;
-    assert_eq!(answer["status"], 202);
     rig.within(&alice, "/after", true, 401, "the event took effect").await;
+    rig.ssf
+        .accepted(&caep("session-revoked"), json!({}), email("nobody@example.com"))
+        .await;
+    assert_eq!(fetches().await, Some(before + 1.0), "one refetch for the new key");
+    // Made-up kids cost at most one more fetch however many arrive.
+    for _ in 0..3 {
+        let made_up = attack(
+            &rig,
+            json!({"sign_with": "unknown", "sub_id": email("bob@example.com")}),
+        )
+        .await;
+        assert_eq!(made_up["body"]["err"], "invalid_key", "{made_up}");
+    }
+    assert!(
+        fetches().await <= Some(before + 2.0),
+        "a flood of unknown kids is one fetch"
+    );
     assert_eq!(rig.on_b(&bob, "/after", true).await, 200, "bob untouched");
 }

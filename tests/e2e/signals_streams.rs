@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::idp::{raw_request, Browser};
 use crate::scenario::{Options, Scenario};
-use crate::signals::ready;
+use crate::signals::{metric, ready};
 use crate::ssf_peer::{caep, email, Transmitter, AUDIENCE, MGMT_TOKEN, PUSH_TOKEN};
 
 /// A `[[signals]]` block for `ssf` named `name`, with `extra` lines.
@@ -47,16 +47,6 @@ async fn state_until<T>(ssf: &Transmitter, what: &str, found: impl Fn(&Value) ->
         assert!(Instant::now() < deadline, "never saw {what}: {state}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The value of the metric line starting with `series` on `s`.
-async fn metric(s: &Scenario, series: &str) -> Option<f64> {
-    let page = Browser::default().get(&s.url("/_doorward/metrics")).await;
-    page.body
-        .lines()
-        .find(|line| line.starts_with(series))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
 }
 
 #[tokio::test]
@@ -163,7 +153,7 @@ async fn doorward_creates_and_verifies_its_push_stream_and_reports_it_in_readine
     let verification = &state["verifications"][0];
     assert_eq!(verification["answered"], 202, "{verification}");
     assert_eq!(
-        metric(&s, "doorward_signals_stream_enabled{transmitter=\"managed\"}").await,
+        metric(&s.base, "doorward_signals_stream_enabled{transmitter=\"managed\"}").await,
         Some(1.0)
     );
 
@@ -171,20 +161,20 @@ async fn doorward_creates_and_verifies_its_push_stream_and_reports_it_in_readine
     let alice = s.logged_in("alice", "/").await;
     let applied =
         "doorward_signals_events_total{transmitter=\"managed\",event=\"session-revoked\",outcome=\"applied\"}";
-    assert_eq!(metric(&s, applied).await, None);
+    assert_eq!(metric(&s.base, applied).await, None);
     let answer = ssf
         .emit(json!({"event": caep("session-revoked"), "payload": {}, "sub_id": email("alice@example.com")}))
         .await;
     assert_eq!(answer["status"], 202, "{answer}");
     assert_eq!(next(&s, &alice, "/after").await, 401);
-    assert_eq!(metric(&s, applied).await, Some(1.0));
+    assert_eq!(metric(&s.base, applied).await, Some(1.0));
 
     // The transmitter disables the stream: its stream-updated is heard.
     ssf.control("POST", "/_test/status", Some(json!({"status": "disabled"})))
         .await;
     ready(&s.base, &["signals managed: metadata loaded, stream disabled"]).await;
     assert_eq!(
-        metric(&s, "doorward_signals_stream_enabled{transmitter=\"managed\"}").await,
+        metric(&s.base, "doorward_signals_stream_enabled{transmitter=\"managed\"}").await,
         Some(0.0)
     );
 }
