@@ -218,8 +218,10 @@ async fn session_revocations_by_user_email_and_session_reach_only_their_sessions
     rig.ssf
         .accepted(&revoked, json!({}), iss_sub(&rig.idp.issuer, "alice"))
         .await;
-    rig.within(&alice, "/next", true, 401, "alice's session ended on B")
+    let delay = rig
+        .within(&alice, "/next", true, 401, "alice's session ended on B")
         .await;
+    eprintln!("session-revoked pushed to A: refused on B {delay:?} after A's answer");
     assert_eq!(
         rig.on_b(&alice, "/next", false).await,
         302,

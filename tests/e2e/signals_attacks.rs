@@ -13,6 +13,13 @@ use crate::support::LogCapture;
 /// histogram's count; the transmitter's JWKS is endpoint `ssf_jwks`).
 const JWKS_FETCHES: &str = "doorward_idp_request_duration_seconds_count";
 
+/// Held by the tests whose SETs doorward refuses. The refusal's log line is
+/// captured per thread (`LogCapture`), and tracing decides once per call
+/// site, for every thread, whether anyone listens: when another test's
+/// thread reaches that line while the capture runs, the capture was seen
+/// to miss it.
+pub static REFUSALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A session-revoked about alice with these overrides: the push's answer.
 async fn attack(rig: &Rig, overrides: Value) -> Value {
     let mut request = json!({"event": caep("session-revoked"), "payload": {}, "sub_id": email("alice@example.com")});
@@ -24,6 +31,7 @@ async fn attack(rig: &Rig, overrides: Value) -> Value {
 
 #[tokio::test]
 async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
+    let _alone = REFUSALS.lock().await;
     let log = LogCapture::start("doorward=info");
     let rig = Rig::start("").await;
     let alice = rig.login("test-idp", "alice").await;
@@ -153,6 +161,7 @@ async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
 
 #[tokio::test]
 async fn after_a_key_rotation_an_event_signed_by_the_new_key_is_taken() {
+    let _alone = REFUSALS.lock().await;
     let rig = Rig::start("").await;
     let alice = rig.login("test-idp", "alice").await;
     let bob = rig.login("test-idp", "bob").await;

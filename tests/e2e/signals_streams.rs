@@ -51,6 +51,7 @@ async fn state_until<T>(ssf: &Transmitter, what: &str, found: impl Fn(&Value) ->
 
 #[tokio::test]
 async fn polled_events_take_effect_within_the_interval_and_are_acknowledged_or_reported() {
+    let _alone = crate::signals_attacks::REFUSALS.lock().await;
     let ssf = Transmitter::start();
     let extra = block(
         &ssf,
