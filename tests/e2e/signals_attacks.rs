@@ -33,7 +33,7 @@ async fn attack(rig: &Rig, overrides: Value) -> Value {
 async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
     let _alone = REFUSALS.lock().await;
     let log = LogCapture::start("doorward=info");
-    let rig = Rig::start("").await;
+    let rig = Rig::start().await;
     let alice = rig.login("test-idp", "alice").await;
     assert_eq!(rig.on_b(&alice, "/warm", true).await, 200);
     let two_days_ago = std::time::SystemTime::now()
@@ -162,7 +162,7 @@ async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
 #[tokio::test]
 async fn after_a_key_rotation_an_event_signed_by_the_new_key_is_taken() {
     let _alone = REFUSALS.lock().await;
-    let rig = Rig::start("").await;
+    let rig = Rig::start().await;
     let alice = rig.login("test-idp", "alice").await;
     let bob = rig.login("test-idp", "bob").await;
     let old = rig.ssf.control("GET", "/_test/health", None).await["kids"]["RS256"].clone();
