@@ -60,6 +60,12 @@ async fn each_bad_push_is_refused_at_its_code_and_changes_nothing() {
         ("wrong typ", json!({"typ": "JWT"}), 400, "invalid_request"),
         ("no typ", json!({"typ": null}), 400, "invalid_request"),
         ("stale iat", json!({"iat": two_days_ago}), 400, "invalid_request"),
+        (
+            "iat an hour ahead",
+            json!({"iat": two_days_ago + 2 * 24 * 3600 + 3600}),
+            400,
+            "invalid_request",
+        ),
         ("HS256 with the public key", json!({"alg": "HS256"}), 400, "invalid_key"),
         ("alg none", json!({"alg": "none"}), 400, "invalid_key"),
         (
