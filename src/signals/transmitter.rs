@@ -123,8 +123,10 @@ impl Transmitter {
         Ok(max_age)
     }
 
-    /// Fetches the keys now unless they were fetched in the last ten
-    /// seconds: true if they were.
+    /// Fetches the keys now unless an unknown `kid` fetched them in the
+    /// last ten seconds: true if they were. Only these fetches count (not
+    /// the scheduled refresh), so a rotation just after a refresh or a
+    /// start is still picked up by the first SET signed with the new key.
     pub async fn refetch_keys(&self) -> bool {
         {
             let Ok(mut last) = self.keys_fetched.lock() else {
@@ -157,9 +159,6 @@ impl Transmitter {
             serde_json::from_slice(&body).map_err(|e| TransmitterError::BadMetadata(format!("{url}: {e}")))?;
         if let Ok(mut slot) = self.keys.write() {
             *slot = Arc::new(keys);
-        }
-        if let Ok(mut last) = self.keys_fetched.lock() {
-            *last = Some(Instant::now());
         }
         Ok(())
     }

@@ -95,7 +95,7 @@ fn session_cookie(browser: &Browser) -> String {
 
 /// Opens a WebSocket through doorward at `base` (http://...) with the
 /// browser's session cookie, and checks it echoes.
-async fn open_ws(base: &str, browser: &Browser) -> Ws {
+pub(crate) async fn open_ws(base: &str, browser: &Browser) -> Ws {
     let url = format!("{}/ws/socket", base.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().expect("ws request");
     request
@@ -110,7 +110,7 @@ async fn open_ws(base: &str, browser: &Browser) -> Ws {
 }
 
 /// Whether the tunnel still carries a message both ways.
-async fn echoes(ws: &mut Ws) -> bool {
+pub(crate) async fn echoes(ws: &mut Ws) -> bool {
     if ws.send(Message::text("ping")).await.is_err() {
         return false;
     }
@@ -121,7 +121,7 @@ async fn echoes(ws: &mut Ws) -> bool {
 }
 
 /// Waits for the tunnel to close; returns how long that took from `since`.
-async fn closed_after(ws: &mut Ws, since: Instant) -> Duration {
+pub(crate) async fn closed_after(ws: &mut Ws, since: Instant) -> Duration {
     let deadline = since + Duration::from_secs(5);
     loop {
         match tokio::time::timeout_at(deadline.into(), ws.next()).await {

@@ -8,6 +8,7 @@ mod idp_front;
 mod postgres;
 mod saml_peer;
 mod scenario;
+mod ssf_peer;
 mod support;
 
 mod auth_metrics;
@@ -45,6 +46,9 @@ mod scim_compliance;
 mod scim_lockout;
 mod scim_ops;
 mod sessions;
+mod signals;
+mod signals_attacks;
+mod signals_streams;
 mod soak;
 mod store_url;
 mod tls;
