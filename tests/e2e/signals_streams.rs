@@ -1,8 +1,9 @@
 //! The shared-signals stream from doorward's side (issue 21): poll delivery
 //! (events take effect within the poll interval and are acknowledged; a
 //! bad SET is reported in `setErrs` with its code), a push stream doorward
-//! creates and verifies itself (readiness and metrics follow it), and a
-//! reload that removes the `[[signals]]` block closes the push endpoint.
+//! creates and verifies itself (readiness and metrics follow it), a
+//! reload that removes the `[[signals]]` block closes the push endpoint,
+//! and with `[admin] listen` pushes are taken there and nowhere else.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use crate::idp::{raw_request, Browser};
 use crate::scenario::{Options, Scenario};
 use crate::signals::{metric, ready};
-use crate::ssf_peer::{caep, email, Transmitter, AUDIENCE, MGMT_TOKEN, PUSH_TOKEN};
+use crate::ssf_peer::{caep, email, risc, Transmitter, AUDIENCE, MGMT_TOKEN, PUSH_TOKEN};
 
 /// A `[[signals]]` block for `ssf` named `name`, with `extra` lines.
 fn block(ssf: &Transmitter, name: &str, extra: &str) -> String {
@@ -213,4 +214,54 @@ async fn a_reload_without_the_signals_block_closes_the_push_endpoint() {
         .await
         .body
         .contains("signals gone"));
+}
+
+#[tokio::test]
+async fn with_an_admin_listener_pushes_land_there_only_and_account_closing_events_end_sessions() {
+    const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef0123456789";
+    let ssf = Transmitter::start();
+    let extra = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n{}",
+        block(&ssf, "inside", &format!("push_token = \"{PUSH_TOKEN}\""))
+    );
+    let s = Scenario::start(Options {
+        extra,
+        ..Options::default()
+    })
+    .await;
+    ready(&s.base, &["signals inside: metadata loaded"]).await;
+    let admin = s._proxy.admin_addr.expect("an admin listener");
+    ssf.push_stream(&format!("http://{admin}/ssf/inside")).await;
+    let alice = s.logged_in("alice", "/").await;
+    let bob = s.logged_in("bob", "/").await;
+
+    // The public listener does not take pushes when the admin one does.
+    let public = ssf
+        .emit(json!({
+            "event": risc("credential-compromise"),
+            "payload": {"credential_type": "password"},
+            "sub_id": email("alice@example.com"),
+            "endpoint_url": s.url("/_doorward/ssf/inside"),
+        }))
+        .await;
+    assert_eq!(public["status"], 404, "{public}");
+    assert_eq!(next(&s, &alice, "/still").await, 200, "a push refused changes nothing");
+
+    // credential-compromise and account-purged end the user's sessions.
+    ssf.accepted(
+        &risc("credential-compromise"),
+        json!({"credential_type": "password"}),
+        email("alice@example.com"),
+    )
+    .await;
+    assert_eq!(next(&s, &alice, "/after").await, 401);
+    assert_eq!(next(&s, &bob, "/after").await, 200, "another user keeps his session");
+    ssf.accepted(&risc("account-purged"), json!({}), email("bob@example.com"))
+        .await;
+    assert_eq!(next(&s, &bob, "/after").await, 401);
+    for event in ["credential-compromise", "account-purged"] {
+        let series =
+            format!("doorward_signals_events_total{{transmitter=\"inside\",event=\"{event}\",outcome=\"applied\"}}");
+        assert_eq!(metric(&s.base, &series).await, Some(1.0), "{series}");
+    }
 }
