@@ -191,3 +191,63 @@ fn par_follows_the_setting_and_what_the_provider_advertises_or_requires() {
         }
     }
 }
+
+/// The pushed request's form, as the IdP would read it.
+fn pushed(provider: &OidcProvider) -> (Option<String>, Vec<(String, String)>) {
+    let url = url::Url::parse(&format!(
+        "{ISSUER}/auth?response_type=code&client_id=doorward-client&state=s1&code_challenge=c1&scope=openid+email"
+    ))
+    .expect("url");
+    let request = provider
+        .par_request(&metadata(), &format!("{ISSUER}/par"), &url)
+        .expect("request");
+    assert_eq!(request.uri().to_string(), format!("{ISSUER}/par"));
+    let basic = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let form = form_urlencoded::parse(request.body())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    (basic, form)
+}
+
+fn names(form: &[(String, String)]) -> Vec<&str> {
+    form.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+#[test]
+fn the_pushed_request_carries_every_parameter_and_the_clients_own_authentication() {
+    let (basic, form) = pushed(&provider_with_secret("client_secret_basic"));
+    assert_eq!(
+        basic.as_deref(),
+        Some("Basic ZG9vcndhcmQtY2xpZW50OnM="),
+        "doorward-client:s"
+    );
+    assert_eq!(
+        names(&form),
+        ["response_type", "state", "code_challenge", "scope", "client_id"],
+        "client_id once, the secret only in the header"
+    );
+    assert!(form.contains(&("scope".into(), "openid email".into())));
+
+    let (basic, form) = pushed(&provider_with_secret("client_secret_post"));
+    assert_eq!(basic, None);
+    assert!(form.contains(&("client_secret".into(), "s".into())));
+
+    let (_dir, path, _key) = key_file(ClientKeyAlg::EdDsa);
+    let provider = provider(&format!(
+        "client_auth = 'private_key_jwt'\nclient_key = '{}'\n",
+        path.display()
+    ))
+    .expect("provider");
+    let (basic, form) = pushed(&provider);
+    assert_eq!(basic, None);
+    assert!(!names(&form).contains(&"client_secret"));
+    let assertion = &form.iter().find(|(k, _)| k == "client_assertion").expect("assertion").1;
+    assert_eq!(
+        decode(assertion.split('.').nth(1).expect("payload"))["aud"],
+        format!("{ISSUER}/oauth/token")
+    );
+}
