@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use doorward::assertion::client_key::{ClientKey, ClientKeyAlg};
 use doorward::config::{self, Config, RuntimeShape};
 use doorward::reload::Reloader;
 use doorward::server::{shutdown_signal, Server};
@@ -34,10 +35,21 @@ enum Command {
     Healthcheck,
     /// Print a new random secret for `[session] keys` (48 bytes, base64url),
     /// or with --signing an Ed25519 signing key (PKCS#8 PEM) for
-    /// `[headers] signing_keys`.
+    /// `[headers] signing_keys`, or with --client a key for `[[provider]]
+    /// client_key` (private_key_jwt) and its public JWK to register at the
+    /// identity provider.
     Keygen {
         #[arg(long)]
         signing: bool,
+        #[arg(long, conflicts_with = "signing")]
+        client: bool,
+        /// The client key's algorithm: ES256 (default), RS256 or EdDSA.
+        #[arg(long, requires = "client", value_parser = clap::builder::ValueParser::new(parse_client_alg))]
+        alg: Option<ClientKeyAlg>,
+        /// Write the client key here (mode 0600, never over an existing
+        /// file) and print only the JWK; without it both are printed.
+        #[arg(long, requires = "client")]
+        out: Option<PathBuf>,
     },
     /// Dry-run the identity mapping: the identity, the reason for every
     /// value, and whether login is allowed (exit 3 if not), for the claims
@@ -115,13 +127,16 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::Check => check(&cli.config),
         Command::Healthcheck => healthcheck(&cli.config),
-        Command::Keygen { signing: false } => {
+        Command::Keygen {
+            client: true, alg, out, ..
+        } => keygen_client(alg.unwrap_or(ClientKeyAlg::Es256), out.as_deref()),
+        Command::Keygen { signing: false, .. } => {
             use base64::Engine;
             let bytes: [u8; 48] = rand::random();
             println!("{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
             ExitCode::SUCCESS
         }
-        Command::Keygen { signing: true } => match doorward::assertion::keys::SigningKey::generate().to_pem() {
+        Command::Keygen { signing: true, .. } => match doorward::assertion::keys::SigningKey::generate().to_pem() {
             Some(pem) => {
                 print!("{pem}");
                 ExitCode::SUCCESS
@@ -139,6 +154,47 @@ fn main() -> ExitCode {
         } => explain(&cli.config, route.as_deref(), json, directory.as_deref(), &claims),
         Command::Sessions { action } => sessions(&cli.config, action),
     }
+}
+
+fn parse_client_alg(s: &str) -> Result<ClientKeyAlg, String> {
+    s.parse()
+}
+
+/// `doorward keygen --client`: a private key for private_key_jwt, and the
+/// public JWK (its `kid` the key's thumbprint, which doorward sends when
+/// `client_key_id` is unset) to register at the identity provider.
+fn keygen_client(alg: ClientKeyAlg, out: Option<&Path>) -> ExitCode {
+    let made = ClientKey::generate(alg).and_then(|key| Ok((key.to_pem()?, key)));
+    let (pem, key) = match made {
+        Ok(made) => made,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match out {
+        Some(path) => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut file| file.write_all(pem.as_bytes()));
+            if let Err(e) = written {
+                eprintln!("cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!(
+                "wrote the private key to {}; register this public key at the identity provider:",
+                path.display()
+            );
+        }
+        None => print!("{pem}"),
+    }
+    println!("{}", key.public_jwk(key.thumbprint()));
+    ExitCode::SUCCESS
 }
 
 /// `doorward sessions …`: the work is in `doorward::admin::cli`.

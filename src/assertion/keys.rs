@@ -33,12 +33,12 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// RFC 7638: SHA-256 over the required members in lexicographic order.
-fn thumbprint(canonical: &str) -> String {
+pub(super) fn thumbprint(canonical: &str) -> String {
     b64(&Sha256::digest(canonical.as_bytes()))
 }
 

@@ -8,6 +8,7 @@ pub mod gateway;
 
 use std::path::Path;
 
+use crate::assertion::client_key::{ClientKey, ClientKeyError};
 use crate::assertion::keys::SigningKey;
 use crate::assertion::AssertionSigner;
 use crate::config::{self, Config, ConfigError};
@@ -33,6 +34,17 @@ pub fn problems(config: &Config) -> Vec<(String, String)> {
     for (i, path) in config.headers.signing_keys.iter().enumerate() {
         if let Err(e) = SigningKey::from_file(path) {
             found.push((format!("headers.signing_keys[{i}]"), e.to_string()));
+        }
+    }
+    for (i, provider) in config.providers.iter().enumerate() {
+        let Some(path) = provider.oidc().and_then(|p| p.client_key.as_deref()) else {
+            continue;
+        };
+        match ClientKey::from_file(path) {
+            // A file that is not there is reported by the config's checks.
+            Err(ClientKeyError::Read { .. }) if !path.exists() => {}
+            Err(e) => found.push((format!("provider[{i}].client_key"), e.to_string())),
+            Ok(_) => {}
         }
     }
     if let Err(errors) = Pages::from_config(config) {

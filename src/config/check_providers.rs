@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::issues::{absolute_http_url, is_loopback, Issues, KeyPath, Seg};
-use super::provider::{OidcProviderConfig, ProviderConfig, SamlProviderConfig};
+use super::provider::{ClientAuth, OidcProviderConfig, ProviderConfig, SamlProviderConfig};
 use super::Config;
 use Seg::{Index, Key};
 
@@ -123,6 +123,7 @@ fn check_oidc(provider: &OidcProviderConfig, i: usize, issues: &mut Issues) {
             issues.push((at("client_secret"), e.to_string()));
         }
     }
+    check_client_auth(provider, i, issues);
     if !provider.scopes.iter().any(|s| s == "openid") {
         issues.push((at("scopes"), "scopes must include \"openid\"".into()));
     }
@@ -153,6 +154,42 @@ fn check_oidc(provider: &OidcProviderConfig, i: usize, issues: &mut Issues) {
     }
     if provider.metadata_refresh.0.as_secs() == 0 {
         issues.push((at("metadata_refresh"), "must be at least one second".into()));
+    }
+}
+
+/// `client_auth` and the keys that go with it. (Whether the key file holds
+/// a key doorward can sign with is checked where it is loaded, by the
+/// same code `serve` runs.)
+fn check_client_auth(provider: &OidcProviderConfig, i: usize, issues: &mut Issues) {
+    let at = |key: &'static str| KeyPath::of(&[Key("provider"), Index(i), Key(key)]);
+    let key_jwt = provider.client_auth == ClientAuth::PrivateKeyJwt;
+    match &provider.client_key {
+        Some(path) if key_jwt => readable(path, at("client_key"), issues),
+        Some(_) => issues.push((
+            at("client_key"),
+            "client_key is only used with client_auth = \"private_key_jwt\"".into(),
+        )),
+        None if key_jwt => issues.push((
+            at("client_auth"),
+            "client_auth = \"private_key_jwt\" needs client_key (make one with `doorward keygen --client`)".into(),
+        )),
+        None => {}
+    }
+    if key_jwt && provider.client_secret.is_some() {
+        // A secret that is configured but never sent is one more secret to
+        // leak, and usually a sign the switch was half made.
+        issues.push((
+            at("client_secret"),
+            "client_secret is unused with client_auth = \"private_key_jwt\": remove it".into(),
+        ));
+    }
+    match &provider.client_key_id {
+        Some(_) if !key_jwt => issues.push((
+            at("client_key_id"),
+            "client_key_id is only used with client_auth = \"private_key_jwt\"".into(),
+        )),
+        Some(kid) if kid.trim().is_empty() => issues.push((at("client_key_id"), "a key id cannot be empty".into())),
+        _ => {}
     }
 }
 
@@ -198,5 +235,53 @@ fn check_saml(provider: &SamlProviderConfig, i: usize, issues: &mut Issues) {
     }
     if let Some(path) = &provider.ca_file {
         readable(path, at("ca_file"), issues);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    const CONFIG: &str = "[server]\npublic_url = \"http://127.0.0.1:4180\"\n[session]\n\
+        keys = [\"k0123456789abcdef0123456789abcdef\"]\n[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n\
+        [[provider]]\nname = \"idp\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9/\"\nclient_id = \"c\"\n";
+
+    fn problems(provider: &str) -> Vec<String> {
+        crate::config::load::problems_in(&format!("{CONFIG}{provider}"))
+    }
+
+    #[test]
+    fn private_key_jwt_needs_a_key_and_no_secret() {
+        let p = problems("client_auth = \"private_key_jwt\"\n");
+        assert_eq!(
+            p,
+            ["provider[0].client_auth: client_auth = \"private_key_jwt\" needs client_key (make one with `doorward keygen --client`)"]
+        );
+        let p = problems(
+            "client_auth = \"private_key_jwt\"\nclient_key = \"/nonexistent/client.pem\"\nclient_secret = \"s\"\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("provider[0].client_key: cannot read /nonexistent/client.pem"),
+            "{p:?}"
+        );
+        assert_eq!(
+            p[1],
+            "provider[0].client_secret: client_secret is unused with client_auth = \"private_key_jwt\": remove it"
+        );
+    }
+
+    #[test]
+    fn key_settings_without_private_key_jwt_are_refused_and_par_is_typed() {
+        let p = problems("client_secret = \"s\"\nclient_key = \"/k.pem\"\nclient_key_id = \"k1\"\n");
+        assert_eq!(
+            p,
+            [
+                "provider[0].client_key: client_key is only used with client_auth = \"private_key_jwt\"",
+                "provider[0].client_key_id: client_key_id is only used with client_auth = \"private_key_jwt\"",
+            ]
+        );
+        assert!(problems("client_secret = \"s\"\npar = \"always\"\n").is_empty());
+        let p = problems("client_secret = \"s\"\npar = \"sometimes\"\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("unknown variant `sometimes`"), "{p:?}");
     }
 }

@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use load::{load_file, load_file_with, parse_str, parse_str_with, ConfigError, Problem};
-pub use provider::{ClaimsSource, ClientAuth, OidcProviderConfig, ProviderConfig, SamlProviderConfig};
+pub use provider::{ClaimsSource, ClientAuth, OidcProviderConfig, ParMode, ProviderConfig, SamlProviderConfig};
 pub use scim::{MatchOn, ScimConfig};
 use units::{ByteSize, HumanDuration, SecretSource};
 pub use validate::weakened;

@@ -49,11 +49,30 @@ pub enum ClaimsSource {
     Merged,
 }
 
+/// How doorward authenticates itself at the token (and PAR) endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 / OIDC Core 9: a short-lived JWT signed with `client_key`;
+    /// no shared secret ever leaves doorward.
+    PrivateKeyJwt,
+}
+
+/// Pushed authorization requests (RFC 9126): whether the authorization
+/// parameters go to the IdP over an authenticated back channel first, so
+/// the browser only carries a `request_uri`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParMode {
+    /// When discovery advertises `pushed_authorization_request_endpoint`.
+    Auto,
+    /// Always; a login fails when the IdP has no PAR endpoint.
+    Always,
+    /// Never, unless the IdP requires it
+    /// (`require_pushed_authorization_requests`).
+    Never,
 }
 
 /// `kind = "oidc"`: an OpenID Connect provider.
@@ -77,6 +96,14 @@ pub struct OidcProviderConfig {
     pub auth_params: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_client_auth")]
     pub client_auth: ClientAuth,
+    /// With `client_auth = "private_key_jwt"`: the PEM private key (RSA,
+    /// EC P-256 or Ed25519) client assertions are signed with.
+    pub client_key: Option<PathBuf>,
+    /// The `kid` of client assertions (default: the key's RFC 7638
+    /// thumbprint, as `doorward keygen --client` prints it).
+    pub client_key_id: Option<String>,
+    #[serde(default = "default_par")]
+    pub par: ParMode,
     /// ID token signature algorithms accepted. HMAC (HS*) only if listed.
     #[serde(default = "default_algs")]
     pub allowed_algs: Vec<String>,
@@ -131,6 +158,10 @@ fn default_claims_source() -> ClaimsSource {
 
 fn default_client_auth() -> ClientAuth {
     ClientAuth::ClientSecretBasic
+}
+
+fn default_par() -> ParMode {
+    ParMode::Auto
 }
 
 fn default_algs() -> Vec<String> {

@@ -62,14 +62,17 @@ where
 
 impl OidcProvider {
     pub(super) fn client(&self, metadata: &Metadata, redirect_uri: &str) -> Result<RpClient, OidcError> {
+        // With a client key no secret is ever sent: openidconnect then puts
+        // `client_id` in the body, and the assertion is added per request.
         let secret = self
             .client_secret
             .as_ref()
+            .filter(|_| self.client_auth != ClientAuth::PrivateKeyJwt)
             .map(|s| ClientSecret::new(s.expose().to_string()));
         let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| OidcError::Config(e.to_string()))?;
         let auth_type = match self.client_auth {
             ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
-            ClientAuth::ClientSecretPost => AuthType::RequestBody,
+            ClientAuth::ClientSecretPost | ClientAuth::PrivateKeyJwt => AuthType::RequestBody,
         };
         Ok(
             CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(self.client_id.clone()), secret)
@@ -81,6 +84,8 @@ impl OidcProvider {
     /// The authorization URL, with fresh state, nonce and PKCE (S256).
     /// `offline_access` is asked for when the provider offers it, so
     /// sessions can be refreshed instead of ending at `absolute_timeout`.
+    /// With PAR the parameters are pushed first and the URL carries only
+    /// `client_id` and `request_uri`.
     pub async fn start_login(&self, redirect_uri: &str) -> Result<LoginStart, OidcError> {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata, redirect_uri)?;
@@ -105,6 +110,10 @@ impl OidcProvider {
             request = request.add_extra_param(key.clone(), value.clone());
         }
         let (url, state, nonce) = request.url();
+        let url = match self.par_endpoint(&metadata)? {
+            Some(endpoint) => self.push_authorization(&metadata, endpoint, &url).await?,
+            None => url,
+        };
         Ok(LoginStart {
             url: url.to_string(),
             state: state.secret().clone(),
@@ -146,13 +155,14 @@ impl OidcProvider {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata, redirect_uri)?;
         let http = self.http_fn();
-        let response = client
+        let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| OidcError::Config(e.to_string()))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&http)
-            .await
-            .map_err(token_error)?;
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()));
+        for (key, value) in self.token_auth_params(&metadata)? {
+            request = request.add_extra_param(key, value);
+        }
+        let response = request.request_async(&http).await.map_err(token_error)?;
         let id_token = response.id_token().ok_or(OidcError::MissingIdToken)?;
         let expected_nonce = Nonce::new(nonce.to_string());
         let id_claims = self
@@ -261,12 +271,14 @@ impl OidcProvider {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata, redirect_uri)?;
         let http = self.http_fn();
-        let response = client
-            .exchange_refresh_token(&RefreshToken::new(refresh_token.clone()))
-            .map_err(|e| OidcError::Config(e.to_string()))?
-            .request_async(&http)
-            .await
-            .map_err(token_error)?;
+        let refresh_token_value = RefreshToken::new(refresh_token.clone());
+        let mut request = client
+            .exchange_refresh_token(&refresh_token_value)
+            .map_err(|e| OidcError::Config(e.to_string()))?;
+        for (key, value) in self.token_auth_params(&metadata)? {
+            request = request.add_extra_param(key, value);
+        }
+        let response = request.request_async(&http).await.map_err(token_error)?;
         let id_claims = match response.id_token() {
             Some(id_token) => {
                 self.verify_id_token(&metadata, redirect_uri, id_token, None, response.access_token())

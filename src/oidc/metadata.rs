@@ -149,6 +149,8 @@ impl OidcProvider {
                 .as_ref()
                 .map(|u| u.as_str()),
         );
+        let extra = &metadata.additional_metadata().additional_metadata;
+        urls.extend(extra.pushed_authorization_request_endpoint.as_deref());
         for url in urls {
             if !self.acceptable_url(url) {
                 return Err(OidcError::BadMetadata(format!(

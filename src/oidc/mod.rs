@@ -9,6 +9,7 @@
 //! [`LoginResult`](crate::login::LoginResult) and knows nothing of sessions
 //! or the request path.
 
+mod client_auth;
 mod flow;
 pub mod jwt;
 mod metadata;
@@ -27,19 +28,25 @@ use openidconnect::{AdditionalProviderMetadata, LogoutProviderMetadata, Provider
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::assertion::client_key::ClientKey;
 use crate::clock::Clock;
-use crate::config::{ClaimsSource, ClientAuth, OidcProviderConfig};
+use crate::config::{ClaimsSource, ClientAuth, OidcProviderConfig, ParMode};
 use crate::idp_http::{IdpHttp, IdpHttpError};
 use crate::secret::SecretString;
 pub use flow::LoginStart;
 use jwt::JwtError;
 pub use tokens::IdTokenCheck;
 
-/// Discovery fields openidconnect does not model: RFC 9207's.
+/// Discovery fields openidconnect does not model: RFC 9207's and RFC
+/// 9126's.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct ExtraMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -98,6 +105,12 @@ pub enum OidcError {
     ClaimSourceNotAllowed(String),
     #[error("no refresh token")]
     NoRefreshToken,
+    #[error("the client assertion could not be signed: {0}")]
+    ClientAssertion(String),
+    #[error("the pushed authorization request was refused: {0}")]
+    Par(String),
+    #[error("pushed authorization requests are required (par = \"always\" or by the provider), and the provider advertises no pushed_authorization_request_endpoint")]
+    ParUnavailable,
     #[error("token: {0}")]
     Jwt(#[from] JwtError),
     #[error("HTTP: {0}")]
@@ -137,6 +150,9 @@ pub struct OidcProvider {
     claims_source: ClaimsSource,
     auth_params: Vec<(String, String)>,
     client_auth: ClientAuth,
+    /// With `private_key_jwt`: the key and the `kid` assertions carry.
+    client_key: Option<(ClientKey, String)>,
+    par: ParMode,
     allowed_algs: Vec<CoreJwsSigningAlgorithm>,
     skew: Duration,
     require_email_verified: bool,
@@ -166,6 +182,22 @@ impl OidcProvider {
             Some(source) => Some(source.resolve().map_err(|e| OidcError::Config(e.to_string()))?),
             None => None,
         };
+        let client_key = match (config.client_auth, &config.client_key) {
+            (ClientAuth::PrivateKeyJwt, Some(path)) => {
+                let key = ClientKey::from_file(path).map_err(|e| OidcError::Config(e.to_string()))?;
+                let kid = config
+                    .client_key_id
+                    .clone()
+                    .unwrap_or_else(|| key.thumbprint().to_string());
+                Some((key, kid))
+            }
+            (ClientAuth::PrivateKeyJwt, None) => {
+                return Err(OidcError::Config(
+                    "client_auth = \"private_key_jwt\" needs client_key".into(),
+                ))
+            }
+            _ => None,
+        };
         let allowed_algs = config
             .allowed_algs
             .iter()
@@ -184,6 +216,8 @@ impl OidcProvider {
             claims_source: config.claims_source,
             auth_params: config.auth_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             client_auth: config.client_auth,
+            client_key,
+            par: config.par,
             allowed_algs,
             skew: config.clock_skew.0,
             require_email_verified: config.require_email_verified,

@@ -14,6 +14,7 @@ mod support;
 mod auth_metrics;
 mod bearer;
 mod browser;
+mod client_auth;
 mod faults;
 mod faults_disk;
 mod faults_idp;

@@ -48,6 +48,11 @@ pub struct Options {
     pub headers: String,
     /// Extra lines inside `[[provider]]`.
     pub provider: String,
+    /// The `[[provider]]`'s client authentication lines instead of
+    /// `client_secret = ...` (e.g. private_key_jwt's).
+    pub client_auth: Option<String>,
+    /// Fields merged into doorward's client registration at the IdP.
+    pub idp_client: Option<Value>,
     /// Extra lines inside the `app` `[[route]]`.
     pub route: String,
     /// The `[store]` table's lines (default: SQLite in a temp dir).
@@ -66,7 +71,11 @@ impl Scenario {
             .backchannel
             .clone()
             .unwrap_or_else(|| format!("{base}/_doorward/backchannel-logout"));
-        let clients = json!([Idp::doorward_client(&base, &backchannel), Idp::api_client()]);
+        let mut client = Idp::doorward_client(&base, &backchannel);
+        if let (Some(Value::Object(fields)), Value::Object(client)) = (&options.idp_client, &mut client) {
+            client.extend(fields.clone());
+        }
+        let clients = json!([client, Idp::api_client()]);
         let mut idp_env = vec![("OIDC_API_RESOURCE", API_RESOURCE)];
         idp_env.extend(options.idp_env.iter().copied());
         if let Some(issuer) = &options.idp_issuer {
@@ -94,7 +103,7 @@ name = "test-idp"
 kind = "oidc"
 issuer = "{issuer}"
 client_id = "doorward"
-client_secret = "{CLIENT_SECRET}"
+{client_auth}
 scopes = ["openid", "email", "profile", "groups"]
 bearer_audiences = ["{API_RESOURCE}"]
 {provider}
@@ -115,6 +124,10 @@ public = ["/public/"]
             headers = options.headers,
             issuer = idp.issuer,
             provider = options.provider,
+            client_auth = options
+                .client_auth
+                .clone()
+                .unwrap_or_else(|| format!("client_secret = \"{CLIENT_SECRET}\"")),
             route = options.route,
             upstream = upstream.url(),
             extra = options

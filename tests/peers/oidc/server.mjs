@@ -60,6 +60,16 @@ if (!['always', 'never'].includes(ROTATION)) {
 // doorward's own login client keeps opaque tokens that userinfo accepts.
 const API_RESOURCE = process.env.OIDC_API_RESOURCE || '';
 
+// Pushed authorization requests (RFC 9126): `off` (the default: discovery
+// advertises no PAR endpoint, so clients that use PAR when advertised
+// behave as before), `on` (advertised, optional) or `required`
+// (require_pushed_authorization_requests: a plain authorization request is
+// refused).
+const PAR = (process.env.OIDC_PAR || 'off').toLowerCase();
+if (!['off', 'on', 'required'].includes(PAR)) {
+  fail(`OIDC_PAR must be "off", "on" or "required", got ${JSON.stringify(PAR)}`);
+}
+
 const clients = envJson('OIDC_CLIENTS', []);
 if (!Array.isArray(clients)) fail('OIDC_CLIENTS must be a JSON array of client metadata objects');
 
@@ -386,6 +396,10 @@ function makeProvider(jwks) {
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
       claimsParameter: { enabled: true },
+      pushedAuthorizationRequests: {
+        enabled: PAR !== 'off',
+        requirePushedAuthorizationRequests: PAR === 'required',
+      },
       resourceIndicators: {
         enabled: API_RESOURCE !== '',
         defaultResource: (_ctx, client) => (client.clientId.startsWith('api-') ? API_RESOURCE : undefined),
@@ -443,6 +457,10 @@ function makeProvider(jwks) {
       process.stderr.write(`oidc-peer: ${event}: ${text}\n`);
     });
   }
+  // Which requests were pushed, for tests to assert PAR was used.
+  instance.on('pushed_authorization_request.success', (ctx, client) => {
+    process.stderr.write(`oidc-peer: pushed authorization request from ${client.clientId}\n`);
+  });
   instance.on('backchannel.success', (_ctx, client, accountId, sid) => {
     process.stderr.write(`oidc-peer: backchannel logout delivered to ${client.clientId} (sub=${accountId} sid=${sid})\n`);
   });
