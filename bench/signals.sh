@@ -22,6 +22,8 @@
 # Env knobs:
 #   DOORWARD_BIN   doorward binary (default target/release/doorward, built here)
 #   COUNT          SETs per throughput run            (default 20000)
+#   EMAIL_COUNT    SETs of the email-subject runs      (default 2000: an
+#                  email is matched in each session's claims, row by row)
 #   CONCURRENCY    push connections of the transmitter (default 4)
 #   SESSIONS       logged-in sessions for the delay   (default 200)
 #   OTHERS         sessions of other users written into the store before
@@ -37,6 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DOORWARD_BIN=${DOORWARD_BIN:-}
 COUNT=${COUNT:-20000}
+EMAIL_COUNT=${EMAIL_COUNT:-2000}
 CONCURRENCY=${CONCURRENCY:-4}
 SESSIONS=${SESSIONS:-200}
 OTHERS=${OTHERS:-10000}
@@ -191,7 +194,7 @@ stream() {
         | $PY -c 'import json, sys; print(json.load(sys.stdin)["stream_id"])'
 }
 
-# subjects KIND: COUNT distinct subjects nobody is logged in as (each SET
+# subjects KIND N: N distinct subjects nobody is logged in as (each SET
 # still runs its whole path: signature, jti, the sessions' lookup).
 subjects() {
     $PY -c 'import json, sys; kind, n, iss = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -199,7 +202,7 @@ if kind == "email":
     print(json.dumps(["load-%06d@bench.test" % i for i in range(n)]))
 else:
     print(json.dumps([{"format": "iss_sub", "iss": iss, "sub": "load-%06d" % i} for i in range(n)]))' \
-        "$1" "$COUNT" "http://127.0.0.1:$IDP_PORT"
+        "$1" "$2" "http://127.0.0.1:$IDP_PORT"
 }
 
 # seed_others BACKEND: OTHERS sessions of other users of the same provider
@@ -230,11 +233,12 @@ seed_others() {
 # throughput LABEL PID STREAM ALG SUBJECTS: one /_test/bench run, A's CPU
 # around it; appends a table row.
 throughput() {
-    local label=$1 pid=$2 stream_id=$3 alg=$4 kind=$5 before after answer pg_before pg_after
-    subjects "$kind" > "$TMP/subjects.json"
+    local label=$1 pid=$2 stream_id=$3 alg=$4 kind=$5 before after answer pg_before pg_after count=$COUNT
+    [[ $kind != email ]] || count=$EMAIL_COUNT
+    subjects "$kind" "$count" > "$TMP/subjects.json"
     $PY -c 'import json, sys; print(json.dumps({"stream_id": sys.argv[1], "count": int(sys.argv[2]),
 "concurrency": int(sys.argv[3]), "alg": sys.argv[4], "event": sys.argv[5],
-"subjects": json.load(open(sys.argv[6]))}))' "$stream_id" "$COUNT" "$CONCURRENCY" "$alg" "$REVOKED" \
+"subjects": json.load(open(sys.argv[6]))}))' "$stream_id" "$count" "$CONCURRENCY" "$alg" "$REVOKED" \
         "$TMP/subjects.json" > "$TMP/bench-request.json"
     # The transmitter signs every SET before its clock starts: the CPU is
     # read around the pushes only, when the answer says how long they took.
@@ -265,7 +269,7 @@ say ""
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench/signals.sh bench/signals_delay.py || echo -dirty);" \
     "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average before: $LOAD_BEFORE."
 say "doorward release build, worker_threads = 1; replica A on CPU 1; replica B, PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -1)," \
-    "the test transmitter, the test OP and the upstream on CPU 0. COUNT=$COUNT SETs per run, $CONCURRENCY push connections."
+    "the test transmitter, the test OP and the upstream on CPU 0. COUNT=$COUNT SETs per run (EMAIL_COUNT=$EMAIL_COUNT with email subjects), $CONCURRENCY push connections."
 say ""
 say "## 1. SETs verified and applied per CPU-second (target ≥ $TARGET_RATE/s on one core)"
 say ""
