@@ -66,6 +66,8 @@ TMP=$(mktemp -d "$PWD/target/bench-signals.XXXXXX")
 chmod 755 "$TMP"
 source scripts/lib/bench-tmp.sh                # STARTED, cleanup on exit, free_port(s)
 source scripts/lib/postgres.sh
+source bench/lib/common.sh                     # wait_http, cpu_ticks (PID + children)
+die() { echo "signals.sh: $*" >&2; exit 1; }
 REPORT=$TMP/report.md
 : > "$REPORT"
 say() { echo "$*" | tee -a "$REPORT"; }
@@ -79,29 +81,9 @@ pin() {
     for p in $2 $(pgrep -P "$2" || true); do taskset -cp "$1" "$p" > /dev/null; done
 }
 
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-
-# pg_ticks: PostgreSQL's CPU (the postmaster and its live backends), 0
-# without it.
-pg_ticks() {
-    local p t=0
-    [[ -n ${PG_PID:-} ]] || { echo 0; return; }
-    for p in $PG_PID $(pgrep -P "$PG_PID" || true); do
-        t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
-    done
-    echo "$t"
-}
-
-# wait_http URL [PID]: until URL answers 200 (30 s; fails early if PID exits).
-wait_http() {
-    local i
-    for i in $(seq 150); do
-        [[ -z ${2:-} ]] || kill -0 "$2" 2>/dev/null || return 1
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1") == 200 ]] && return 0
-        sleep 0.2
-    done
-    return 1
-}
+# pg_ticks: PostgreSQL's CPU ticks (the postmaster and its live backends),
+# 0 without it.
+pg_ticks() { if [[ -n ${PG_PID:-} ]]; then cpu_ticks "$PG_PID"; else echo 0; fi; }
 
 # ---- peers ------------------------------------------------------------------
 mkdir -p "$TMP/www"
