@@ -21,6 +21,8 @@ pub mod set;
 pub mod stream;
 pub mod subject;
 pub mod targets;
+#[cfg(test)]
+mod tests;
 pub mod transmitter;
 
 use std::sync::Arc;

@@ -408,6 +408,11 @@ impl SessionStore for PgStore {
             return Ok(Vec::new());
         }
         let chosen = select_named(&self.pool, selector).await?;
+        // Nothing named (most shared signals about users not logged in):
+        // no write transaction to open and commit.
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.pool.begin().await?;
         let ended = delete_chosen::<sqlx::Postgres>(&mut tx, &chosen).await?;
         notify(&mut tx, &ended, &format!("r:{}:", self.origin)).await?;

@@ -245,6 +245,11 @@ impl SessionStore for SqliteStore {
         // writing (a read that turns into a write in WAL mode could fail at
         // once when another process wrote in between, instead of waiting).
         let chosen = select_named(&self.pool, selector).await?;
+        // Nothing named (most shared signals about users not logged in):
+        // no write transaction to open and commit.
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.pool.begin().await?;
         let ended = delete_chosen::<sqlx::Sqlite>(&mut tx, &chosen).await?;
         note_revoked(&mut tx, &ended).await?;
