@@ -52,6 +52,8 @@ const ALL: [SessionKey; 4] = [ALICE_1, ALICE_2, BOB, OTHER_ALICE];
 struct Recorder {
     revoked: Mutex<Vec<SessionKey>>,
     changed: Mutex<Vec<SessionKey>>,
+    /// How often an account's state change was reported.
+    accounts: std::sync::atomic::AtomicU32,
     failing: AtomicBool,
 }
 
@@ -93,6 +95,11 @@ impl DirectoryNotifier for Recorder {
 
     fn sessions_changed<'a>(&'a self, keys: &'a [SessionKey]) -> NotifyFuture<'a> {
         self.outcome(&self.changed, keys)
+    }
+
+    fn accounts_changed(&self) -> NotifyFuture<'_> {
+        self.accounts.fetch_add(1, Ordering::SeqCst);
+        self.outcome(&self.changed, &[])
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::access::posture::{Assurance, DeviceCompliance, Posture};
 use crate::signals::effects::Effect;
-use crate::store::signals::{AccountId, SignalStore};
+use crate::store::signals::{iss_sub_value, AccountId, SignalStore};
 
 fn applied(result: Result<Received, Refused>) -> Effect {
     match result {
@@ -107,15 +107,17 @@ async fn a_replayed_jti_is_refused_and_changes_nothing() {
 async fn an_older_account_enabled_never_undoes_a_newer_account_disabled() {
     let fx = fixture().await;
     let alice = || iss_sub(CORP_ISSUER, "alice");
+    // As a login of corp's alice looks it up.
+    let at_corp = iss_sub_value(CORP_ISSUER, "alice");
     let corp_alice = [AccountId {
         provider: "corp",
-        kind: "sub",
-        value: "alice",
+        kind: "iss_sub",
+        value: &at_corp,
     }];
     let other_alice = [AccountId {
         provider: "other",
-        kind: "sub",
-        value: "alice",
+        kind: "iss_sub",
+        value: &at_corp,
     }];
 
     let disabled = fx.set(
@@ -274,12 +276,10 @@ async fn a_failing_notifier_fails_the_receive_and_the_retry_is_taken() {
     assert!(!fx.alive().await.contains(&BOB));
 }
 
-/// The account state is keyed by (provider, `sub`) without the issuer, so
-/// an `iss_sub` naming another issuer's `alice` closes `corp`'s `alice` to
-/// new logins (her sessions are rightly kept: their selector checks the
-/// issuer). The receiver does not know its provider's issuer to refuse it.
+/// An `iss_sub` account event names its issuer too: another issuer's
+/// `alice` closes no account of `corp`'s `alice`, while one at corp's own
+/// issuer does (as logins look it up: issuer and subject).
 #[tokio::test]
-#[ignore = "known bug: account events do not check the iss_sub issuer (run with --ignored)"]
 async fn an_account_event_at_another_providers_issuer_disables_no_account() {
     let fx = fixture().await;
     let token = fx.set(
@@ -289,14 +289,35 @@ async fn an_account_event_at_another_providers_issuer_disables_no_account() {
         NOW - 5,
     );
     let effect = applied(fx.receive(&token).await);
-    let corp_alice = [AccountId {
-        provider: "corp",
-        kind: "sub",
-        value: "alice",
-    }];
+    let corp_issuer = CORP_ISSUER.to_string();
+    let as_login_sees = iss_sub_value(&corp_issuer, "alice");
+    let corp_alice = [
+        AccountId {
+            provider: "corp",
+            kind: "iss_sub",
+            value: &as_login_sees,
+        },
+        AccountId {
+            provider: "corp",
+            kind: "sub",
+            value: "alice",
+        },
+    ];
     assert_eq!(
         fx.store.disabled_account(&corp_alice).await.expect("read"),
         None,
         "{effect:?}"
+    );
+    let token = fx.set(
+        &risc("account-disabled"),
+        json!({}),
+        iss_sub(&corp_issuer, "alice"),
+        NOW - 4,
+    );
+    applied(fx.receive(&token).await);
+    assert!(fx.store.disabled_account(&corp_alice).await.expect("read").is_some());
+    assert!(
+        fx.notes.accounts.load(Ordering::SeqCst) >= 1,
+        "bearer verdicts are told"
     );
 }
