@@ -123,12 +123,25 @@ where
             sql.push_str(&format!(" AND {column} = ${given}"));
         }
     }
+    // An email is matched in the claims: the text is searched in SQL for
+    // the claim as compact JSON writes it, so only candidate rows are
+    // decoded (the match below still decides). Only for an ASCII address:
+    // SQLite's lower() folds ASCII alone, and a prefilter that missed a row
+    // would leave a session the event names alive.
+    let email_pattern = selector.email.as_deref().filter(|e| e.is_ascii()).map(email_like);
+    if email_pattern.is_some() {
+        given += 1;
+        sql.push_str(&format!(" AND lower(claims) LIKE ${given} ESCAPE '\\'"));
+    }
     sql.push_str(" ORDER BY created_at, key");
     let mut query = sqlx::query(&sql);
     for (_, value) in exact {
         if value.is_some() {
             query = query.bind(value.clone());
         }
+    }
+    if let Some(pattern) = email_pattern {
+        query = query.bind(Some(pattern));
     }
     let rows = query.fetch_all(executor).await?;
     let mut named = Vec::new();
@@ -139,6 +152,21 @@ where
         }
     }
     Ok(named)
+}
+
+/// A LIKE pattern for rows whose claims hold `"email":"<email>"` (any
+/// case), with LIKE's own characters escaped.
+fn email_like(email: &str) -> String {
+    let json = serde_json::Value::String(email.to_ascii_lowercase()).to_string();
+    let mut pattern = String::from("%\"email\":");
+    for c in json.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// Every (provider, issuer) that stored sessions came from: few, so a
@@ -184,4 +212,16 @@ where
         }
     }
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email_like;
+
+    #[test]
+    fn the_email_pattern_is_the_claim_as_compact_json_with_like_characters_escaped() {
+        assert_eq!(email_like("Alice@Example.com"), r#"%"email":"alice@example.com"%"#);
+        assert_eq!(email_like("a_b%c@x"), r#"%"email":"a\_b\%c@x"%"#);
+        assert_eq!(email_like(r#"q"uote@x"#), r#"%"email":"q\\"uote@x"%"#);
+    }
 }
