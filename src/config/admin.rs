@@ -77,18 +77,7 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
 #[cfg(test)]
 mod tests {
 
-    const BASE: &str = "[server]\npublic_url = \"http://127.0.0.1:4180\"\n\
-        [session]\nkeys = [\"k0123456789abcdef0123456789abcdef\"]\n\
-        [[provider]]\nname = \"idp\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9/\"\nclient_id = \"c\"\n\
-        client_secret = \"s\"\n[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n";
-
-    fn problems(extra: &str) -> Vec<String> {
-        crate::config::load::problems_in(&format!("{BASE}{extra}"))
-    }
-
-    fn has(found: &[String], start: &str) -> bool {
-        found.iter().any(|m| m.starts_with(start))
-    }
+    use crate::config::load::{has_problem as has, problems_with as problems};
 
     #[test]
     fn the_admin_api_is_off_by_default_and_fine_with_a_long_token() {

@@ -189,6 +189,26 @@ pub(crate) fn problems_in(text: &str) -> Vec<String> {
     }
 }
 
+/// For the checks' unit tests: a config with one OIDC provider and one
+/// route that passes every check, to add the keys under test to.
+#[cfg(test)]
+pub(crate) const PASSING_BASE: &str = "[server]\npublic_url = \"http://127.0.0.1:4180\"\n\
+    [session]\nkeys = [\"k0123456789abcdef0123456789abcdef\"]\n\
+    [[provider]]\nname = \"idp\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9/\"\nclient_id = \"c\"\n\
+    client_secret = \"s\"\n[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n";
+
+/// For the checks' unit tests: the problems of the passing base with
+/// `extra` appended, and whether one of them starts with `start`.
+#[cfg(test)]
+pub(crate) fn problems_with(extra: &str) -> Vec<String> {
+    problems_in(&format!("{PASSING_BASE}{extra}"))
+}
+
+#[cfg(test)]
+pub(crate) fn has_problem(found: &[String], start: &str) -> bool {
+    found.iter().any(|m| m.starts_with(start))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -359,19 +359,9 @@ pub(super) fn weakened(config: &Config) -> Vec<(String, &'static str)> {
 
 #[cfg(test)]
 mod tests {
-    const BASE: &str = "[server]\npublic_url = \"http://127.0.0.1:4180\"\n\
-        [session]\nkeys = [\"k0123456789abcdef0123456789abcdef\"]\n\
-        [[provider]]\nname = \"idp\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9/\"\nclient_id = \"c\"\n\
-        client_secret = \"s\"\n[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n";
+    use crate::config::load::{has_problem as has, problems_with as problems};
+
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-    fn problems(extra: &str) -> Vec<String> {
-        crate::config::load::problems_in(&format!("{BASE}{extra}"))
-    }
-
-    fn has(found: &[String], start: &str) -> bool {
-        found.iter().any(|m| m.starts_with(start))
-    }
 
     #[test]
     fn a_push_and_a_poll_transmitter_pass() {
