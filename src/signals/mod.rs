@@ -114,10 +114,6 @@ impl Signals {
         self.receivers.iter().find(|r| r.name == name)
     }
 
-    pub fn receivers(&self) -> &[Arc<Receiver>] {
-        &self.receivers
-    }
-
     /// Whether pushes are taken on the admin listener (else the main one).
     pub fn on_admin_listener(&self) -> bool {
         self.on_admin_listener

@@ -39,8 +39,6 @@ pub enum TransmitterError {
     Fetch { url: String, why: String },
     #[error("the transmitter metadata is not usable: {0}")]
     BadMetadata(String),
-    #[error("the transmitter's metadata is not read yet")]
-    NoMetadata,
 }
 
 /// One transmitter's metadata and keys.
