@@ -254,6 +254,7 @@ fn login_of(i: usize) -> LoginResult {
             id_token: None,
             expires_at: Some(Clock::system().now() + 3600),
         },
+        authentication: Default::default(),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct IdentityHeaders {
     role: Option<HeaderName>,
     orgs: Option<HeaderName>,
     idp: Option<HeaderName>,
+    acr: Option<HeaderName>,
+    amr: Option<HeaderName>,
     /// Set every header, empty when there is no value: with HTTP message
     /// signatures each is covered, so one added downstream breaks them.
     every_name: bool,
@@ -95,6 +97,8 @@ impl IdentityHeaders {
             role: None,
             orgs: None,
             idp: None,
+            acr: None,
+            amr: None,
             every_name: false,
         }
     }
@@ -111,6 +115,8 @@ impl IdentityHeaders {
             role: parse(&config.role),
             orgs: parse(&config.orgs),
             idp: parse(&config.idp),
+            acr: parse(&config.acr),
+            amr: parse(&config.amr),
             every_name: config.http_message_signatures,
         }
     }
@@ -126,6 +132,8 @@ impl IdentityHeaders {
             &self.role,
             &self.orgs,
             &self.idp,
+            &self.acr,
+            &self.amr,
         ]
         .into_iter()
         .flatten()
@@ -141,7 +149,7 @@ impl IdentityHeaders {
     /// Encodes an identity for the upstream. Lists use the
     /// [`header_list`] encoding, so no value can break the header.
     pub fn encode(&self, identity: &Identity) -> EncodedIdentity {
-        let mut out = Vec::with_capacity(9);
+        let mut out = Vec::with_capacity(11);
         let every_name = self.every_name;
         let mut push = |name: &Option<HeaderName>, value: Option<String>| {
             let value = match value {
@@ -166,6 +174,12 @@ impl IdentityHeaders {
         push(
             &self.idp,
             (!identity.idp.is_empty()).then(|| header_list::encode_item(&identity.idp)),
+        );
+        let authentication = &identity.authentication;
+        push(&self.acr, authentication.acr.as_deref().map(header_list::encode_item));
+        push(
+            &self.amr,
+            (!authentication.amr.is_empty()).then(|| header_list::encode(&authentication.amr)),
         );
         Arc::new(out)
     }

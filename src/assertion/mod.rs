@@ -91,6 +91,17 @@ impl AssertionSigner {
         if let Some(role) = &identity.role {
             claims["role"] = json!(role);
         }
+        // How the login was made, for apps that judge assurance themselves.
+        let authentication = &identity.authentication;
+        if let Some(acr) = &authentication.acr {
+            claims["acr"] = json!(acr);
+        }
+        if !authentication.amr.is_empty() {
+            claims["amr"] = json!(authentication.amr);
+        }
+        if let Some(auth_time) = authentication.auth_time {
+            claims["auth_time"] = json!(auth_time);
+        }
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

@@ -19,7 +19,11 @@ use crate::access::PostureRule;
 use crate::assertion::AssertionSigner;
 use crate::identity::Identity;
 use crate::identity_headers::EncodedIdentity;
-use crate::login::PassedTokens;
+use crate::login::{AssuranceAsk, PassedTokens};
+
+/// Clock difference allowed between doorward and an IdP when judging a
+/// login's `auth_time` against a route's `max_age`.
+pub const ASSURANCE_SKEW: i64 = 60;
 
 /// A route's access rules, from the config: what [`Requirements`] are
 /// borrowed from, for the proxy and for `/auth?route=NAME` alike.
@@ -38,6 +42,8 @@ pub struct RouteRules {
     pub require_assurance: Vec<String>,
     /// Refuse sessions whose device a shared signal called not compliant.
     pub require_compliant_device: bool,
+    /// How the login must have been made (`acr`, `max_age`).
+    pub assurance: AssuranceAsk,
     /// `aud` of the signed assertion.
     pub audience: String,
 }
@@ -59,13 +65,21 @@ impl RouteRules {
                 require_roles: r.require_roles.clone(),
                 require_assurance: r.require_assurance.clone(),
                 require_compliant_device: r.require_compliant_device,
+                assurance: AssuranceAsk {
+                    acr: r.acr.clone(),
+                    max_age: r.max_age.map(|d| d.0.as_secs()),
+                },
                 audience: r.audience.clone().unwrap_or_else(|| r.name.clone()),
             })
             .collect()
     }
 
-    pub fn requirements(&self) -> Requirements<'_> {
+    /// What the route asks of a caller at `now` (the clock's seconds:
+    /// `max_age` is judged against it).
+    pub fn requirements(&self, now: i64) -> Requirements<'_> {
         Requirements {
+            assurance: &self.assurance,
+            now,
             policy: self.policy,
             provider: self.provider.as_deref(),
             require_groups: &self.require_groups,
@@ -79,8 +93,14 @@ impl RouteRules {
     }
 }
 
+/// An ask for nothing: endpoints without a route.
+static NO_ASSURANCE: AssuranceAsk = AssuranceAsk {
+    acr: Vec::new(),
+    max_age: None,
+};
+
 /// What a route (or an endpoint) asks of a caller.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Requirements<'a> {
     /// Which identity policy applies (0 = global `[identity]`).
     pub policy: usize,
@@ -90,8 +110,27 @@ pub struct Requirements<'a> {
     pub require_roles: &'a [String],
     /// What shared signals must not have said of the session.
     pub posture: PostureRule<'a>,
+    /// How the login must have been made.
+    pub assurance: &'a AssuranceAsk,
+    /// The time `max_age` is judged at.
+    pub now: i64,
     /// For log lines.
     pub route: &'a str,
+}
+
+impl Default for Requirements<'_> {
+    fn default() -> Self {
+        Self {
+            policy: 0,
+            provider: None,
+            require_groups: &[],
+            require_roles: &[],
+            posture: PostureRule::default(),
+            assurance: &NO_ASSURANCE,
+            now: 0,
+            route: "",
+        }
+    }
 }
 
 /// Why a recognised caller is not admitted. The reason is for the log.
@@ -106,6 +145,10 @@ pub enum Refusal {
     /// A shared signal lowered the session below what the route needs:
     /// log in again.
     StepUp(String),
+    /// The login was not made as the route asks (`acr`, `max_age`): step
+    /// up at the caller's own provider (browsers), or an RFC 9470
+    /// challenge (bearer tokens).
+    Assurance(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -117,7 +160,9 @@ impl std::fmt::Display for Refusal {
                     "the route takes provider `{pinned}`; the caller came from `{caller}`"
                 )
             }
-            Self::NotAllowed(reason) | Self::MissingGrant(reason) | Self::StepUp(reason) => f.write_str(reason),
+            Self::NotAllowed(reason) | Self::MissingGrant(reason) | Self::StepUp(reason) | Self::Assurance(reason) => {
+                f.write_str(reason)
+            }
         }
     }
 }
@@ -215,6 +260,16 @@ pub fn admit(caller: &Caller, needs: &Requirements<'_>) -> Result<Admitted, Refu
     }
     if let Some(why) = view.posture.shortfall(needs.posture) {
         return Err(Refusal::StepUp(format!(
+            "user `{}` on route `{}`: {why}",
+            identity.user, needs.route
+        )));
+    }
+    // Last: a user the route refuses anyway is not sent to step up.
+    if let Some(why) = needs
+        .assurance
+        .shortfall(&identity.authentication, needs.now, ASSURANCE_SKEW)
+    {
+        return Err(Refusal::Assurance(format!(
             "user `{}` on route `{}`: {why}",
             identity.user, needs.route
         )));

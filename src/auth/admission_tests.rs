@@ -74,6 +74,7 @@ fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&Di
         provider,
         issuer: "https://idp.test",
         posture: &crate::access::posture::NONE,
+        authentication: &crate::login::Authentication::default(),
     };
     Caller::Bearer(Arc::new(BearerLogin {
         views: world.views.build(&claims, origin, facts),
@@ -88,7 +89,7 @@ fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&Di
 #[test]
 fn an_allowed_caller_is_admitted_with_its_provider_in_the_identity() {
     let w = world();
-    let admitted = admit(&caller(&w, "corp", &["staff"]), &w.rules[0].requirements()).expect("admitted");
+    let admitted = admit(&caller(&w, "corp", &["staff"]), &w.rules[0].requirements(0)).expect("admitted");
     assert_eq!(admitted.identity().idp, "corp");
     assert_eq!(admitted.identity().idp_issuer, "https://idp.test");
     assert!(admitted
@@ -103,8 +104,8 @@ fn the_global_login_policy_refuses_on_every_route_and_endpoint() {
     let sales = caller(&w, "corp", &["sales"]);
     for needs in [
         Requirements::default(),
-        w.rules[0].requirements(),
-        w.rules[2].requirements(),
+        w.rules[0].requirements(0),
+        w.rules[2].requirements(0),
     ] {
         assert_eq!(
             admit(&sales, &needs).err(),
@@ -121,12 +122,12 @@ fn route_login_rules_tighten_and_never_widen() {
     // Allowed globally (staff) but not by the route's own list (admins).
     let staff = caller(&w, "corp", &["staff"]);
     assert!(matches!(
-        admit(&staff, &w.rules[1].requirements()),
+        admit(&staff, &w.rules[1].requirements(0)),
         Err(Refusal::NotAllowed(reason)) if reason.contains("route `admins-only`")
     ));
     // In the route's list and the global one, with the required role.
     let admin = caller(&w, "corp", &["admins", "admin"]);
-    assert!(admit(&admin, &w.rules[1].requirements()).is_ok());
+    assert!(admit(&admin, &w.rules[1].requirements(0)).is_ok());
 }
 
 #[test]
@@ -134,7 +135,7 @@ fn required_roles_and_groups_are_enforced() {
     let w = world();
     let admins_without_role = caller(&w, "corp", &["admins"]);
     assert_eq!(
-        admit(&admins_without_role, &w.rules[1].requirements()).err(),
+        admit(&admins_without_role, &w.rules[1].requirements(0)).err(),
         Some(Refusal::MissingGrant(
             "user `u1@example.com` holds none of route `admins-only` require_roles".into()
         ))
@@ -146,13 +147,13 @@ fn a_pinned_route_refuses_callers_from_another_provider() {
     let w = world();
     let other = caller(&w, "partner", &["staff"]);
     assert_eq!(
-        admit(&other, &w.rules[2].requirements()).err(),
+        admit(&other, &w.rules[2].requirements(0)).err(),
         Some(Refusal::WrongProvider {
             pinned: "corp".into(),
             caller: "partner".into()
         })
     );
-    assert!(admit(&caller(&w, "corp", &["staff"]), &w.rules[2].requirements()).is_ok());
+    assert!(admit(&caller(&w, "corp", &["staff"]), &w.rules[2].requirements(0)).is_ok());
 }
 
 #[test]
@@ -167,13 +168,13 @@ fn directory_groups_count_and_a_deactivated_user_is_refused() {
     // No group in the claims: the directory's admins group and admin role
     // let the user onto the admins-only route.
     let provisioned = caller_with(&w, "corp", &[], Some(&facts));
-    let admitted = admit(&provisioned, &w.rules[1].requirements()).expect("admitted");
+    let admitted = admit(&provisioned, &w.rules[1].requirements(0)).expect("admitted");
     assert_eq!(admitted.identity().groups, ["admins"]);
     assert_eq!(admitted.identity().roles, ["admin"]);
     let deactivated = DirectoryFacts { active: false, ..facts };
     let refused = caller_with(&w, "corp", &["staff", "admins"], Some(&deactivated));
     assert_eq!(
-        admit(&refused, &w.rules[0].requirements()).err(),
+        admit(&refused, &w.rules[0].requirements(0)).err(),
         Some(Refusal::NotAllowed(
             "user `u1@example.com`: deactivated in the SCIM directory".into()
         ))

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::caller::BearerLogin;
 use super::directory::Unmatched;
 use super::{Auth, AuthError};
-use crate::login::{PassedTokens, Tokens};
+use crate::login::{Authentication, PassedTokens, Tokens};
 use crate::providers::Provider;
 use crate::session::Origin;
 
@@ -93,10 +93,14 @@ impl Auth {
                         ..Default::default()
                     }))
                 });
+                // A token carries its own login's acr and auth_time (RFC 9068,
+                // RFC 9470): the route's assurance is judged on those.
+                let authentication = Authentication::from_claims(&claims);
                 let origin = Origin {
                     provider: &provider.name,
                     issuer: &provider.issuer,
                     posture: &crate::access::posture::NONE,
+                    authentication: &authentication,
                 };
                 let subject = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
                 let facts = match self.directory_match(&provider.name, &claims, subject).await {

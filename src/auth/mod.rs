@@ -36,7 +36,7 @@ use crate::saml::SamlProvider;
 use crate::session::{LiveSession, SessionManager};
 pub use admission::{admit, Admitted, Refusal, Requirements, RouteRules};
 pub use caller::Caller;
-pub use error::AuthError;
+pub use error::{AuthError, StepUp, BEARER_CHALLENGE};
 pub use provenance::end_orphaned_sessions;
 use redirect::RedirectPolicy;
 pub use setup::{AuthContext, AuthSwap};

@@ -224,10 +224,12 @@ mod tests {
             groups: vec!["admins".into()],
         };
         let b = binding(MatchOn::Email);
+        let authentication = crate::login::Authentication::default();
         let origin = |provider| Origin {
             provider,
             issuer: "https://idp",
             posture: &crate::access::posture::NONE,
+            authentication: &authentication,
         };
         assert!(bound_facts(Some(&b), origin("corp"), Some(&facts)).is_some());
         assert!(bound_facts(Some(&b), origin("other"), Some(&facts)).is_none());

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::view::Views;
 use super::{Auth, AuthError};
-use crate::session::LiveSession;
+use crate::session::{LiveSession, Replacement};
 use crate::store::SessionStore;
 
 /// How long a replica's refresh lease lasts: longer than an IdP call.
@@ -77,7 +77,7 @@ impl Auth {
         match provider.refresh(&tokens, &record.subject, &self.urls.callback).await {
             Ok(mut result) => {
                 self.resolve_overage(provider, &mut result).await;
-                let Some(updated) = self.sessions.replace(&live.key, result).await? else {
+                let Some(updated) = self.sessions.replace(&live.key, result, Replacement::Refresh).await? else {
                     return Ok(None);
                 };
                 let global = &updated.views.global().outcome;

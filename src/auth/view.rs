@@ -101,6 +101,7 @@ impl ViewBuilder {
                 // from two IdPs is two people to the upstream.
                 outcome.identity.idp = origin.provider.to_string();
                 outcome.identity.idp_issuer = origin.issuer.to_string();
+                outcome.identity.authentication = origin.authentication.clone();
                 Arc::new(IdentityView {
                     encoded: self.headers.encode(&outcome.identity),
                     outcome,

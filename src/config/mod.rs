@@ -329,6 +329,10 @@ pub struct HeaderNames {
     pub role: String,
     /// The provider that logged the caller in (its configured name).
     pub idp: String,
+    /// How the login was made: the authentication context class (`acr`,
+    /// SAML's AuthnContextClassRef) and the methods (`amr`, a list).
+    pub acr: String,
+    pub amr: String,
     pub assertion: String,
     /// More names to strip from every request (e.g. a legacy `Remote-User`).
     pub strip: Vec<String>,
@@ -361,6 +365,8 @@ impl Default for HeaderNames {
             orgs: "X-Forwarded-Orgs".into(),
             role: "X-Forwarded-Role".into(),
             idp: "X-Forwarded-Idp".into(),
+            acr: "X-Forwarded-Acr".into(),
+            amr: "X-Forwarded-Amr".into(),
             assertion: "X-Doorward-Assertion".into(),
             strip: Vec::new(),
             assertion_ttl: HumanDuration::secs(60),
@@ -385,6 +391,8 @@ impl HeaderNames {
             &self.orgs,
             &self.role,
             &self.idp,
+            &self.acr,
+            &self.amr,
             &self.assertion,
         ]
         .into_iter()
@@ -443,6 +451,13 @@ pub struct RouteConfig {
     /// in again.
     #[serde(default)]
     pub require_compliant_device: bool,
+    /// Acceptable authentication context classes (OIDC `acr`, SAML
+    /// AuthnContextClassRef), any of them. A session whose login was made
+    /// with another is sent to step up at its own provider.
+    #[serde(default)]
+    pub acr: Vec<String>,
+    /// The login must be at most this old, else the user logs in again.
+    pub max_age: Option<HumanDuration>,
     /// Overrides parts of `[identity]` for this route only.
     pub identity: Option<identity::IdentityConfig>,
 }

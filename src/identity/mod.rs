@@ -34,6 +34,13 @@ pub struct Identity {
     /// That provider's own name for itself (OIDC issuer, SAML entity id).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub idp_issuer: String,
+    /// How the login was made (acr, amr, auth_time), as the IdP said.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub authentication: crate::login::Authentication,
+}
+
+fn is_default(authentication: &crate::login::Authentication) -> bool {
+    *authentication == crate::login::Authentication::default()
 }
 
 /// The domain of a plain `local@domain` address, lower-cased; None for

@@ -6,7 +6,10 @@
 //! the request path; this module is the floor below them and below
 //! `session`, and imports none of them.
 
+pub mod assurance;
 pub mod pending;
+
+pub use assurance::{AssuranceAsk, Authentication};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +77,9 @@ pub struct LoginResult {
     /// JSON snapshot of what the IdP sent (no tokens), for the debug view.
     pub claims: serde_json::Value,
     pub tokens: Tokens,
+    /// How the user logged in, as the IdP signed it (`acr`, `amr`,
+    /// `auth_time`; SAML's AuthnStatement).
+    pub authentication: Authentication,
 }
 
 /// What a logout needs to tell the IdP about the session that ends.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{error_chain, jwt, Metadata, OidcError, OidcProvider};
 use crate::config::{ClaimsSource, ClientAuth};
 use crate::identity::Claims;
-use crate::login::{LoginResult, Tokens};
+use crate::login::{Authentication, LoginResult, Tokens};
 
 /// The openidconnect client as doorward builds it from discovered metadata
 /// (authorization endpoint set; token and userinfo endpoints maybe).
@@ -248,6 +248,7 @@ impl OidcProvider {
             merged,
             claims,
             tokens,
+            authentication: Authentication::from_claims(&id_claims),
         })
     }
 

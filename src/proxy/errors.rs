@@ -92,11 +92,11 @@ impl Failure for ProxyError {
         }
     }
 
-    fn challenge(&self) -> bool {
+    fn challenge(&self) -> Option<String> {
         match self {
-            Self::Unauthenticated => true,
+            Self::Unauthenticated => Some(crate::auth::BEARER_CHALLENGE.into()),
             Self::Auth(e) => e.challenge(),
-            _ => false,
+            _ => None,
         }
     }
 

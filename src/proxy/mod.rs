@@ -33,7 +33,7 @@ use crate::access::{Credentials, Registry};
 use crate::admin::api::AdminApi;
 use crate::assertion::AssertionSigner;
 use crate::auth::endpoints::Endpoint;
-use crate::auth::Auth;
+use crate::auth::{Auth, AuthError, StepUp};
 use crate::clock::Clock;
 use crate::identity_headers::IdentityHeaders;
 use crate::metrics::{Metrics, RouteMetrics};
@@ -217,9 +217,14 @@ impl Gateway {
             }
             None => Ok(None),
         };
-        let passage = match policy::decide(&route, &path, recognised) {
+        let now = self.auth.as_ref().map_or(0, |auth| auth.clock().now());
+        let passage = match policy::decide(&route, &path, recognised, now) {
             Ok(passage) => passage,
-            Err(Stop::Login) => return self.unauthenticated(&parts, &path, &route),
+            Err(Stop::Login) => return self.unauthenticated(&parts, &path, &route, None),
+            Err(Stop::StepUp { provider, reason }) => {
+                tracing::info!(route = %route.rules.name, %reason, "sent to step up");
+                return self.unauthenticated(&parts, &path, &route, Some(StepUpAt { provider, reason }));
+            }
             Err(Stop::Forbidden(reason)) => return Err(ProxyError::Forbidden(reason)),
             Err(Stop::Unavailable(e)) => return Err(ProxyError::Auth(e)),
         };
@@ -330,7 +335,16 @@ impl Gateway {
 
     /// No acceptable caller on a protected path: browsers are sent to log
     /// in (and come back here), API clients get 401 JSON.
-    fn unauthenticated(&self, parts: &Parts, path: &str, route: &Route) -> Result<Reply, ProxyError> {
+    /// Browsers are sent to log in (to step up at their own provider when
+    /// `step_up` says the route's assurance fell short); API clients get
+    /// 401, with an RFC 9470 challenge for a step-up.
+    fn unauthenticated(
+        &self,
+        parts: &Parts,
+        path: &str,
+        route: &Route,
+        step_up: Option<StepUpAt>,
+    ) -> Result<Reply, ProxyError> {
         let api_client = wants_json(&parts.headers)
             || parts.headers.contains_key(http::header::AUTHORIZATION)
             || parts
@@ -338,7 +352,13 @@ impl Gateway {
                 .get("x-requested-with")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
         if self.auth.is_none() || api_client {
-            return Err(ProxyError::Unauthenticated);
+            return Err(match step_up {
+                Some(StepUpAt { reason, .. }) => ProxyError::Auth(AuthError::InsufficientAuthentication(StepUp {
+                    reason,
+                    ask: route.rules.assurance.clone(),
+                })),
+                None => ProxyError::Unauthenticated,
+            });
         }
         let mut return_to = path.to_string();
         if let Some(query) = parts.uri.query() {
@@ -347,9 +367,19 @@ impl Gateway {
         }
         let mut location = format!("{}/login?rd=", self.internal_prefix);
         location.extend(form_urlencoded::byte_serialize(return_to.as_bytes()));
-        if let Some(provider) = &route.rules.provider {
+        // A step-up goes to the session's own provider, with the route
+        // named so the login asks for (and checks) what it needs.
+        let provider = match &step_up {
+            Some(at) => Some(at.provider.as_str()),
+            None => route.rules.provider.as_deref(),
+        };
+        if let Some(provider) = provider {
             location.push_str("&provider=");
             location.extend(form_urlencoded::byte_serialize(provider.as_bytes()));
+        }
+        if step_up.is_some() || !route.rules.assurance.is_empty() {
+            location.push_str("&route=");
+            location.extend(form_urlencoded::byte_serialize(route.rules.name.as_bytes()));
         }
         let location = HeaderValue::from_str(&location).map_err(|_| ProxyError::BadRequest("unusable return path"))?;
         let mut response = Response::new(ResponseBody::empty());
@@ -376,4 +406,12 @@ impl Gateway {
     pub fn shared_metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.metrics)
     }
+}
+
+/// Where a caller whose login fell short of a route's assurance steps up.
+struct StepUpAt {
+    /// The session's own provider (no chooser: the same user must return).
+    provider: String,
+    /// Why, for the 401's log line.
+    reason: String,
 }

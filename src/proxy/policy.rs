@@ -25,6 +25,9 @@ impl Passage {
 pub enum Stop {
     /// Nobody (acceptable) is logged in: browsers go to log in.
     Login,
+    /// The caller's login was not made as the route asks: browsers step
+    /// up at their own provider, API clients get an RFC 9470 challenge.
+    StepUp { provider: String, reason: String },
     /// Logged in, but the rules say no (the reason is for the log).
     Forbidden(Denial),
     /// doorward cannot tell who is calling right now (the store is down).
@@ -34,8 +37,13 @@ pub enum Stop {
 /// Decides for a request on `route` with normalised `path`. Public paths
 /// always pass: with the identity when the gate admits the caller, as
 /// anonymous otherwise (even when the store is down). Other paths need an
-/// admitted caller.
-pub fn decide(route: &Route, path: &str, recognised: Result<Option<Caller>, AuthError>) -> Result<Passage, Stop> {
+/// admitted caller. `now` is the clock's, for the route's `max_age`.
+pub fn decide(
+    route: &Route,
+    path: &str,
+    recognised: Result<Option<Caller>, AuthError>,
+    now: i64,
+) -> Result<Passage, Stop> {
     let public = route.is_public(path);
     let caller = match recognised {
         Ok(Some(caller)) => caller,
@@ -44,7 +52,7 @@ pub fn decide(route: &Route, path: &str, recognised: Result<Option<Caller>, Auth
         Err(_) if public => return Ok(Passage { admitted: None }),
         Err(e) => return Err(Stop::Unavailable(e)),
     };
-    match admit(&caller, &route.rules.requirements()) {
+    match admit(&caller, &route.rules.requirements(now)) {
         Ok(admitted) => Ok(Passage {
             admitted: Some(admitted),
         }),
@@ -56,6 +64,10 @@ pub fn decide(route: &Route, path: &str, recognised: Result<Option<Caller>, Auth
             tracing::info!(account = %caller.log_name(), %reason, "sent to log in again");
             Err(Stop::Login)
         }
+        Err(Refusal::Assurance(reason)) => Err(Stop::StepUp {
+            provider: caller.provider().to_string(),
+            reason,
+        }),
         Err(refusal) => Err(Stop::Forbidden(Denial {
             account: caller.log_name().to_string(),
             reason: refusal.to_string(),

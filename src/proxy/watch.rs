@@ -117,5 +117,6 @@ async fn still_admitted(gateway: &Gateway, entry: &Arc<Entry>) -> bool {
     if let Err(e) = &recognised {
         tracing::warn!(error = %e, "cannot re-check a long-lived connection; ending it");
     }
-    matches!(policy::decide(route, &entry.path, recognised), Ok(passage) if passage.admitted().is_some())
+    let now = gateway.auth.as_ref().map_or(0, |auth| auth.clock().now());
+    matches!(policy::decide(route, &entry.path, recognised, now), Ok(passage) if passage.admitted().is_some())
 }

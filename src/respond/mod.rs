@@ -35,9 +35,9 @@ pub trait Failure: std::error::Error {
         None
     }
 
-    /// Whether to send `WWW-Authenticate` (a 401 for API clients).
-    fn challenge(&self) -> bool {
-        false
+    /// The `WWW-Authenticate` to send, if any (a 401 for API clients).
+    fn challenge(&self) -> Option<String> {
+        None
     }
 
     /// The generic title the user sees; by default from the status.
@@ -83,10 +83,8 @@ pub fn failure_response(pages: &Pages, failure: &dyn Failure, request_id: &str, 
         (false, FailurePage::LoginFailed) => pages.login_failed(status, request_id),
         (false, FailurePage::Error) => pages.error(status, failure.title(), request_id),
     };
-    if failure.challenge() {
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"doorward\""));
+    if let Some(challenge) = failure.challenge().and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     }
     if let Some(seconds) = failure.retry_after() {
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));

@@ -11,7 +11,7 @@ use super::logout::NameIdHint;
 use super::xml::Element;
 use super::{SamlError, SamlProvider};
 use crate::identity::Claims;
-use crate::login::{LoginResult, Tokens};
+use crate::login::{Authentication, LoginResult, Tokens};
 
 const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 /// Where IdPs commonly put the email address: LDAP `mail`, its OID, the
@@ -120,5 +120,22 @@ pub fn login_result(
         merged: claims,
         claims: snapshot,
         tokens: Tokens::default(),
+        authentication: authentication_of(statement),
     })
+}
+
+/// The assertion's AuthnStatement as doorward judges logins: the context
+/// class is the `acr`, the instant the `auth_time`. SAML names no methods.
+fn authentication_of(statement: Option<&samael::schema::AuthnStatement>) -> Authentication {
+    Authentication {
+        acr: statement
+            .and_then(|s| s.authn_context.as_ref())
+            .and_then(|c| c.value.as_ref())
+            .and_then(|class| class.value.as_deref())
+            .map(str::trim)
+            .filter(|class| !class.is_empty())
+            .map(str::to_string),
+        amr: Vec::new(),
+        auth_time: statement.and_then(|s| s.authn_instant).map(|t| t.timestamp()),
+    }
 }

@@ -43,6 +43,7 @@ where
             provider: &login.provider,
             issuer: &login.issuer,
             posture: &crate::access::posture::NONE,
+            authentication: &login.authentication,
         };
         let derive = self.derive.load_full();
         Ok(DerivedLogin {
@@ -72,7 +73,11 @@ where
             sid: login.idp_session,
             logout_hint: login.logout_hint,
             idp_expires_at: login.idp_session_end,
-            claims: login.claims.to_string(),
+            claims: {
+                let mut snapshot = login.claims;
+                login.authentication.written_into(&mut snapshot);
+                snapshot.to_string()
+            },
             tokens: self.seal_tokens(&key, &login.tokens),
             token_expires_at: login.tokens.expires_at,
             created_at: now,

@@ -68,6 +68,7 @@ fn login() -> LoginResult {
         merged: Claims::new(),
         claims: serde_json::json!({}),
         tokens: Tokens::default(),
+        authentication: Default::default(),
     }
 }
 
@@ -92,12 +93,18 @@ async fn a_session_replaced_during_a_flush_is_not_cached() {
     let flushing = Arc::new(AtomicBool::new(false));
     let sessions = manager(Arc::clone(&flushing)).await;
     let (_, live) = sessions.create(login(), None).await.expect("create");
-    let replaced = sessions.replace(&live.key, login()).await.expect("replace");
+    let replaced = sessions
+        .replace(&live.key, login(), Replacement::Refresh)
+        .await
+        .expect("replace");
     assert!(replaced.is_some());
     assert!(sessions.cached(&live.key).await.is_some(), "cached when nothing raced");
 
     flushing.store(true, Ordering::SeqCst);
-    let replaced = sessions.replace(&live.key, login()).await.expect("replace");
+    let replaced = sessions
+        .replace(&live.key, login(), Replacement::Refresh)
+        .await
+        .expect("replace");
     assert!(replaced.is_some());
     assert!(sessions.cached(&live.key).await.is_none(), "a flush raced the derive");
 }

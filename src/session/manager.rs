@@ -11,12 +11,12 @@ use arc_swap::ArcSwap;
 use http::HeaderMap;
 use moka::future::Cache;
 
-use super::{cookies, DeriveFn, Footprint, LiveSession, Origin, SessionId, SessionSettings};
+use super::{cookies, DeriveFn, Footprint, LiveSession, Origin, Replacement, SessionId, SessionSettings};
 use crate::access::Generation;
 use crate::clock::Clock;
 use crate::identity::Claims;
 use crate::keyring::KeyRing;
-use crate::login::{LoginResult, Tokens};
+use crate::login::{Authentication, LoginResult, Tokens};
 use crate::metrics::SessionCacheMetrics;
 use crate::store::directory::facts_for;
 use crate::store::{SessionKey, SessionRecord, SessionStore, Store, StoreError};
@@ -138,10 +138,12 @@ where
             None => None,
         };
         let posture = crate::access::Posture::of_snapshot(&record.claims);
+        let authentication = Authentication::of_snapshot(&record.claims);
         let origin = Origin {
             provider: &record.provider,
             issuer: &record.issuer,
             posture: &posture,
+            authentication: &authentication,
         };
         let derive = self.derive.load_full();
         Ok(derive(claims, origin, facts.as_ref()))
@@ -184,11 +186,14 @@ where
         Ok(Some((record, tokens)))
     }
 
-    /// Replaces a session's identity and tokens after a refresh.
+    /// Replaces a session's identity and tokens after a refresh, or after a
+    /// step-up login of the same user (which also raises its
+    /// authentication); the session keeps its id and lifetime.
     pub async fn replace(
         &self,
         key: &SessionKey,
         login: LoginResult,
+        how: Replacement,
     ) -> Result<Option<Arc<LiveSession<V>>>, StoreError> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let Some(mut record) = self.store.get(key).await? else {
@@ -196,8 +201,18 @@ where
         };
         let now = self.clock.now();
         record.sid = login.idp_session.or(record.sid);
-        // What shared signals said since the login outlives a refresh.
-        record.claims = crate::access::Posture::carried_over(&record.claims, login.claims.clone()).to_string();
+        // What shared signals said since the login, and how the login was
+        // made, outlive a refresh; a step-up is a new login.
+        let fresh = crate::access::Posture::carried_over(&record.claims, login.claims.clone());
+        record.claims = match how {
+            Replacement::Refresh => Authentication::carried_over(&record.claims, fresh),
+            Replacement::StepUp => {
+                let mut fresh = fresh;
+                login.authentication.written_into(&mut fresh);
+                fresh
+            }
+        }
+        .to_string();
         record.tokens = self.seal_tokens(key, &login.tokens);
         record.token_expires_at = login.tokens.expires_at;
         record.last_refresh = now;

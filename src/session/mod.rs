@@ -43,6 +43,17 @@ pub struct Origin<'a> {
     pub issuer: &'a str,
     /// What shared signals said of the session since its login.
     pub posture: &'a crate::access::Posture,
+    /// How the login was made (acr, amr, auth_time).
+    pub authentication: &'a crate::login::Authentication,
+}
+
+/// Why a session's login result is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// A token refresh: the login's authentication stays.
+    Refresh,
+    /// A step-up login of the same user: its authentication replaces it.
+    StepUp,
 }
 
 /// Makes the cached views of a session from its claims and what the

@@ -7,7 +7,7 @@ use http::request::Parts;
 use http::Response;
 
 use super::{param, query_pairs};
-use crate::auth::{admit, Admitted, Auth, AuthError, Caller, Refusal, Requirements, RouteRules};
+use crate::auth::{admit, Admitted, Auth, AuthError, Caller, Refusal, Requirements, RouteRules, StepUp};
 use crate::respond::{json, no_store, Reply, ResponseBody};
 
 /// The rules an introspection request is judged by: a named route's
@@ -34,11 +34,17 @@ async fn admitted(auth: &Auth, parts: &Parts, rules: Option<&RouteRules>) -> Res
         .recognise(&parts.headers, bearer)
         .await?
         .ok_or(AuthError::Unauthenticated)?;
-    let needs = rules.map_or_else(Requirements::default, RouteRules::requirements);
+    let now = auth.clock().now();
+    let needs = rules.map_or_else(Requirements::default, |r| r.requirements(now));
     match admit(&caller, &needs) {
         Ok(admitted) => Ok((caller, admitted)),
         // A session from another IdP is not this route's user: not logged in.
         Err(Refusal::WrongProvider { .. }) => Err(AuthError::Unauthenticated),
+        // The same answer as the proxy gives an API client (RFC 9470).
+        Err(Refusal::Assurance(reason)) => Err(AuthError::InsufficientAuthentication(StepUp {
+            reason,
+            ask: needs.assurance.clone(),
+        })),
         Err(refusal) => Err(AuthError::Forbidden(refusal.to_string())),
     }
 }

@@ -26,7 +26,7 @@ async fn prepare(g: &TestGateway, req: http::Request<impl ClientBody>) -> Result
         .find(host.as_ref().map(|h| h.name.as_str()), &path)
         .ok_or(ProxyError::NoRoute)?;
     let recognised = g.t.auth.recognise(&parts.headers, route.rules.bearer).await;
-    let passage: Passage = decide(route, &path, recognised).map_err(|_| ProxyError::Unauthenticated)?;
+    let passage: Passage = decide(route, &path, recognised, 0).map_err(|_| ProxyError::Unauthenticated)?;
     let id = HeaderValue::from_static("req-1");
     let request = Request {
         parts,

@@ -148,6 +148,7 @@ pub(crate) fn login_result(sub: &str, groups: &[&str]) -> LoginResult {
             id_token: None,
             expires_at: None,
         },
+        authentication: Default::default(),
     }
 }
 
