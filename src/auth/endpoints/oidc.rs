@@ -53,7 +53,7 @@ pub(super) async fn callback(auth: &Auth, parts: &Parts, attempt: &mut String) -
             }
         })?;
     auth.resolve_overage(provider, &mut result).await;
-    login::finish(auth, result, &pending.return_to, Some(&cookie)).await
+    login::finish(auth, result, &pending.return_to, Some((&pending, &cookie))).await
 }
 
 /// OpenID Connect Back-Channel Logout 1.0: the IdP tells doorward that a

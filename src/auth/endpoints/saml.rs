@@ -98,7 +98,7 @@ pub(super) async fn acs(
         return Err(refused(&provider, SamlError::Replayed));
     }
     let (return_to, cookie) = match &pending {
-        Some((pending, cookie)) => (pending.return_to.clone(), Some(cookie.as_str())),
+        Some((pending, cookie)) => (pending.return_to.clone(), Some((pending, cookie.as_str()))),
         // Unsolicited: the RelayState may name where to go, if it is safe.
         None => (
             relay

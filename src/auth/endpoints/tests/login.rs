@@ -75,6 +75,8 @@ fn pending_cookie(t: &TestAuth, state: ProtocolState, created_at: i64) -> String
         state,
         return_to: "/app".into(),
         created_at,
+        ask: Default::default(),
+        raises: None,
     };
     let name = pending::cookie_name(&t.auth.cookie_base, KEY).expect("name");
     format!("{name}={}", pending.seal(&t.auth.sessions.keys(), &name))
