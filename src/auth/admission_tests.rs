@@ -46,6 +46,13 @@ name = "pinned"
 path_prefix = "/pinned"
 upstream = "http://127.0.0.1:1"
 provider = "corp"
+
+[[route]]
+name = "step-up"
+path_prefix = "/payroll"
+upstream = "http://127.0.0.1:1"
+acr = ["urn:mfa", "urn:phr"]
+max_age = "15m"
 "#;
 
 struct World {
@@ -68,13 +75,23 @@ fn caller(world: &World, provider: &str, groups: &[&str]) -> Caller {
 }
 
 fn caller_with(world: &World, provider: &str, groups: &[&str], facts: Option<&DirectoryFacts>) -> Caller {
+    authenticated_caller(world, provider, groups, facts, &crate::login::Authentication::default())
+}
+
+fn authenticated_caller(
+    world: &World,
+    provider: &str,
+    groups: &[&str],
+    facts: Option<&DirectoryFacts>,
+    authentication: &crate::login::Authentication,
+) -> Caller {
     let claims = json!({"sub": "u1", "email": "u1@example.com", "groups": groups});
     let claims = claims.as_object().cloned().unwrap_or_default();
     let origin = Origin {
         provider,
         issuer: "https://idp.test",
         posture: &crate::access::posture::NONE,
-        authentication: &crate::login::Authentication::default(),
+        authentication,
     };
     Caller::Bearer(Arc::new(BearerLogin {
         views: world.views.build(&claims, origin, facts),
@@ -179,4 +196,53 @@ fn directory_groups_count_and_a_deactivated_user_is_refused() {
             "user `u1@example.com`: deactivated in the SCIM directory".into()
         ))
     );
+}
+
+#[test]
+fn a_login_weaker_or_older_than_the_route_asks_is_sent_to_step_up_and_a_strong_one_passes() {
+    let w = world();
+    let now = 100_000;
+    let login = |acr: Option<&str>, age: i64| crate::login::Authentication {
+        acr: acr.map(str::to_string),
+        amr: vec!["pwd".into(), "otp".into()],
+        auth_time: Some(now - age),
+    };
+    let step_up = &w.rules[3];
+    let strong = authenticated_caller(&w, "corp", &["staff"], None, &login(Some("urn:phr"), 60));
+    let admitted = admit(&strong, &step_up.requirements(now)).expect("admitted");
+    // The assurance travels: headers and the identity the assertion signs.
+    let headers = admitted.headers();
+    assert!(headers.iter().any(|(n, v)| n == "x-forwarded-acr" && v == "urn:phr"));
+    assert!(
+        headers.iter().any(|(n, v)| n == "x-forwarded-amr" && v == "pwd,otp"),
+        "{headers:?}"
+    );
+    assert_eq!(admitted.identity().authentication.auth_time, Some(now - 60));
+
+    let weak = authenticated_caller(&w, "corp", &["staff"], None, &login(Some("urn:pwd"), 60));
+    assert_eq!(
+        admit(&weak, &step_up.requirements(now)).err(),
+        Some(Refusal::Assurance(
+            "user `u1@example.com` on route `step-up`: the login's acr `urn:pwd` is not one of those asked for (`urn:mfa`, `urn:phr`)".into()
+        ))
+    );
+    // The other routes do not ask: the weak login passes there.
+    assert!(admit(&weak, &w.rules[0].requirements(now)).is_ok());
+    let stale = authenticated_caller(
+        &w,
+        "corp",
+        &["staff"],
+        None,
+        &login(Some("urn:mfa"), 901 + ASSURANCE_SKEW),
+    );
+    assert!(matches!(
+        admit(&stale, &step_up.requirements(now)),
+        Err(Refusal::Assurance(reason)) if reason.ends_with("max_age is 900 s")
+    ));
+    // A user the route refuses anyway is refused, not sent to step up.
+    let outsider = authenticated_caller(&w, "corp", &["sales"], None, &login(Some("urn:pwd"), 60));
+    assert!(matches!(
+        admit(&outsider, &step_up.requirements(now)),
+        Err(Refusal::NotAllowed(_))
+    ));
 }

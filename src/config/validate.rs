@@ -392,6 +392,28 @@ fn check_routes(config: &Config, issues: &mut Issues) {
                 issues.push((KeyPath::of(&[Key("route"), Index(i), Key("public"), Index(j)]), why));
             }
         }
+        check_assurance(route, i, issues);
+    }
+}
+
+/// A route's `acr` values go to the IdP space-separated (`acr_values`)
+/// and back in a `WWW-Authenticate` challenge: one token each, printable
+/// ASCII. A `max_age` of zero could never be met.
+fn check_assurance(route: &super::RouteConfig, i: usize, issues: &mut Issues) {
+    for (j, acr) in route.acr.iter().enumerate() {
+        let usable = !acr.is_empty() && acr.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        if !usable {
+            issues.push((
+                KeyPath::of(&[Key("route"), Index(i), Key("acr"), Index(j)]),
+                format!("`{acr}` is not an acr value (one token of printable ASCII, no spaces or quotes)"),
+            ));
+        }
+    }
+    if route.max_age.is_some_and(|d| d.0.as_secs() == 0) {
+        issues.push((
+            KeyPath::of(&[Key("route"), Index(i), Key("max_age")]),
+            "must be at least one second".into(),
+        ));
     }
 }
 
@@ -422,4 +444,23 @@ fn upstream_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}`: credentials in the upstream URL are not supported"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load::{has_problem as has, problems_with as problems};
+
+    #[test]
+    fn route_assurance_values_are_tokens_and_max_age_can_be_met() {
+        assert!(problems("acr = [\"urn:okta:loa:2fa:any\", \"gold\"]\nmax_age = \"15m\"\n").is_empty());
+        let p = problems("acr = [\"two words\", \"\", \"q\\\"uote\"]\nmax_age = \"0s\"\n");
+        for (key, value) in [
+            ("route[0].acr[0]", "two words"),
+            ("route[0].acr[1]", ""),
+            ("route[0].acr[2]", "q\"uote"),
+        ] {
+            assert!(has(&p, &format!("{key}: `{value}` is not an acr value")), "{p:?}");
+        }
+        assert!(has(&p, "route[0].max_age: must be at least one second"), "{p:?}");
+    }
 }

@@ -114,6 +114,18 @@ impl OidcProvider {
         for (key, value) in &self.auth_params {
             request = request.add_extra_param(key.clone(), value.clone());
         }
+        if !ask.acr.is_empty() {
+            let advertised = metadata.acr_values_supported();
+            let known = advertised.is_some_and(|values| values.iter().any(|v| ask.acr.iter().any(|a| **a == **v)));
+            if !known {
+                // Asked and checked all the same: the answer decides.
+                tracing::warn!(
+                    provider = %self.name,
+                    asked = ?ask.acr,
+                    "the provider does not advertise any of the asked acr values (acr_values_supported)"
+                );
+            }
+        }
         for (key, value) in assurance_params(ask, metadata.claims_parameter_supported() == Some(true)) {
             request = request.add_extra_param(key, value);
         }

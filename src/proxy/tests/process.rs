@@ -245,3 +245,65 @@ async fn the_scim_listener_without_scim_finds_nothing() {
         result.map(|r| r.status())
     );
 }
+
+/// A route asking for a stronger login than the session's.
+const STEP_UP: &str = r#"
+[[provider]]
+name = "corp"
+kind = "oidc"
+issuer = "https://idp.test"
+client_id = "doorward"
+
+[[route]]
+name = "payroll"
+path_prefix = "/payroll"
+upstream = "http://127.0.0.1:9"
+acr = ["urn:mfa", "urn:phr"]
+max_age = "10m"
+
+[[route]]
+name = "app"
+upstream = "http://127.0.0.1:9"
+"#;
+
+#[tokio::test]
+async fn a_weak_session_steps_up_at_its_own_provider_and_an_api_client_gets_the_rfc_9470_challenge() {
+    let g = TestGateway::new(STEP_UP).await;
+    let cookie = g.session("u1", &[]).await;
+    // No acr at all on this session's login: the route sends it to step up.
+    let reply = g
+        .handle(get("https://dw.test/payroll/slips", &[("cookie", &cookie)]))
+        .await;
+    assert_eq!(reply.status(), StatusCode::FOUND);
+    assert_eq!(
+        header(&reply, "location"),
+        "/_doorward/login?rd=%2Fpayroll%2Fslips&provider=corp&route=payroll"
+    );
+    // Without a session the login is asked for the route's assurance too.
+    let reply = g.handle(get("https://dw.test/payroll/slips", &[])).await;
+    assert_eq!(
+        header(&reply, "location"),
+        "/_doorward/login?rd=%2Fpayroll%2Fslips&route=payroll"
+    );
+    let reply = g
+        .handle(get(
+            "https://dw.test/payroll/slips",
+            &[("cookie", &cookie), ("accept", "application/json")],
+        ))
+        .await;
+    assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&reply, "www-authenticate"),
+        "Bearer realm=\"doorward\", error=\"insufficient_user_authentication\", \
+         error_description=\"A different authentication level is required\", \
+         acr_values=\"urn:mfa urn:phr\", max_age=\"600\""
+    );
+    // The route that asks nothing admits the same session: it is
+    // forwarded (to an upstream that is not there).
+    let result = g.process(get("https://dw.test/home", &[("cookie", &cookie)])).await;
+    assert!(
+        matches!(result, Err(ProxyError::Upstream(_))),
+        "{:?}",
+        result.map(|r| r.status())
+    );
+}

@@ -13,3 +13,4 @@ mod login;
 mod logout;
 mod oidc;
 mod saml;
+mod step_up;
