@@ -360,9 +360,10 @@ fn explain(path: &Path, route: Option<&str>, json: bool, directory: Option<&Path
             return ExitCode::FAILURE;
         }
     };
+    let route_index = route.and_then(|name| config.routes.iter().position(|r| r.name == name));
     let policy = match route {
         None => 0,
-        Some(name) => match config.routes.iter().position(|r| r.name == name) {
+        Some(name) => match route_index {
             Some(index) => engine.policy_of_route(index),
             None => {
                 eprintln!("no route is named `{name}`");
@@ -377,11 +378,24 @@ fn explain(path: &Path, route: Option<&str>, json: bool, directory: Option<&Path
             return ExitCode::FAILURE;
         }
     };
-    let outcome = engine.policies[policy].compute_with(&claims, directory.as_ref(), true);
+    let mut outcome = engine.policies[policy].compute_with(&claims, directory.as_ref(), true);
+    // How the login was made, and whether the route's assurance holds now.
+    outcome.identity.authentication = doorward::login::Authentication::from_claims(&claims);
+    let ask = route_index.map(|i| doorward::login::AssuranceAsk {
+        acr: config.routes[i].acr.clone(),
+        max_age: config.routes[i].max_age.map(|d| d.0.as_secs()),
+    });
+    let now = doorward::clock::Clock::system().now();
+    let assurance = doorward::identity::explain::Assurance::judge(&outcome.identity.authentication, ask.as_ref(), now);
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+        let mut value = serde_json::to_value(&outcome).unwrap_or_default();
+        if let (Some(object), Some(step_up)) = (value.as_object_mut(), assurance.step_up_json()) {
+            object.insert("step_up".into(), step_up);
+        }
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
         print!("{}", doorward::identity::explain::render(&outcome));
+        print!("{}", assurance.render());
     }
     if outcome.login.allowed {
         ExitCode::SUCCESS

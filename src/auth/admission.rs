@@ -17,13 +17,10 @@ use super::caller::Caller;
 use super::view::IdentityView;
 use crate::access::PostureRule;
 use crate::assertion::AssertionSigner;
+pub use crate::identity::assurance::ASSURANCE_SKEW;
 use crate::identity::Identity;
 use crate::identity_headers::EncodedIdentity;
 use crate::login::{AssuranceAsk, PassedTokens};
-
-/// Clock difference allowed between doorward and an IdP when judging a
-/// login's `auth_time` against a route's `max_age`.
-pub const ASSURANCE_SKEW: i64 = 60;
 
 /// A route's access rules, from the config: what [`Requirements`] are
 /// borrowed from, for the proxy and for `/auth?route=NAME` alike.

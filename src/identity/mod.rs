@@ -4,6 +4,7 @@
 //! tokens and in `doorward explain`. The rules are in [`engine`]; claim
 //! paths in [`claim_path`]; how lists travel in a header in [`header_list`].
 
+pub mod assurance;
 pub mod claim_path;
 pub mod engine;
 pub mod explain;
@@ -36,11 +37,11 @@ pub struct Identity {
     pub idp_issuer: String,
     /// How the login was made (acr, amr, auth_time), as the IdP said.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub authentication: crate::login::Authentication,
+    pub authentication: assurance::Authentication,
 }
 
-fn is_default(authentication: &crate::login::Authentication) -> bool {
-    *authentication == crate::login::Authentication::default()
+fn is_default(authentication: &assurance::Authentication) -> bool {
+    *authentication == assurance::Authentication::default()
 }
 
 /// The domain of a plain `local@domain` address, lower-cased; None for

@@ -6,10 +6,11 @@
 //! the request path; this module is the floor below them and below
 //! `session`, and imports none of them.
 
-pub mod assurance;
 pub mod pending;
 
-pub use assurance::{AssuranceAsk, Authentication};
+// How a login was made is part of who someone is: the pure judgement lives
+// with the identity engine; every protocol hands it back here.
+pub use crate::identity::assurance::{AssuranceAsk, Authentication};
 
 use serde::{Deserialize, Serialize};
 

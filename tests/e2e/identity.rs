@@ -167,6 +167,33 @@ fn explain_shows_identity_reasons_and_denial() {
     assert_eq!(code, 1);
 }
 
+#[test]
+fn explain_shows_how_the_login_was_made_and_whether_a_route_needs_a_step_up() {
+    let config = "[[route]]\nname = \"app\"\nupstream = \"http://127.0.0.1:1\"\n\n\
+                  [[route]]\nname = \"payroll\"\npath_prefix = \"/payroll\"\nupstream = \"http://127.0.0.1:1\"\n\
+                  acr = [\"urn:mfa\"]\nmax_age = \"15m\"\n";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let weak = json!({"sub": "u1", "acr": "urn:pwd", "amr": ["pwd"], "auth_time": now - 60});
+    let (code, out) = explain(config, &weak, &["--route", "payroll"]);
+    assert_eq!(code, 0, "a step-up is not a refusal: {out}");
+    assert!(out.contains("acr:      urn:pwd"), "{out}");
+    assert!(out.contains("amr:      pwd"), "{out}");
+    assert!(
+        out.contains("route:    asks acr one of urn:mfa, max_age 900 s: STEP-UP (the login's acr `urn:pwd` is not one of those asked for (`urn:mfa`))"),
+        "{out}"
+    );
+    let strong = json!({"sub": "u1", "acr": "urn:mfa", "amr": ["pwd", "otp"], "auth_time": now - 60});
+    let (_, out) = explain(config, &strong, &["--route", "payroll", "--json"]);
+    let outcome: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(outcome["step_up"]["met"], true, "{out}");
+    assert_eq!(outcome["identity"]["authentication"]["amr"], json!(["pwd", "otp"]));
+    let (_, out) = explain(config, &strong, &["--route", "app", "--json"]);
+    let outcome: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert!(outcome.get("step_up").is_none(), "a route that asks nothing: {out}");
+}
+
 #[tokio::test]
 async fn a_distributed_groups_claim_is_fetched_with_the_access_token() {
     let upstream = crate::support::Upstream::start().await;

@@ -10,6 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Clock difference allowed between doorward and an IdP when judging a
+/// login's `auth_time` against a `max_age`.
+pub const ASSURANCE_SKEW: i64 = 60;
+
 /// The snapshot member the authentication is kept in.
 const MEMBER: &str = "authentication";
 
