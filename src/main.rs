@@ -384,6 +384,7 @@ fn explain(path: &Path, route: Option<&str>, json: bool, directory: Option<&Path
     let ask = route_index.map(|i| doorward::login::AssuranceAsk {
         acr: config.routes[i].acr.clone(),
         max_age: config.routes[i].max_age.map(|d| d.0.as_secs()),
+        amr: config.routes[i].amr.clone(),
     });
     let now = doorward::clock::Clock::system().now();
     let assurance = doorward::identity::explain::Assurance::judge(&outcome.identity.authentication, ask.as_ref(), now);

@@ -65,6 +65,7 @@ impl RouteRules {
                 assurance: AssuranceAsk {
                     acr: r.acr.clone(),
                     max_age: r.max_age.map(|d| d.0.as_secs()),
+                    amr: r.amr.clone(),
                 },
                 audience: r.audience.clone().unwrap_or_else(|| r.name.clone()),
             })
@@ -94,6 +95,7 @@ impl RouteRules {
 static NO_ASSURANCE: AssuranceAsk = AssuranceAsk {
     acr: Vec::new(),
     max_age: None,
+    amr: Vec::new(),
 };
 
 /// What a route (or an endpoint) asks of a caller.

@@ -458,6 +458,11 @@ pub struct RouteConfig {
     pub acr: Vec<String>,
     /// The login must be at most this old, else the user logs in again.
     pub max_age: Option<HumanDuration>,
+    /// Methods (OIDC `amr`), any of which the login must have used (Entra
+    /// ID and Okta report `mfa`). Checked, not asked for: OIDC has no
+    /// parameter for it.
+    #[serde(default)]
+    pub amr: Vec<String>,
     /// Overrides parts of `[identity]` for this route only.
     pub identity: Option<identity::IdentityConfig>,
 }

@@ -409,6 +409,14 @@ fn check_assurance(route: &super::RouteConfig, i: usize, issues: &mut Issues) {
             ));
         }
     }
+    for (j, amr) in route.amr.iter().enumerate() {
+        if amr.is_empty() || !amr.bytes().all(|b| b.is_ascii_graphic()) {
+            issues.push((
+                KeyPath::of(&[Key("route"), Index(i), Key("amr"), Index(j)]),
+                format!("`{amr}` is not an amr value (one token of printable ASCII, e.g. `mfa`)"),
+            ));
+        }
+    }
     if route.max_age.is_some_and(|d| d.0.as_secs() == 0) {
         issues.push((
             KeyPath::of(&[Key("route"), Index(i), Key("max_age")]),

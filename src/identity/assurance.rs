@@ -96,6 +96,10 @@ pub struct AssuranceAsk {
     /// The login must be at most this many seconds old.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
+    /// Methods, any of which the login must have used (Entra ID and Okta
+    /// say `mfa` here). Checked only: OIDC has no parameter to ask for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Why an authentication falls short of an ask.
@@ -111,15 +115,17 @@ pub enum Shortfall {
     TooOld { age: i64, max_age: u64 },
     #[error("the login's auth_time is {ahead} s in the future")]
     AuthTimeAhead { ahead: i64 },
+    #[error("the login's methods ({got}) include none of those asked for ({wanted})")]
+    AmrNotAccepted { got: String, wanted: String },
 }
 
 impl AssuranceAsk {
     pub fn is_empty(&self) -> bool {
-        self.acr.is_empty() && self.max_age.is_none()
+        self.acr.is_empty() && self.max_age.is_none() && self.amr.is_empty()
     }
 
     fn wanted(&self) -> String {
-        self.acr.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        quoted_list(&self.acr)
     }
 
     /// Why `authn` does not meet this ask at `now`, allowing `skew`
@@ -137,6 +143,16 @@ impl AssuranceAsk {
                 Some(_) => {}
             }
         }
+        if !self.amr.is_empty() && !authn.amr.iter().any(|m| self.amr.contains(m)) {
+            return Some(Shortfall::AmrNotAccepted {
+                got: if authn.amr.is_empty() {
+                    "none".into()
+                } else {
+                    quoted_list(&authn.amr)
+                },
+                wanted: quoted_list(&self.amr),
+            });
+        }
         if let Some(max_age) = self.max_age {
             let Some(auth_time) = authn.auth_time else {
                 return Some(Shortfall::AuthTimeMissing);
@@ -152,6 +168,10 @@ impl AssuranceAsk {
         }
         None
     }
+}
+
+fn quoted_list(values: &[String]) -> String {
+    values.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -171,6 +191,7 @@ mod tests {
         let ask = AssuranceAsk {
             acr: vec!["mfa".into(), "phr".into()],
             max_age: Some(900),
+            amr: Vec::new(),
         };
         let now = 10_000;
         assert_eq!(ask.shortfall(&authn(Some("phr"), Some(now - 900)), now, 0), None);
@@ -207,6 +228,27 @@ mod tests {
         assert_eq!(
             AssuranceAsk::default().shortfall(&Authentication::default(), now, 0),
             None
+        );
+    }
+
+    #[test]
+    fn an_amr_ask_takes_any_of_its_methods() {
+        let ask = AssuranceAsk {
+            amr: vec!["mfa".into(), "hwk".into()],
+            ..AssuranceAsk::default()
+        };
+        let with = |amr: &[&str]| Authentication {
+            amr: amr.iter().map(|m| m.to_string()).collect(),
+            ..Authentication::default()
+        };
+        assert_eq!(ask.shortfall(&with(&["pwd", "mfa"]), 0, 0), None);
+        assert_eq!(
+            ask.shortfall(&with(&["pwd"]), 0, 0).map(|s| s.to_string()).as_deref(),
+            Some("the login's methods (`pwd`) include none of those asked for (`mfa`, `hwk`)")
+        );
+        assert_eq!(
+            ask.shortfall(&with(&[]), 0, 0).map(|s| s.to_string()).as_deref(),
+            Some("the login's methods (none) include none of those asked for (`mfa`, `hwk`)")
         );
     }
 

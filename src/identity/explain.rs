@@ -110,6 +110,9 @@ impl<'a> Assurance<'a> {
             if !ask.acr.is_empty() {
                 asked.push(format!("acr one of {}", ask.acr.join(", ")));
             }
+            if !ask.amr.is_empty() {
+                asked.push(format!("amr one of {}", ask.amr.join(", ")));
+            }
             if let Some(max_age) = ask.max_age {
                 asked.push(format!("max_age {max_age} s"));
             }

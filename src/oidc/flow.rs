@@ -376,6 +376,7 @@ mod tests {
         let ask = AssuranceAsk {
             acr: vec!["urn:mfa".into(), "phr".into()],
             max_age: Some(900),
+            amr: Vec::new(),
         };
         let params = assurance_params(&ask, true);
         let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());

@@ -37,6 +37,7 @@ fn ask() -> AssuranceAsk {
     AssuranceAsk {
         acr: vec!["urn:mfa".into()],
         max_age: Some(900),
+        amr: Vec::new(),
     }
 }
 
