@@ -139,3 +139,47 @@ fn authentication_of(statement: Option<&samael::schema::AuthnStatement>) -> Auth
         auth_time: statement.and_then(|s| s.authn_instant).map(|t| t.timestamp()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An AuthnStatement as samael reads it out of a verified assertion.
+    fn statement(xml: &str) -> samael::schema::AuthnStatement {
+        match quick_xml::de::from_str(xml) {
+            Ok(statement) => statement,
+            Err(e) => panic!("not an AuthnStatement ({e}): {xml}"),
+        }
+    }
+
+    #[test]
+    fn the_class_is_the_acr_and_the_instant_the_auth_time() {
+        let read = authentication_of(Some(&statement(
+            r#"<saml:AuthnStatement xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" AuthnInstant="2024-05-01T10:00:00Z" SessionIndex="_s"><saml:AuthnContext><saml:AuthnContextClassRef>
+                urn:oasis:names:tc:SAML:2.0:ac:classes:X509
+            </saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
+        )));
+        assert_eq!(
+            read,
+            Authentication {
+                acr: Some("urn:oasis:names:tc:SAML:2.0:ac:classes:X509".into()),
+                amr: Vec::new(),
+                auth_time: Some(1_714_557_600),
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_or_blank_class_and_a_missing_statement_prove_nothing() {
+        let blank = authentication_of(Some(&statement(
+            r#"<saml:AuthnStatement xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" AuthnInstant="2024-05-01T10:00:00.500Z"><saml:AuthnContext><saml:AuthnContextClassRef> </saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
+        )));
+        assert_eq!(blank.acr, None, "a blank class is no class");
+        assert_eq!(blank.auth_time, Some(1_714_557_600), "fractions of a second dropped");
+        let bare = authentication_of(Some(&statement(
+            r#"<saml:AuthnStatement xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"/>"#,
+        )));
+        assert_eq!(bare, Authentication::default());
+        assert_eq!(authentication_of(None), Authentication::default());
+    }
+}

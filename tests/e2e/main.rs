@@ -42,6 +42,7 @@ mod request_tricks;
 mod saml;
 mod saml_attacks;
 mod saml_slo;
+mod saml_step_up;
 mod scim;
 mod scim_compliance;
 mod scim_lockout;

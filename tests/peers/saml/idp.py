@@ -186,7 +186,12 @@ OPTION_DEFAULTS = {
     "want_authn_requests_signed": "auto",   # auto (SP metadata AuthnRequestsSigned) | true | false
     "want_logout_requests_signed": "auto",  # auto (SP metadata has a signing cert) | true | false
     "sign_logout": True,                 # sign the LogoutRequest/LogoutResponse this IdP sends
+    "authn_context_class": None,         # answer this AuthnContextClassRef whatever was asked (None: honour the request)
+    "authn_instant_age": 0,              # seconds: AuthnInstant this much before the login
 }
+
+# The class a user can do when their `authn_classes` does not say.
+DEFAULT_AUTHN_CLASS = saml.AUTHN_PASSWORD_PROTECTED
 
 
 def bool_value(name, raw):
@@ -226,11 +231,15 @@ def check_options(opts):
         out[key] = bool_value(key, out[key])
     for key in ("want_authn_requests_signed", "want_logout_requests_signed"):
         out[key] = tri_value(key, out[key])
-    for key in ("assertion_lifetime", "session_lifetime"):
+    for key in ("assertion_lifetime", "session_lifetime", "authn_instant_age"):
         value = int(out[key])
         if value < 0 or (key == "assertion_lifetime" and value == 0):
             raise ValueError(f"{key} must be a positive number of seconds")
         out[key] = value
+    forced = out["authn_context_class"]
+    if forced is not None and (not isinstance(forced, str) or not forced.strip()):
+        raise ValueError("authn_context_class must be a class URI, or null to honour the request")
+    out["authn_context_class"] = forced.strip() if forced else None
     return out
 
 
@@ -259,12 +268,16 @@ def options_from_env():
         "want_authn_requests_signed": "SAML_WANT_AUTHN_REQUESTS_SIGNED",
         "want_logout_requests_signed": "SAML_WANT_LOGOUT_REQUESTS_SIGNED",
         "sign_logout": "SAML_SIGN_LOGOUT",
+        "authn_context_class": "SAML_AUTHN_CONTEXT_CLASS",
+        "authn_instant_age": "SAML_AUTHN_INSTANT_AGE",
     }
     opts = dict(OPTION_DEFAULTS)
     for key, var in names.items():
         raw = env(var, None)
         if raw is not None:
-            opts[key] = raw.strip().lower() if key not in ("name_id_format",) else raw.strip()
+            opts[key] = raw.strip().lower() if key not in ("name_id_format", "authn_context_class") else raw.strip()
+    if opts["authn_context_class"] == "":
+        opts["authn_context_class"] = None
     try:
         return check_options(opts)
     except (ValueError, TypeError) as err:
@@ -765,9 +778,12 @@ def authn_response_xml(username, sp, acs, in_response_to, requested_nid_format, 
         value = str(user.get("name_id") or username)
     name_id = saml.NameID(format=fmt, text=value)
     session_index = "_" + secrets.token_hex(16)
+    # The option changes what is answered, not what the session holds.
+    authn_class = opts["authn_context_class"] or idp_session["authn_class"]
+    authn_instant = idp_session["created"] - opts["authn_instant_age"]
     statement = authn_statement(
-        authn_class=saml.AUTHN_PASSWORD_PROTECTED,
-        authn_instant=idp_session["created"],
+        authn_class=authn_class,
+        authn_instant=authn_instant,
         session_not_on_or_after=in_a_while(seconds=opts["session_lifetime"]) if opts["session_lifetime"] else None,
     )
     statement.session_index = session_index
@@ -804,6 +820,7 @@ def authn_response_xml(username, sp, acs, in_response_to, requested_nid_format, 
     STATE.event(
         "authn_response", user=username, sp=sp, acs=acs, in_response_to=in_response_to,
         name_id=value, name_id_format=fmt, session_index=session_index, sign=opts["sign"], encrypted=encrypt,
+        authn_class=authn_class, authn_instant=authn_instant,
     )
     return str(response)
 
@@ -825,10 +842,46 @@ def response_form(acs, xml_text, relay_state):
     return acs, fields
 
 
-def new_idp_session(username):
+def new_idp_session(username, authn_class=None):
+    """A fresh authentication of `username` with `authn_class` (default:
+    the first class the user can do)."""
     sid = secrets.token_urlsafe(24)
-    STATE.sessions[sid] = {"user": username, "created": int(time.time()), "sp_sessions": []}
+    STATE.sessions[sid] = {
+        "user": username,
+        "created": int(time.time()),
+        "authn_class": authn_class or user_classes(STATE.users[username])[0],
+        "sp_sessions": [],
+    }
     return sid
+
+
+# --------------------------------------------------------------------------
+# Authentication context (RequestedAuthnContext)
+
+def requested_context(msg):
+    """The AuthnContextClassRefs an AuthnRequest asks for (empty: none) and
+    its Comparison. Every comparison is treated as `exact` (the peer knows
+    no order of strength between classes): the answer is one of those asked."""
+    context = msg.requested_authn_context
+    if context is None:
+        return [], None
+    classes = [ref.text.strip() for ref in (context.authn_context_class_ref or []) if ref.text and ref.text.strip()]
+    return classes, context.comparison or "exact"
+
+
+def user_classes(user):
+    """The classes a user "can do" (the `authn_classes` of the user)."""
+    return list(user.get("authn_classes") or [DEFAULT_AUTHN_CLASS])
+
+
+def class_for(user, requested):
+    """The class a fresh login of `user` answers: the first asked-for class
+    the user can do, or the user's first class when none was asked; None
+    when the user can do none of those asked (a NoAuthnContext answer)."""
+    can = user_classes(user)
+    if not requested:
+        return can[0]
+    return next((cls for cls in requested if cls in can), None)
 
 
 # --------------------------------------------------------------------------
@@ -968,22 +1021,27 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(400, f"no usable AssertionConsumerService for this request: {err}")
         acs = args["destination"]
         nid_policy = msg.name_id_policy
+        classes, comparison = requested_context(msg)
         pending = {
             "sp": sp,
             "acs": acs,
             "in_response_to": msg.id,
             "relay_state": relay_state,
             "name_id_format": nid_policy.format if nid_policy is not None else None,
+            "requested_classes": classes,
             "created": time.time(),
         }
         STATE.event(
             "authn_request", sp=sp, id=msg.id, binding="redirect" if binding == BINDING_HTTP_REDIRECT else "post",
             signature=sig, acs=acs, force_authn=msg.force_authn, is_passive=msg.is_passive,
             name_id_format=pending["name_id_format"], relay_state=relay_state,
+            requested_authn_context={"comparison": comparison, "classes": classes} if comparison else None,
         )
         sid = self.cookie_session()
         force = str(msg.force_authn).lower() == "true"
-        if sid and not force:
+        # An SSO session answers only for a class it was made with; asking
+        # for another one is a step-up: the user signs in again.
+        if sid and not force and (not classes or STATE.sessions[sid]["authn_class"] in classes):
             xml_text = authn_response_xml(
                 STATE.sessions[sid]["user"], sp, acs, msg.id, pending["name_id_format"], STATE.sessions[sid])
             return self.send_form(*response_form(acs, xml_text, relay_state))
@@ -1014,8 +1072,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(401, login_form_html(request_id, sp, "unknown user or wrong password"),
                              "text/html; charset=utf-8")
         del STATE.pending[request_id]
-        sid = new_idp_session(username)
-        STATE.event("login", user=username, sp=sp, idp_session=sid)
+        authn_class = class_for(user, pending["requested_classes"])
+        if authn_class is None:
+            STATE.event("login_failed", user=username, sp=sp, reason="no requested authn context")
+            xml_text = error_response_xml(sp, acs, pending["in_response_to"], samlp.STATUS_NO_AUTHN_CONTEXT,
+                                          f"{username} cannot authenticate with the requested context")
+            return self.send_form(*response_form(acs, xml_text, pending["relay_state"]))
+        sid = new_idp_session(username, authn_class)
+        STATE.event("login", user=username, sp=sp, idp_session=sid, authn_class=authn_class)
         xml_text = authn_response_xml(username, sp, acs, pending["in_response_to"], pending["name_id_format"],
                                       STATE.sessions[sid])
         cookie = f"{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax"
@@ -1371,6 +1435,11 @@ def check_user(name, user):
     for key in ("password", "name_id", "name_id_format"):
         if key in user and user[key] is not None and not isinstance(user[key], str):
             raise HttpError(400, f"user {name!r}: {key} must be a string")
+    classes = user.get("authn_classes")
+    if classes is not None and (
+        not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c.strip() for c in classes)
+    ):
+        raise HttpError(400, f"user {name!r}: authn_classes must be a non-empty list of class URIs")
     if user.get("name_id_format"):
         try:
             resolve_name_id_format(user["name_id_format"])
