@@ -346,12 +346,19 @@ impl OidcProvider {
 /// that treat `acr_values` as a mere hint must honour or fail.
 fn assurance_params(ask: &AssuranceAsk, claims_parameter: bool) -> Vec<(String, String)> {
     let mut params = Vec::new();
+    let mut essential = serde_json::Map::new();
     if !ask.acr.is_empty() {
         params.push(("acr_values".to_string(), ask.acr.join(" ")));
-        if claims_parameter {
-            let claims = serde_json::json!({"id_token": {"acr": {"essential": true, "values": ask.acr}}});
-            params.push(("claims".to_string(), claims.to_string()));
-        }
+        essential.insert("acr".into(), serde_json::json!({"essential": true, "values": ask.acr}));
+    }
+    // No parameter names methods; an essential `amr` in the claims
+    // parameter is how some providers (Entra ID) are asked for MFA.
+    if !ask.amr.is_empty() {
+        essential.insert("amr".into(), serde_json::json!({"essential": true, "values": ask.amr}));
+    }
+    if claims_parameter && !essential.is_empty() {
+        let claims = serde_json::json!({ "id_token": essential });
+        params.push(("claims".to_string(), claims.to_string()));
     }
     if let Some(max_age) = ask.max_age {
         params.push(("max_age".to_string(), max_age.to_string()));
@@ -388,6 +395,17 @@ mod tests {
             serde_json::json!({"id_token": {"acr": {"essential": true, "values": ["urn:mfa", "phr"]}}})
         );
         assert!(assurance_params(&ask, false).iter().all(|(k, _)| k != "claims"));
+        let methods = AssuranceAsk {
+            amr: vec!["mfa".into()],
+            ..AssuranceAsk::default()
+        };
+        assert_eq!(
+            assurance_params(&methods, true),
+            [(
+                "claims".to_string(),
+                r#"{"id_token":{"amr":{"essential":true,"values":["mfa"]}}}"#.to_string()
+            )]
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn asked_classes_become_an_exact_requested_context_after_the_name_id_policy() {
     let ask = AssuranceAsk {
         acr: vec![X509.into(), tricky.into()],
         max_age: None,
+        amr: Vec::new(),
     };
     let xml = request(&ask);
     let parsed = parsed(&xml);
@@ -78,6 +79,7 @@ fn max_age_forces_a_fresh_authentication() {
     let ask = AssuranceAsk {
         acr: Vec::new(),
         max_age: Some(60),
+        amr: Vec::new(),
     };
     let xml = request(&ask);
     let parsed = parsed(&xml);
@@ -87,6 +89,7 @@ fn max_age_forces_a_fresh_authentication() {
     let both = AssuranceAsk {
         acr: vec![X509.into()],
         max_age: Some(900),
+        amr: Vec::new(),
     };
     let parsed = self::parsed(&request(&both));
     assert_eq!(parsed.force_authn, Some(true));

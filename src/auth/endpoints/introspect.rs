@@ -82,6 +82,9 @@ pub(super) async fn userinfo(auth: &Auth, parts: &Parts) -> Result<Reply, AuthEr
         "orgs": identity.orgs,
         "idp": identity.idp,
         "idp_issuer": identity.idp_issuer,
+        "acr": identity.authentication.acr,
+        "amr": identity.authentication.amr,
+        "auth_time": identity.authentication.auth_time,
     });
     Ok(json(body.to_string()))
 }
