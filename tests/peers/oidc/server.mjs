@@ -400,10 +400,6 @@ const issuer = process.env.OIDC_ISSUER || listen;
 // Cookie signing keys outlive key rotations, so the provider's own sessions do.
 const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
 
-// One provider instance with these signing keys. Grants, sessions and tokens
-// live in oidc-provider's in-memory adapter, which is shared by every
-// instance in this process, so a later instance with other keys still knows
-// them.
 // The interaction policy. With OIDC_ACR_VALUES, the login prompt's
 // essential-acr checks (a claims-parameter request for an essential acr the
 // session lacks prompts a login: how a step-up gets its fresh login) accept
@@ -426,6 +422,10 @@ function withoutAuthTime(accountId) {
   return Boolean(accountId && accounts.get(accountId)?._no_auth_time);
 }
 
+// One provider instance with these signing keys. Grants, sessions and tokens
+// live in oidc-provider's in-memory adapter, which is shared by every
+// instance in this process, so a later instance with other keys still knows
+// them.
 function makeProvider(jwks) {
   const instance = new Provider(issuer, {
     clients,
