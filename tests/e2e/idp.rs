@@ -318,15 +318,7 @@ impl Browser {
     /// `user` and adding `extra` fields, then follows redirects.
     pub async fn submit(&mut self, page: &Page, user: &str, extra: &[(&str, &str)]) -> Page {
         let form = Form::parse(&page.body).unwrap_or_else(|| panic!("no form on {}: {}", page.url, page.body));
-        let mut fields: Vec<(String, String)> = form
-            .inputs
-            .into_iter()
-            .map(|(name, value)| match name.as_str() {
-                "login" => (name, user.to_string()),
-                "password" => (name, "any".to_string()),
-                _ => (name, value),
-            })
-            .collect();
+        let mut fields = form.filled_for(user);
         for (k, v) in extra {
             fields.push((k.to_string(), v.to_string()));
         }
@@ -375,6 +367,18 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 }
 
 impl Form {
+    /// The form's fields with `login`/`password` filled for `user`.
+    pub fn filled_for(&self, user: &str) -> Vec<(String, String)> {
+        self.inputs
+            .iter()
+            .map(|(name, value)| match name.as_str() {
+                "login" => (name.clone(), user.to_string()),
+                "password" => (name.clone(), "any".to_string()),
+                _ => (name.clone(), value.clone()),
+            })
+            .collect()
+    }
+
     pub fn parse(html: &str) -> Option<Self> {
         let start = html.find("<form")?;
         let end = html[start..].find("</form>").map_or(html.len(), |e| start + e);

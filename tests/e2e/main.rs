@@ -52,6 +52,7 @@ mod signals;
 mod signals_attacks;
 mod signals_streams;
 mod soak;
+mod step_up;
 mod store_url;
 mod tls;
 mod upgrades;

@@ -19,7 +19,7 @@ for (const method of ['log', 'info', 'debug']) {
   console[method] = (...args) => console.error(...args);
 }
 
-const { default: Provider } = await import('oidc-provider');
+const { default: Provider, interactionPolicy } = await import('oidc-provider');
 
 function fail(message) {
   process.stderr.write(`oidc-peer: ${message}\n`);
@@ -70,6 +70,17 @@ if (!['off', 'on', 'required'].includes(PAR)) {
   fail(`OIDC_PAR must be "off", "on" or "required", got ${JSON.stringify(PAR)}`);
 }
 
+// Authentication context classes (OIDC Core 2, `acr`), weakest first, e.g.
+// ["urn:doorward:pwd","urn:doorward:mfa"]. Set: discovery advertises them
+// (acr_values_supported), every login answers one of them with `amr` and
+// `auth_time` in the ID token (and in JWT access tokens, RFC 9068 2.2.1),
+// and the per-account test controls below apply. Unset: none of that.
+const ACR_VALUES = envJson('OIDC_ACR_VALUES', []);
+if (!Array.isArray(ACR_VALUES) || !ACR_VALUES.every((v) => typeof v === 'string' && v !== '')) {
+  fail('OIDC_ACR_VALUES must be a JSON array of non-empty strings');
+}
+const ASSURANCE = ACR_VALUES.length > 0;
+
 const clients = envJson('OIDC_CLIENTS', []);
 if (!Array.isArray(clients)) fail('OIDC_CLIENTS must be a JSON array of client metadata objects');
 
@@ -107,8 +118,12 @@ function freshJwks() {
 }
 
 // Claims released per scope. Scopes are derived from these keys.
+// With OIDC_ACR_VALUES, `openid` also releases acr, amr and auth_time, so
+// every ID token says how its login was made, not only those whose request
+// asked (oidc-provider's default releases auth_time only for max_age and
+// acr only for acr_values): a later step-up then starts from a known acr.
 const claims = {
-  openid: ['sub'],
+  openid: ASSURANCE ? ['sub', 'acr', 'amr', 'auth_time'] : ['sub'],
   email: ['email', 'email_verified'],
   profile: [
     'name', 'preferred_username', 'given_name', 'family_name', 'middle_name', 'nickname',
@@ -125,9 +140,12 @@ async function findAccount(_ctx, id) {
     accountId: id,
     // Looked up on every call so /__test/accounts changes show up in the
     // next ID token / userinfo response (including after a refresh).
+    // Keys starting with `_` are test controls (see authenticationOf),
+    // never claims.
     async claims() {
       const current = accounts.get(id) || {};
-      return { ...current, sub: id };
+      const released = Object.fromEntries(Object.entries(current).filter(([key]) => !key.startsWith('_')));
+      return { ...released, sub: id };
     },
   };
 }
@@ -220,6 +238,46 @@ async function handleTestEndpoint(req, res, pathname) {
   return sendJson(res, 404, { error: 'unknown test endpoint' });
 }
 
+// The acr values an authorization request asks for, in its order:
+// `acr_values`, then an `acr` claim requested for the ID token through the
+// claims parameter (`value` or `values`).
+function askedAcrValues(params) {
+  const asked = (params.acr_values || '').split(' ').filter(Boolean);
+  if (params.claims) {
+    try {
+      const acr = JSON.parse(params.claims)?.id_token?.acr;
+      if (typeof acr?.value === 'string') asked.push(acr.value);
+      if (Array.isArray(acr?.values)) asked.push(...acr.values.filter((v) => typeof v === 'string'));
+    } catch {
+      // oidc-provider has already refused a claims parameter that is not JSON.
+    }
+  }
+  return asked;
+}
+
+// How the login of `accountId` for an authorization request with `params`
+// was made, as the login interaction's result (`acr`, `amr`, `ts`).
+// Default: the first asked acr that is supported, else the first (weakest)
+// configured one; `amr` is ["pwd","otp"] for the last (strongest) one, else
+// ["pwd"]. Test controls in the account (never released as claims): `_acr`
+// answers that acr whatever was asked (an OP that ignores the ask), `_amr`
+// those methods, `_auth_age` backdates the login (and so auth_time) by that
+// many seconds. (`_no_auth_time` is applied when the ID token is made, see
+// makeProvider.) Without OIDC_ACR_VALUES: no acr or amr, the login is now.
+function authenticationOf(accountId, params) {
+  const account = accounts.get(accountId) || {};
+  const now = Math.floor(Date.now() / 1000);
+  const ts = now - (Number.isInteger(account._auth_age) ? account._auth_age : 0);
+  if (!ASSURANCE) return { ts };
+  const acr = typeof account._acr === 'string'
+    ? account._acr
+    : (askedAcrValues(params).find((v) => ACR_VALUES.includes(v)) || ACR_VALUES[0]);
+  const amr = Array.isArray(account._amr)
+    ? account._amr
+    : (acr === ACR_VALUES[ACR_VALUES.length - 1] ? ['pwd', 'otp'] : ['pwd']);
+  return { acr, amr, ts };
+}
+
 function sendText(res, status, text) {
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
@@ -273,8 +331,12 @@ async function handleInteractionSubmit(req, res) {
         error_description: `unknown account ${JSON.stringify(login)}`,
       }, { mergeWithLastSubmission: false });
     }
+    const { acr, amr, ts } = authenticationOf(login, params);
+    process.stderr.write(`oidc-peer: ${JSON.stringify(login)} logged in (acr ${acr}, amr ${JSON.stringify(amr)}, ts ${ts})\n`);
     return provider.interactionFinished(req, res, {
-      login: { accountId: login },
+      login: {
+        accountId: login, acr, amr, ts,
+      },
     }, { mergeWithLastSubmission: false });
   }
 
@@ -338,6 +400,28 @@ const issuer = process.env.OIDC_ISSUER || listen;
 // Cookie signing keys outlive key rotations, so the provider's own sessions do.
 const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
 
+// The interaction policy. With OIDC_ACR_VALUES, the login prompt's
+// essential-acr checks (a claims-parameter request for an essential acr the
+// session lacks prompts a login: how a step-up gets its fresh login) accept
+// what a login just made at this interaction, as the stock max_age check
+// does. Otherwise a login answering another acr (`_acr`) would be prompted
+// again and again, and the client could never be shown that answer.
+function assurancePolicy() {
+  const policy = interactionPolicy.base();
+  if (!ASSURANCE) return policy;
+  for (const reason of ['essential_acrs', 'essential_acr']) {
+    const check = policy.get('login').checks.get(reason);
+    const stock = check.check;
+    check.check = (ctx) => (ctx.oidc.result?.login ? interactionPolicy.Check.NO_NEED_TO_PROMPT : stock(ctx));
+  }
+  return policy;
+}
+
+// The account behind a token being issued has `_no_auth_time` set.
+function withoutAuthTime(accountId) {
+  return Boolean(accountId && accounts.get(accountId)?._no_auth_time);
+}
+
 // One provider instance with these signing keys. Grants, sessions and tokens
 // live in oidc-provider's in-memory adapter, which is shared by every
 // instance in this process, so a later instance with other keys still knows
@@ -345,6 +429,8 @@ const COOKIE_KEYS = [crypto.randomBytes(32).toString('base64url')];
 function makeProvider(jwks) {
   const instance = new Provider(issuer, {
     clients,
+    ...(ASSURANCE ? { acrValues: ACR_VALUES } : {}),
+    interactions: { policy: assurancePolicy() },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -410,12 +496,22 @@ function makeProvider(jwks) {
         },
       },
     },
-    // JWT access tokens carry who the user is, as API gateways expect.
-    extraTokenClaims: async (_ctx, token) => {
+    // JWT access tokens carry who the user is, as API gateways expect, and
+    // with OIDC_ACR_VALUES how the login was made (RFC 9068 2.2.1: acr, amr,
+    // auth_time), read from the code or refresh token being exchanged (an
+    // AccessToken does not store them itself in this version).
+    extraTokenClaims: async (ctx, token) => {
       if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
       const account = accounts.get(token.accountId) || {};
       const { email, email_verified, preferred_username, groups } = account;
-      return { email, email_verified, preferred_username, groups };
+      const extra = { email, email_verified, preferred_username, groups };
+      const login = ctx?.oidc?.entities?.AuthorizationCode || ctx?.oidc?.entities?.RefreshToken;
+      if (ASSURANCE && login) {
+        extra.acr = login.acr;
+        extra.amr = login.amr;
+        if (!withoutAuthTime(token.accountId)) extra.auth_time = login.authTime;
+      }
+      return extra;
     },
     // Ignored by oidc-provider 8 (whose back-channel requests use `got` and
     // reach loopback as is). oidc-provider >= 9 sends them through fetch with
@@ -434,6 +530,19 @@ function makeProvider(jwks) {
   });
   // The peer is reached directly, never through a TLS-terminating proxy.
   instance.proxy = false;
+
+  // `_no_auth_time`: ID tokens for that account carry no auth_time. In
+  // oidc-provider 8.8.1 every grant builds its ID token with the account's
+  // claims plus `auth_time` (from the code or refresh token) and masks them
+  // in IdToken#payload; this provider's IdToken class is its own (one per
+  // instance, `provider.IdToken`), so wrapping that method here deletes the
+  // claim after masking, for every grant, without touching other instances.
+  const stockPayload = instance.IdToken.prototype.payload;
+  instance.IdToken.prototype.payload = async function payload() {
+    const claims = await stockPayload.call(this);
+    if (withoutAuthTime(claims.sub)) delete claims.auth_time;
+    return claims;
+  };
 
   // Log the provider's errors to stderr: a full stack for server errors, one
   // line (with oidc-provider's otherwise hidden error_detail) for the
