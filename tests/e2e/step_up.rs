@@ -427,3 +427,45 @@ async fn clients_cannot_set_the_assurance_headers() {
     assert!(values(&seen, "x-forwarded-acr").is_empty(), "{:?}", seen.headers);
     assert!(values(&seen, "x-forwarded-amr").is_empty(), "{:?}", seen.headers);
 }
+
+#[tokio::test]
+async fn a_step_up_on_one_replica_raises_the_session_on_the_other_at_once() {
+    let pg = crate::postgres::TestPostgres::shared();
+    let pair = crate::replicas::Pair::start(
+        pg,
+        Options {
+            idp_env: vec![("OIDC_ACR_VALUES", ACR_VALUES)],
+            extra: route("admin", "/admin", &format!("acr = [\"{MFA}\"]")),
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = &pair.s;
+    let mut alice = s.logged_in("alice", "/home").await;
+    // Replica B caches the weaker session and sends it to step up.
+    assert_eq!(alice.get(&pair.on_b("/home")).await.status, 200);
+    let page = alice.get(&pair.on_b("/admin/b")).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+
+    // The step-up happens on replica A.
+    let page = alice.get(&s.url("/admin/a")).await;
+    let location = s.url(page.header("location").expect("sent to step up"));
+    let flow = walk(&mut alice, &location, "alice", s).await;
+    assert_eq!(flow.last.status, 200, "{}: {}", flow.last.url, flow.last.body);
+
+    // B admits the raised session within a second (the store's notice).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let page = alice.get(&pair.on_b("/admin/b")).await;
+        if page.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica B still refuses the raised session: {}",
+            page.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.upstream.last().header("x-forwarded-acr"), Some(MFA));
+}

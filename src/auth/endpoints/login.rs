@@ -15,7 +15,7 @@ use crate::providers::LoginError;
 use crate::respond::page::Choice;
 use crate::respond::{add_cookie, Denial, Reply};
 use crate::session::{cookies, Replacement};
-use crate::store::SessionKey;
+use crate::store::{SessionKey, SessionStore};
 
 /// Pending logins one browser may have at once. More (a `/login` loop, a
 /// page opening many tabs) drop the oldest, so no cookie bomb can grow.
@@ -209,7 +209,10 @@ pub(super) async fn finish(
         Some(key) => auth.sessions.replace(&key, result.clone(), Replacement::StepUp).await?,
         None => None,
     };
-    if raised.is_some() {
+    if let (Some(_), Some(key)) = (&raised, raises) {
+        // Every replica (and every process on one SQLite file) drops its
+        // cached copy of the weaker session now.
+        auth.sessions.store().announce_changed(&[key]).await?;
         tracing::info!(provider = %result.provider, user = %outcome.identity.user, "step-up raised the session");
     } else {
         let max_age = i64::try_from(settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
