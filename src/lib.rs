@@ -50,6 +50,7 @@ pub mod server;
 pub mod serving;
 pub mod session;
 pub mod signals;
+pub mod snapshot_member;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

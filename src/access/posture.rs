@@ -58,36 +58,19 @@ impl Posture {
     /// The posture kept in a stored claims snapshot (none if it has none or
     /// does not parse).
     pub fn of_snapshot(snapshot: &str) -> Self {
-        serde_json::from_str::<serde_json::Value>(snapshot)
-            .ok()
-            .and_then(|mut v| v.get_mut(MEMBER).map(serde_json::Value::take))
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default()
+        crate::snapshot_member::read(snapshot, MEMBER)
     }
 
     /// `snapshot` with this posture in it.
     pub fn written_into(&self, snapshot: &mut serde_json::Value) {
-        if let Some(object) = snapshot.as_object_mut() {
-            match serde_json::to_value(self) {
-                Ok(value) if *self != Self::default() => {
-                    object.insert(MEMBER.into(), value);
-                }
-                _ => {
-                    object.remove(MEMBER);
-                }
-            }
-        }
+        crate::snapshot_member::write(self, snapshot, MEMBER);
     }
 
     /// A refreshed snapshot keeps what signals said since the login: a token
     /// refresh is not a new login.
     pub fn carried_over(old_snapshot: &str, mut fresh: serde_json::Value) -> serde_json::Value {
-        let posture = Self::of_snapshot(old_snapshot);
-        if let Some(object) = fresh.as_object_mut() {
-            // The IdP's own answer never carries a posture.
-            object.remove(MEMBER);
-        }
-        posture.written_into(&mut fresh);
+        // Written over whatever the IdP's answer carried under that name.
+        Self::of_snapshot(old_snapshot).written_into(&mut fresh);
         fresh
     }
 

@@ -56,26 +56,13 @@ impl Authentication {
     /// The authentication kept in a stored claims snapshot (none if it has
     /// none or does not parse).
     pub fn of_snapshot(snapshot: &str) -> Self {
-        serde_json::from_str::<serde_json::Value>(snapshot)
-            .ok()
-            .and_then(|mut v| v.get_mut(MEMBER).map(serde_json::Value::take))
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default()
+        crate::snapshot_member::read(snapshot, MEMBER)
     }
 
     /// `snapshot` with this authentication in it (replacing any member of
     /// that name: the IdP's own answer never decides it).
     pub fn written_into(&self, snapshot: &mut serde_json::Value) {
-        if let Some(object) = snapshot.as_object_mut() {
-            match serde_json::to_value(self) {
-                Ok(value) if *self != Self::default() => {
-                    object.insert(MEMBER.into(), value);
-                }
-                _ => {
-                    object.remove(MEMBER);
-                }
-            }
-        }
+        crate::snapshot_member::write(self, snapshot, MEMBER);
     }
 
     /// A refreshed snapshot keeps the login's authentication: a token
