@@ -10,9 +10,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The snapshot member the posture is kept in.
-const MEMBER: &str = "signals";
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Posture {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,25 +52,6 @@ pub static NONE: Posture = Posture {
 };
 
 impl Posture {
-    /// The posture kept in a stored claims snapshot (none if it has none or
-    /// does not parse).
-    pub fn of_snapshot(snapshot: &str) -> Self {
-        crate::snapshot_member::read(snapshot, MEMBER)
-    }
-
-    /// `snapshot` with this posture in it.
-    pub fn written_into(&self, snapshot: &mut serde_json::Value) {
-        crate::snapshot_member::write(self, snapshot, MEMBER);
-    }
-
-    /// A refreshed snapshot keeps what signals said since the login: a token
-    /// refresh is not a new login.
-    pub fn carried_over(old_snapshot: &str, mut fresh: serde_json::Value) -> serde_json::Value {
-        // Written over whatever the IdP's answer carried under that name.
-        Self::of_snapshot(old_snapshot).written_into(&mut fresh);
-        fresh
-    }
-
     /// Why this posture falls short of `rule`, if it does. A session no
     /// signal spoke of passes: its login was the IdP's decision.
     pub fn shortfall(&self, rule: PostureRule<'_>) -> Option<String> {
@@ -91,9 +69,15 @@ impl Posture {
     }
 }
 
+/// Kept in the session's claims snapshot under `signals`.
+impl crate::snapshot_member::SnapshotMember for Posture {
+    const MEMBER: &'static str = "signals";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot_member::SnapshotMember;
 
     #[test]
     fn a_posture_round_trips_through_the_snapshot_beside_the_claims() {

@@ -14,9 +14,6 @@ use serde::{Deserialize, Serialize};
 /// login's `auth_time` against a `max_age`.
 pub const ASSURANCE_SKEW: i64 = 60;
 
-/// The snapshot member the authentication is kept in.
-const MEMBER: &str = "authentication";
-
 /// What the IdP vouched for about the act of logging in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authentication {
@@ -51,26 +48,6 @@ impl Authentication {
                 .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
         });
         Self { acr, amr, auth_time }
-    }
-
-    /// The authentication kept in a stored claims snapshot (none if it has
-    /// none or does not parse).
-    pub fn of_snapshot(snapshot: &str) -> Self {
-        crate::snapshot_member::read(snapshot, MEMBER)
-    }
-
-    /// `snapshot` with this authentication in it (replacing any member of
-    /// that name: the IdP's own answer never decides it).
-    pub fn written_into(&self, snapshot: &mut serde_json::Value) {
-        crate::snapshot_member::write(self, snapshot, MEMBER);
-    }
-
-    /// A refreshed snapshot keeps the login's authentication: a token
-    /// refresh is not a new login (and IdPs often leave `acr` and
-    /// `auth_time` out of refreshed ID tokens).
-    pub fn carried_over(old_snapshot: &str, mut fresh: serde_json::Value) -> serde_json::Value {
-        Self::of_snapshot(old_snapshot).written_into(&mut fresh);
-        fresh
     }
 }
 
@@ -161,9 +138,15 @@ fn quoted_list(values: &[String]) -> String {
     values.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
 }
 
+/// Kept in the session's claims snapshot under `authentication`.
+impl crate::snapshot_member::SnapshotMember for Authentication {
+    const MEMBER: &'static str = "authentication";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot_member::SnapshotMember;
 
     fn authn(acr: Option<&str>, auth_time: Option<i64>) -> Authentication {
         Authentication {

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Footprint, LiveSession, Origin, SessionId, SessionManager};
 use crate::login::LoginResult;
+use crate::snapshot_member::SnapshotMember;
 use crate::store::directory::facts_for;
 use crate::store::{SessionRecord, SessionStore, StoreError};
 

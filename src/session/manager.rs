@@ -18,6 +18,7 @@ use crate::identity::Claims;
 use crate::keyring::KeyRing;
 use crate::login::{Authentication, LoginResult, Tokens};
 use crate::metrics::SessionCacheMetrics;
+use crate::snapshot_member::SnapshotMember;
 use crate::store::directory::facts_for;
 use crate::store::{SessionKey, SessionRecord, SessionStore, Store, StoreError};
 

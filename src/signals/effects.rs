@@ -8,6 +8,7 @@
 
 use crate::access::posture::{Assurance, DeviceCompliance, Posture};
 use crate::directory::{DirectoryHandle, NotifyError, RevokeError};
+use crate::snapshot_member::SnapshotMember;
 use crate::store::signals::{AccountState, SignalStore};
 use crate::store::{SessionKey, SessionStore, StoreError};
 

@@ -7,6 +7,7 @@ use http::{Method, StatusCode};
 use super::super::errors::ProxyError;
 use super::super::Listener;
 use super::harness::{conn, get, header, text, TestGateway};
+use crate::auth::endpoints::tests::harness::CORP;
 use crate::auth::AuthError;
 use crate::paths::PathError;
 
@@ -246,14 +247,9 @@ async fn the_scim_listener_without_scim_finds_nothing() {
     );
 }
 
-/// A route asking for a stronger login than the session's.
+/// A route asking for a stronger login than the session's (after the
+/// harness's `corp` provider).
 const STEP_UP: &str = r#"
-[[provider]]
-name = "corp"
-kind = "oidc"
-issuer = "https://idp.test"
-client_id = "doorward"
-
 [[route]]
 name = "payroll"
 path_prefix = "/payroll"
@@ -268,7 +264,7 @@ upstream = "http://127.0.0.1:9"
 
 #[tokio::test]
 async fn a_weak_session_steps_up_at_its_own_provider_and_an_api_client_gets_the_rfc_9470_challenge() {
-    let g = TestGateway::new(STEP_UP).await;
+    let g = TestGateway::new(&format!("{CORP}{STEP_UP}")).await;
     let cookie = g.session("u1", &[]).await;
     // No acr at all on this session's login: the route sends it to step up.
     let reply = g

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::access::posture::{Assurance, DeviceCompliance, Posture};
 use crate::signals::effects::Effect;
+use crate::snapshot_member::SnapshotMember;
 use crate::store::signals::{iss_sub_value, AccountId, SignalStore};
 
 fn applied(result: Result<Received, Refused>) -> Effect {

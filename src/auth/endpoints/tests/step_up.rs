@@ -5,22 +5,18 @@
 
 use http::{Method, StatusCode};
 
-use super::harness::{empty, head, login_result, TestAuth, START};
+use super::harness::{empty, head, login_result, TestAuth, CORP, START};
 use crate::auth::endpoints::login::finish;
 use crate::auth::endpoints::{handle, Endpoint};
 use crate::auth::AuthError;
 use crate::login::pending::{PendingLogin, ProtocolState};
 use crate::login::{AssuranceAsk, Authentication, LoginResult};
 use crate::session::SessionId;
+use crate::snapshot_member::SnapshotMember;
 use crate::store::{SessionKey, SessionSelector, SessionStore};
 
-const CONFIG: &str = r#"
-[[provider]]
-name = "corp"
-kind = "oidc"
-issuer = "https://idp.test"
-client_id = "doorward"
-
+/// Routes after the harness's `corp` provider ([`CORP`]).
+const ROUTES: &str = r#"
 [[route]]
 name = "app"
 upstream = "http://127.0.0.1:9"
@@ -92,7 +88,7 @@ fn sets_session_cookie(t: &TestAuth, reply: &crate::respond::Reply) -> bool {
 
 #[tokio::test]
 async fn an_answer_weaker_or_older_than_asked_is_refused_and_stores_nothing() {
-    let t = TestAuth::new(CONFIG).await;
+    let t = TestAuth::new(&format!("{CORP}{ROUTES}")).await;
     for (result, why) in [
         (
             login("u1", "urn:pwd", 10),
@@ -134,7 +130,7 @@ async fn an_answer_weaker_or_older_than_asked_is_refused_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_step_up_of_the_same_user_raises_the_same_session() {
-    let t = TestAuth::new(CONFIG).await;
+    let t = TestAuth::new(&format!("{CORP}{ROUTES}")).await;
     let cookie = t.session("u1", &["staff"]).await;
     let key = key_of(&t, &cookie);
     assert_eq!(stored_acr(&t, &key).await, None);
@@ -167,7 +163,7 @@ async fn a_step_up_of_the_same_user_raises_the_same_session() {
 
 #[tokio::test]
 async fn a_step_up_that_comes_back_as_another_user_is_refused_and_changes_nothing() {
-    let t = TestAuth::new(CONFIG).await;
+    let t = TestAuth::new(&format!("{CORP}{ROUTES}")).await;
     let cookie = t.session("u1", &["staff"]).await;
     let key = key_of(&t, &cookie);
     let pending = pending(Some(key));
@@ -190,7 +186,7 @@ async fn a_step_up_that_comes_back_as_another_user_is_refused_and_changes_nothin
 
 #[tokio::test]
 async fn forward_auth_answers_a_weak_session_with_the_rfc_9470_challenge() {
-    let t = TestAuth::new(CONFIG).await;
+    let t = TestAuth::new(&format!("{CORP}{ROUTES}")).await;
     let cookie = t.session("u1", &["staff"]).await;
     let parts = head(
         Method::GET,
