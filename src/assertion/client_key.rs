@@ -14,6 +14,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Private};
 use serde_json::{json, Value};
 
+use super::client_certificate::ClientCertificate;
 use super::keys::{b64, thumbprint, SigningKey};
 
 /// RSA keys shorter than this are refused (NIST SP 800-131A).
@@ -204,9 +205,27 @@ impl ClientKey {
         }
     }
 
-    /// A compact JWS of `claims` (`typ: JWT`, this key's `alg`, `kid`).
-    pub fn sign_jwt(&self, kid: &str, claims: &Value) -> Result<String, ClientKeyError> {
-        let header = json!({"alg": self.alg().as_str(), "typ": "JWT", "kid": kid});
+    /// The key as openssl holds it, whatever type it is (to compare with a
+    /// certificate's public key, or to sign one).
+    pub(super) fn openssl_key(&self) -> Result<PKey<Private>, ClientKeyError> {
+        let pem = self.to_pem()?;
+        PKey::private_key_from_pem(pem.as_bytes()).map_err(|e| ClientKeyError::Encode(e.to_string()))
+    }
+
+    /// A compact JWS of `claims` (`typ: JWT`, this key's `alg`, `kid`, and
+    /// with a `certificate` its `x5t` and `x5t#S256`, by which Entra ID
+    /// finds the key it registered).
+    pub fn sign_jwt(
+        &self,
+        kid: &str,
+        certificate: Option<&ClientCertificate>,
+        claims: &Value,
+    ) -> Result<String, ClientKeyError> {
+        let mut header = json!({"alg": self.alg().as_str(), "typ": "JWT", "kid": kid});
+        if let Some(certificate) = certificate {
+            header["x5t"] = Value::String(certificate.x5t().to_string());
+            header["x5t#S256"] = Value::String(certificate.x5t_s256().to_string());
+        }
         let signing_input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -258,7 +277,7 @@ mod tests {
             );
             assert_eq!(again.thumbprint(), key.thumbprint(), "{alg:?}: same key, same kid");
 
-            let token = key.sign_jwt("k1", &json!({"iss": "c"})).expect("sign");
+            let token = key.sign_jwt("k1", None, &json!({"iss": "c"})).expect("sign");
             let parts: Vec<&str> = token.split('.').collect();
             assert_eq!(parts.len(), 3);
             let header: Value = serde_json::from_slice(
