@@ -15,7 +15,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::Id;
 use openssl::x509::{X509Name, X509};
 
-use super::client_key::ClientKey;
+use super::client_key::{ClientKey, X5t};
 use super::keys::b64;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +30,11 @@ pub enum ClientCertificateError {
     Encode(String),
 }
 
-/// The JWS header values that name a certificate: `x5t` (SHA-1, what
-/// Entra ID matches) and `x5t#S256`.
+/// A certificate for the client key, kept as the JWS header values that
+/// name it: `x5t` (SHA-1, what Entra ID matches) and `x5t#S256`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
-    x5t: String,
-    x5t_s256: String,
+    thumbprints: X5t,
 }
 
 impl ClientCertificate {
@@ -54,8 +53,10 @@ impl ClientCertificate {
         }
         let digest = |md| cert.digest(md).map(|d| b64(&d)).map_err(|_| not_a_certificate());
         Ok(Self {
-            x5t: digest(MessageDigest::sha1())?,
-            x5t_s256: digest(MessageDigest::sha256())?,
+            thumbprints: X5t {
+                sha1: digest(MessageDigest::sha1())?,
+                sha256: digest(MessageDigest::sha256())?,
+            },
         })
     }
 
@@ -68,14 +69,19 @@ impl ClientCertificate {
         Self::from_pem(&pem, &display, key)
     }
 
+    /// What the client assertion's header names the certificate by.
+    pub fn thumbprints(&self) -> &X5t {
+        &self.thumbprints
+    }
+
     /// `x5t`: base64url SHA-1 of the DER (Entra ID's certificate thumbprint).
     pub fn x5t(&self) -> &str {
-        &self.x5t
+        &self.thumbprints.sha1
     }
 
     /// `x5t#S256`: base64url SHA-256 of the DER.
     pub fn x5t_s256(&self) -> &str {
-        &self.x5t_s256
+        &self.thumbprints.sha256
     }
 
     /// A self-signed certificate for `key` (for `doorward keygen --client

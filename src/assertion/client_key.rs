@@ -14,7 +14,6 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Private};
 use serde_json::{json, Value};
 
-use super::client_certificate::ClientCertificate;
 use super::keys::{b64, thumbprint, SigningKey};
 
 /// RSA keys shorter than this are refused (NIST SP 800-131A).
@@ -68,6 +67,18 @@ enum Kind {
     Rsa(PKey<Private>),
     /// Boxed: an Ed25519 key with its precomputed halves is large.
     Jws(Box<SigningKey>),
+}
+
+/// A certificate's thumbprints: the JWS header parameters (RFC 7515
+/// §4.1.7–8) by which an IdP that registered a certificate for the key
+/// rather than the key (Entra ID) finds it. Made from a certificate by
+/// `client_certificate`, which also makes sure it certifies this key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X5t {
+    /// `x5t`: base64url SHA-1 of the certificate's DER.
+    pub sha1: String,
+    /// `x5t#S256`: base64url SHA-256 of the certificate's DER.
+    pub sha256: String,
 }
 
 /// A client's private key and its RFC 7638 thumbprint (the default `kid`).
@@ -213,18 +224,12 @@ impl ClientKey {
     }
 
     /// A compact JWS of `claims` (`typ: JWT`, this key's `alg`, `kid`, and
-    /// with a `certificate` its `x5t` and `x5t#S256`, by which Entra ID
-    /// finds the key it registered).
-    pub fn sign_jwt(
-        &self,
-        kid: &str,
-        certificate: Option<&ClientCertificate>,
-        claims: &Value,
-    ) -> Result<String, ClientKeyError> {
+    /// with a certificate's thumbprints `x5t` and `x5t#S256`).
+    pub fn sign_jwt(&self, kid: &str, x5t: Option<&X5t>, claims: &Value) -> Result<String, ClientKeyError> {
         let mut header = json!({"alg": self.alg().as_str(), "typ": "JWT", "kid": kid});
-        if let Some(certificate) = certificate {
-            header["x5t"] = Value::String(certificate.x5t().to_string());
-            header["x5t#S256"] = Value::String(certificate.x5t_s256().to_string());
+        if let Some(x5t) = x5t {
+            header["x5t"] = Value::String(x5t.sha1.clone());
+            header["x5t#S256"] = Value::String(x5t.sha256.clone());
         }
         let signing_input = format!(
             "{}.{}",

@@ -80,7 +80,11 @@ impl OidcProvider {
         });
         credential
             .key
-            .sign_jwt(&credential.kid, credential.certificate.as_ref(), &claims)
+            .sign_jwt(
+                &credential.kid,
+                credential.certificate.as_ref().map(ClientCertificate::thumbprints),
+                &claims,
+            )
             .map_err(|e| OidcError::ClientAssertion(e.to_string()))
     }
 
