@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use doorward::assertion::client_certificate::ClientCertificate;
 use doorward::assertion::client_key::{ClientKey, ClientKeyAlg};
 use doorward::config::{self, Config, RuntimeShape};
 use doorward::reload::Reloader;
@@ -50,6 +51,11 @@ enum Command {
         /// file) and print only the JWK; without it both are printed.
         #[arg(long, requires = "client")]
         out: Option<PathBuf>,
+        /// Also write a self-signed certificate for the client key here
+        /// (CN=doorward, a year), for `client_certificate` and for IdPs
+        /// that register a certificate (Entra ID).
+        #[arg(long, requires = "client")]
+        certificate: Option<PathBuf>,
     },
     /// Dry-run the identity mapping: the identity, the reason for every
     /// value, and whether login is allowed (exit 3 if not), for the claims
@@ -128,8 +134,16 @@ fn main() -> ExitCode {
         Command::Check => check(&cli.config),
         Command::Healthcheck => healthcheck(&cli.config),
         Command::Keygen {
-            client: true, alg, out, ..
-        } => keygen_client(alg.unwrap_or(ClientKeyAlg::Es256), out.as_deref()),
+            client: true,
+            alg,
+            out,
+            certificate,
+            ..
+        } => keygen_client(
+            alg.unwrap_or(ClientKeyAlg::Es256),
+            out.as_deref(),
+            certificate.as_deref(),
+        ),
         Command::Keygen { signing: false, .. } => {
             use base64::Engine;
             let bytes: [u8; 48] = rand::random();
@@ -162,8 +176,9 @@ fn parse_client_alg(s: &str) -> Result<ClientKeyAlg, String> {
 
 /// `doorward keygen --client`: a private key for private_key_jwt, and the
 /// public JWK (its `kid` the key's thumbprint, which doorward sends when
-/// `client_key_id` is unset) to register at the identity provider.
-fn keygen_client(alg: ClientKeyAlg, out: Option<&Path>) -> ExitCode {
+/// `client_key_id` is unset) to register at the identity provider; with
+/// `--certificate`, a self-signed certificate for the key as well.
+fn keygen_client(alg: ClientKeyAlg, out: Option<&Path>, certificate: Option<&Path>) -> ExitCode {
     let made = ClientKey::generate(alg).and_then(|key| Ok((key.to_pem()?, key)));
     let (pem, key) = match made {
         Ok(made) => made,
@@ -172,17 +187,27 @@ fn keygen_client(alg: ClientKeyAlg, out: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(path) = certificate {
+        let cert = match ClientCertificate::self_signed(&key, "doorward", 365) {
+            Ok(cert) => cert,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = write_new(path, &cert, 0o644) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!(
+            "wrote a self-signed certificate for the key to {} (set client_certificate to it; \
+             upload it to Entra ID)",
+            path.display()
+        );
+    }
     match out {
         Some(path) => {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .and_then(|mut file| file.write_all(pem.as_bytes()));
-            if let Err(e) = written {
+            if let Err(e) = write_new(path, &pem, 0o600) {
                 eprintln!("cannot write {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
@@ -195,6 +220,18 @@ fn keygen_client(alg: ClientKeyAlg, out: Option<&Path>) -> ExitCode {
     }
     println!("{}", key.public_jwk(key.thumbprint()));
     ExitCode::SUCCESS
+}
+
+/// Writes `contents` to a new file with `mode`, never over an existing one.
+fn write_new(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents.as_bytes()))
 }
 
 /// `doorward sessions …`: the work is in `doorward::admin::cli`.

@@ -69,6 +69,18 @@ enum Kind {
     Jws(Box<SigningKey>),
 }
 
+/// A certificate's thumbprints: the JWS header parameters (RFC 7515
+/// §4.1.7–8) by which an IdP that registered a certificate for the key
+/// rather than the key (Entra ID) finds it. Made from a certificate by
+/// `client_certificate`, which also makes sure it certifies this key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X5t {
+    /// `x5t`: base64url SHA-1 of the certificate's DER.
+    pub sha1: String,
+    /// `x5t#S256`: base64url SHA-256 of the certificate's DER.
+    pub sha256: String,
+}
+
 /// A client's private key and its RFC 7638 thumbprint (the default `kid`).
 pub struct ClientKey {
     kind: Kind,
@@ -204,9 +216,21 @@ impl ClientKey {
         }
     }
 
-    /// A compact JWS of `claims` (`typ: JWT`, this key's `alg`, `kid`).
-    pub fn sign_jwt(&self, kid: &str, claims: &Value) -> Result<String, ClientKeyError> {
-        let header = json!({"alg": self.alg().as_str(), "typ": "JWT", "kid": kid});
+    /// The key as openssl holds it, whatever type it is (to compare with a
+    /// certificate's public key, or to sign one).
+    pub(super) fn openssl_key(&self) -> Result<PKey<Private>, ClientKeyError> {
+        let pem = self.to_pem()?;
+        PKey::private_key_from_pem(pem.as_bytes()).map_err(|e| ClientKeyError::Encode(e.to_string()))
+    }
+
+    /// A compact JWS of `claims` (`typ: JWT`, this key's `alg`, `kid`, and
+    /// with a certificate's thumbprints `x5t` and `x5t#S256`).
+    pub fn sign_jwt(&self, kid: &str, x5t: Option<&X5t>, claims: &Value) -> Result<String, ClientKeyError> {
+        let mut header = json!({"alg": self.alg().as_str(), "typ": "JWT", "kid": kid});
+        if let Some(x5t) = x5t {
+            header["x5t"] = Value::String(x5t.sha1.clone());
+            header["x5t#S256"] = Value::String(x5t.sha256.clone());
+        }
         let signing_input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -258,7 +282,7 @@ mod tests {
             );
             assert_eq!(again.thumbprint(), key.thumbprint(), "{alg:?}: same key, same kid");
 
-            let token = key.sign_jwt("k1", &json!({"iss": "c"})).expect("sign");
+            let token = key.sign_jwt("k1", None, &json!({"iss": "c"})).expect("sign");
             let parts: Vec<&str> = token.split('.').collect();
             assert_eq!(parts.len(), 3);
             let header: Value = serde_json::from_slice(

@@ -6,6 +6,7 @@
 //! Signing is cached per identity view and route until a quarter of the
 //! lifetime is left, so it is not paid on every request.
 
+pub mod client_certificate;
 pub mod client_key;
 pub mod http_signature;
 pub mod keys;

@@ -8,6 +8,7 @@ pub mod gateway;
 
 use std::path::Path;
 
+use crate::assertion::client_certificate::{ClientCertificate, ClientCertificateError};
 use crate::assertion::client_key::{ClientKey, ClientKeyError};
 use crate::assertion::keys::SigningKey;
 use crate::assertion::AssertionSigner;
@@ -37,13 +38,25 @@ pub fn problems(config: &Config) -> Vec<(String, String)> {
         }
     }
     for (i, provider) in config.providers.iter().enumerate() {
-        let Some(path) = provider.oidc().and_then(|p| p.client_key.as_deref()) else {
+        let Some(oidc) = provider.oidc() else { continue };
+        let Some(path) = oidc.client_key.as_deref() else {
             continue;
         };
-        match ClientKey::from_file(path) {
+        let key = match ClientKey::from_file(path) {
             // A file that is not there is reported by the config's checks.
-            Err(ClientKeyError::Read { .. }) if !path.exists() => {}
-            Err(e) => found.push((format!("provider[{i}].client_key"), e.to_string())),
+            Err(ClientKeyError::Read { .. }) if !path.exists() => continue,
+            Err(e) => {
+                found.push((format!("provider[{i}].client_key"), e.to_string()));
+                continue;
+            }
+            Ok(key) => key,
+        };
+        let Some(path) = oidc.client_certificate.as_deref() else {
+            continue;
+        };
+        match ClientCertificate::from_file(path, &key) {
+            Err(ClientCertificateError::Read { .. }) if !path.exists() => {}
+            Err(e) => found.push((format!("provider[{i}].client_certificate"), e.to_string())),
             Ok(_) => {}
         }
     }

@@ -158,8 +158,8 @@ fn check_oidc(provider: &OidcProviderConfig, i: usize, issues: &mut Issues) {
 }
 
 /// `client_auth` and the keys that go with it. (Whether the key file holds
-/// a key doorward can sign with is checked where it is loaded, by the
-/// same code `serve` runs.)
+/// a key doorward can sign with, and the certificate a certificate for it,
+/// is checked where they are loaded, by the same code `serve` runs.)
 fn check_client_auth(provider: &OidcProviderConfig, i: usize, issues: &mut Issues) {
     let at = |key: &'static str| KeyPath::of(&[Key("provider"), Index(i), Key(key)]);
     let key_jwt = provider.client_auth == ClientAuth::PrivateKeyJwt;
@@ -182,6 +182,14 @@ fn check_client_auth(provider: &OidcProviderConfig, i: usize, issues: &mut Issue
             at("client_secret"),
             "client_secret is unused with client_auth = \"private_key_jwt\": remove it".into(),
         ));
+    }
+    match &provider.client_certificate {
+        Some(path) if key_jwt => readable(path, at("client_certificate"), issues),
+        Some(_) => issues.push((
+            at("client_certificate"),
+            "client_certificate is only used with client_auth = \"private_key_jwt\"".into(),
+        )),
+        None => {}
     }
     match &provider.client_key_id {
         Some(_) if !key_jwt => issues.push((
@@ -270,12 +278,34 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_must_be_readable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = dir.path().join("client.pem");
+        std::fs::write(&key, "checked where it is loaded").expect("write");
+        let base = format!(
+            "client_auth = \"private_key_jwt\"\nclient_key = \"{}\"\n",
+            key.display()
+        );
+        let p = problems(&format!("{base}client_certificate = \"/nonexistent/client.crt\"\n"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("provider[0].client_certificate: cannot read /nonexistent/client.crt"),
+            "{p:?}"
+        );
+        let p = problems(&format!("{base}client_certificate = \"{}\"\n", key.display()));
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
     fn key_settings_without_private_key_jwt_are_refused_and_par_is_typed() {
-        let p = problems("client_secret = \"s\"\nclient_key = \"/k.pem\"\nclient_key_id = \"k1\"\n");
+        let p = problems(
+            "client_secret = \"s\"\nclient_key = \"/k.pem\"\nclient_certificate = \"/k.crt\"\nclient_key_id = \"k1\"\n",
+        );
         assert_eq!(
             p,
             [
                 "provider[0].client_key: client_key is only used with client_auth = \"private_key_jwt\"",
+                "provider[0].client_certificate: client_certificate is only used with client_auth = \"private_key_jwt\"",
                 "provider[0].client_key_id: client_key_id is only used with client_auth = \"private_key_jwt\"",
             ]
         );

@@ -99,6 +99,10 @@ pub struct OidcProviderConfig {
     /// With `client_auth = "private_key_jwt"`: the PEM private key (RSA,
     /// EC P-256 or Ed25519) client assertions are signed with.
     pub client_key: Option<PathBuf>,
+    /// With `private_key_jwt`: the PEM X.509 certificate the IdP registered
+    /// for `client_key` (Entra ID); assertions then name it by `x5t` and
+    /// `x5t#S256` besides `kid`.
+    pub client_certificate: Option<PathBuf>,
     /// The `kid` of client assertions (default: the key's RFC 7638
     /// thumbprint, as `doorward keygen --client` prints it).
     pub client_key_id: Option<String>,

@@ -16,7 +16,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::{error_chain, Metadata, OidcError, OidcProvider};
-use crate::config::{ClientAuth, ParMode};
+use crate::assertion::client_certificate::ClientCertificate;
+use crate::assertion::client_key::ClientKey;
+use crate::config::{ClientAuth, OidcProviderConfig, ParMode};
 
 /// RFC 7523 §2.2.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -24,11 +26,47 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// short enough that a captured one is soon useless.
 const ASSERTION_TTL: i64 = 60;
 
+/// What `private_key_jwt` signs with and names in the assertion's header.
+pub(super) struct ClientCredential {
+    key: ClientKey,
+    /// The `kid`: `client_key_id`, or the key's RFC 7638 thumbprint.
+    kid: String,
+    /// `client_certificate`'s thumbprints (`x5t`, `x5t#S256`), for IdPs that
+    /// register a certificate (Entra ID).
+    certificate: Option<ClientCertificate>,
+}
+
+impl ClientCredential {
+    /// The provider's key and certificate, loaded when `client_auth` is
+    /// `private_key_jwt` (`None` otherwise): an unreadable or unusable
+    /// file, or a certificate for another key, stops the provider.
+    pub(super) fn load(config: &OidcProviderConfig) -> Result<Option<Self>, OidcError> {
+        if config.client_auth != ClientAuth::PrivateKeyJwt {
+            return Ok(None);
+        }
+        let Some(path) = &config.client_key else {
+            return Err(OidcError::Config(
+                "client_auth = \"private_key_jwt\" needs client_key".into(),
+            ));
+        };
+        let key = ClientKey::from_file(path).map_err(|e| OidcError::Config(e.to_string()))?;
+        let certificate = match &config.client_certificate {
+            Some(path) => Some(ClientCertificate::from_file(path, &key).map_err(|e| OidcError::Config(e.to_string()))?),
+            None => None,
+        };
+        let kid = config
+            .client_key_id
+            .clone()
+            .unwrap_or_else(|| key.thumbprint().to_string());
+        Ok(Some(Self { key, kid, certificate }))
+    }
+}
+
 impl OidcProvider {
     /// A client assertion for `audience`: `iss` = `sub` = the client id, a
     /// fresh `jti` (IdPs refuse a replayed one), `iat` now, `exp` in 60 s.
     pub(super) fn client_assertion(&self, audience: &str) -> Result<String, OidcError> {
-        let Some((key, kid)) = &self.client_key else {
+        let Some(credential) = &self.client_key else {
             return Err(OidcError::Config("private_key_jwt without a client key".into()));
         };
         let now = self.clock.now();
@@ -40,7 +78,13 @@ impl OidcProvider {
             "iat": now,
             "exp": now.saturating_add(ASSERTION_TTL),
         });
-        key.sign_jwt(kid, &claims)
+        credential
+            .key
+            .sign_jwt(
+                &credential.kid,
+                credential.certificate.as_ref().map(ClientCertificate::thumbprints),
+                &claims,
+            )
             .map_err(|e| OidcError::ClientAssertion(e.to_string()))
     }
 

@@ -11,6 +11,7 @@ use openidconnect::JsonWebKey;
 use serde_json::{json, Value};
 
 use super::choose_par;
+use crate::assertion::client_certificate::ClientCertificate;
 use crate::assertion::client_key::{ClientKey, ClientKeyAlg};
 use crate::clock::Clock;
 use crate::config::{OidcProviderConfig, ParMode};
@@ -249,5 +250,59 @@ fn the_pushed_request_carries_every_parameter_and_the_clients_own_authentication
     assert_eq!(
         decode(assertion.split('.').nth(1).expect("payload"))["aud"],
         format!("{ISSUER}/oauth/token")
+    );
+}
+
+#[test]
+fn a_client_certificate_puts_its_thumbprints_in_the_header_and_another_keys_stops_the_provider() {
+    let (dir, path, key) = key_file(ClientKeyAlg::Rs256);
+    let cert_path = dir.path().join("client.crt");
+    let pem = ClientCertificate::self_signed(&key, "doorward", 30).expect("certificate");
+    std::fs::write(&cert_path, &pem).expect("write");
+    let cert = ClientCertificate::from_pem(&pem, "mem", &key).expect("certificate");
+    let provider = provider(&format!(
+        "client_auth = 'private_key_jwt'\nclient_key = '{}'\nclient_certificate = '{}'\nclient_key_id = 'entra-1'\n",
+        path.display(),
+        cert_path.display()
+    ))
+    .expect("provider");
+    let assertion = provider
+        .client_assertion("https://idp.test/oauth/token")
+        .expect("assertion");
+    assert_eq!(
+        decode(assertion.split('.').next().expect("header")),
+        json!({"alg": "RS256", "typ": "JWT", "kid": "entra-1", "x5t": cert.x5t(), "x5t#S256": cert.x5t_s256()})
+    );
+
+    // Without a certificate: no thumbprint to name.
+    let plain = self::provider(&format!(
+        "client_auth = 'private_key_jwt'\nclient_key = '{}'\n",
+        path.display()
+    ))
+    .expect("provider");
+    let header = decode(
+        plain
+            .client_assertion("aud")
+            .expect("assertion")
+            .split('.')
+            .next()
+            .expect("header"),
+    );
+    assert!(
+        header.get("x5t").is_none() && header.get("x5t#S256").is_none(),
+        "{header}"
+    );
+
+    // The certificate of another key: refused before any IdP sees it.
+    let (_other_dir, other_path, _other) = key_file(ClientKeyAlg::Rs256);
+    let refused = self::provider(&format!(
+        "client_auth = 'private_key_jwt'\nclient_key = '{}'\nclient_certificate = '{}'\n",
+        other_path.display(),
+        cert_path.display()
+    ));
+    assert!(
+        matches!(&refused, Err(OidcError::Config(m)) if m.starts_with("client_certificate does not belong to client_key")),
+        "{:?}",
+        refused.err()
     );
 }

@@ -28,11 +28,11 @@ use openidconnect::{AdditionalProviderMetadata, LogoutProviderMetadata, Provider
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::assertion::client_key::ClientKey;
 use crate::clock::Clock;
 use crate::config::{ClaimsSource, ClientAuth, OidcProviderConfig, ParMode};
 use crate::idp_http::{IdpHttp, IdpHttpError};
 use crate::secret::SecretString;
+use client_auth::ClientCredential;
 pub use flow::LoginStart;
 use jwt::JwtError;
 pub use tokens::IdTokenCheck;
@@ -150,8 +150,8 @@ pub struct OidcProvider {
     claims_source: ClaimsSource,
     auth_params: Vec<(String, String)>,
     client_auth: ClientAuth,
-    /// With `private_key_jwt`: the key and the `kid` assertions carry.
-    client_key: Option<(ClientKey, String)>,
+    /// With `private_key_jwt`: the key assertions are signed with.
+    client_key: Option<ClientCredential>,
     par: ParMode,
     allowed_algs: Vec<CoreJwsSigningAlgorithm>,
     skew: Duration,
@@ -182,22 +182,7 @@ impl OidcProvider {
             Some(source) => Some(source.resolve().map_err(|e| OidcError::Config(e.to_string()))?),
             None => None,
         };
-        let client_key = match (config.client_auth, &config.client_key) {
-            (ClientAuth::PrivateKeyJwt, Some(path)) => {
-                let key = ClientKey::from_file(path).map_err(|e| OidcError::Config(e.to_string()))?;
-                let kid = config
-                    .client_key_id
-                    .clone()
-                    .unwrap_or_else(|| key.thumbprint().to_string());
-                Some((key, kid))
-            }
-            (ClientAuth::PrivateKeyJwt, None) => {
-                return Err(OidcError::Config(
-                    "client_auth = \"private_key_jwt\" needs client_key".into(),
-                ))
-            }
-            _ => None,
-        };
+        let client_key = ClientCredential::load(config)?;
         let allowed_algs = config
             .allowed_algs
             .iter()

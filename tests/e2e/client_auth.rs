@@ -1,8 +1,10 @@
 //! Client authentication against the real OpenID provider (node
 //! oidc-provider): `private_key_jwt` accepted with the registered key and
-//! refused with another, at login and refresh; pushed authorization
+//! refused with another, at login and refresh, and with a client
+//! certificate (Entra ID's `x5t`); pushed authorization
 //! requests when advertised, required, or asked for and missing; and what
-//! `doorward check` and `doorward keygen --client` say of client keys.
+//! `doorward check` and `doorward keygen --client` say of client keys and
+//! certificates.
 
 use std::process::Command;
 
@@ -12,6 +14,7 @@ use url::Url;
 use crate::idp::Browser;
 use crate::scenario::{Options, Scenario};
 use crate::support::write_config;
+use doorward::assertion::client_certificate::ClientCertificate;
 use doorward::assertion::client_key::{ClientKey, ClientKeyAlg};
 
 /// A client key in a temporary directory, and the IdP registration that
@@ -92,6 +95,34 @@ async fn private_key_jwt_logs_in_and_refreshes_with_each_key_type() {
         let page = browser.get(&s.url("/again")).await;
         assert_eq!(page.status, 200, "{alg:?}: a second refresh, a second assertion");
     }
+}
+
+/// Entra ID's way: a certificate for the key, named by `x5t` and
+/// `x5t#S256` in the assertion's header. (oidc-provider picks the client's
+/// key by `kid` and `alg` and ignores `x5t`, so this shows a standard OP
+/// accepts the extra header and serve loads the certificate; which key
+/// `x5t` names is the unit tests' business.)
+#[tokio::test]
+async fn private_key_jwt_with_a_client_certificate_logs_in_and_refreshes() {
+    let key = key_jwt(ClientKeyAlg::Rs256, None);
+    let pem = std::fs::read_to_string(key._dir.path().join("client.pem")).expect("key");
+    let client_key = ClientKey::from_pem(&pem, "client.pem").expect("key");
+    let cert = key._dir.path().join("client.crt");
+    std::fs::write(
+        &cert,
+        ClientCertificate::self_signed(&client_key, "doorward", 30).expect("certificate"),
+    )
+    .expect("write certificate");
+    // The directory the key is in keeps the certificate too.
+    let with_cert = KeyJwt {
+        client_auth: format!("{}\nclient_certificate = \"{}\"", key.client_auth, cert.display()),
+        ..key
+    };
+    let s = scenario(Some(&with_cert), "off", "").await;
+    let mut browser = s.logged_in("alice", "/").await;
+    assert_eq!(s.upstream.last().header("x-forwarded-user"), Some("alice@example.com"));
+    let page = browser.get(&s.url("/again")).await;
+    assert_eq!(page.status, 200, "a refresh with the certificate's thumbprints");
 }
 
 #[tokio::test]
@@ -209,6 +240,41 @@ fn keygen_client_makes_a_key_check_accepts_and_check_names_unusable_ones() {
         ));
         assert_eq!(code, Some(0), "{stderr}");
     }
+
+    // --certificate: a self-signed certificate check accepts with its key,
+    // and refuses with another key.
+    let (key, cert) = (dir.path().join("entra.pem"), dir.path().join("entra.crt"));
+    let output = doorward()
+        .args(["keygen", "--client", "--alg", "RS256", "--out"])
+        .arg(&key)
+        .arg("--certificate")
+        .arg(&cert)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = ClientKey::from_file(&key).expect("the written key loads");
+    ClientCertificate::from_file(&cert, &written).expect("a certificate for the written key");
+    let with_cert = |key: &std::path::Path| {
+        format!(
+            "client_auth = \"private_key_jwt\"\nclient_key = \"{}\"\nclient_certificate = \"{}\"\n",
+            key.display(),
+            cert.display()
+        )
+    };
+    let (code, stderr) = check(&with_cert(&key));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = check(&with_cert(&dir.path().join("RS256.pem")));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!(
+            "provider[0].client_certificate: client_certificate does not belong to client_key: {} certifies another public key",
+            cert.display()
+        )),
+        "{stderr}"
+    );
+    let (code, stderr) = check(&with_cert(&cert));
+    assert_eq!(code, Some(1), "a certificate is not a key");
+    assert!(stderr.contains("provider[0].client_key:"), "{stderr}");
 
     let cert = dir.path().join("cert.pem");
     std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").expect("write");
