@@ -18,6 +18,24 @@ use openssl::x509::{X509Name, X509};
 use super::client_key::{ClientKey, X5t};
 use super::keys::b64;
 
+/// A certificate this close to its end gets a warning at every load.
+const EXPIRY_WARNING_DAYS: i32 = 30;
+
+/// What to say of a certificate with `days_left` until its end, if
+/// anything.
+fn expiry_warning(days_left: i32) -> Option<String> {
+    match days_left {
+        days if days < 0 => Some(format!(
+            "client_certificate expired {} days ago: the IdP will refuse its assertions",
+            -days
+        )),
+        days if days < EXPIRY_WARNING_DAYS => Some(format!(
+            "client_certificate expires in {days} days: register a new one at the IdP"
+        )),
+        _ => None,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientCertificateError {
     #[error("cannot read client certificate {path}: {source}")]
@@ -52,6 +70,15 @@ impl ClientCertificate {
             return Err(ClientCertificateError::OtherKey { path: path.to_string() });
         }
         let digest = |md| cert.digest(md).map(|d| b64(&d)).map_err(|_| not_a_certificate());
+        // The IdP refuses assertions naming an expired certificate: say so
+        // at start and at every reload, before logins fail.
+        let days_left = Asn1Time::days_from_now(0)
+            .ok()
+            .and_then(|now| now.diff(cert.not_after()).ok())
+            .map(|left| left.days);
+        if let Some(warning) = days_left.and_then(expiry_warning) {
+            tracing::warn!(path, "{warning}");
+        }
         Ok(Self {
             thumbprints: X5t {
                 sha1: digest(MessageDigest::sha1())?,

@@ -134,3 +134,16 @@ fn what_is_not_a_certificate_is_refused_with_its_path() {
         Err(ClientCertificateError::Read { path, .. }) if path == "/nonexistent/client.crt"
     ));
 }
+
+#[test]
+fn an_expired_or_expiring_certificate_is_warned_of() {
+    assert_eq!(
+        expiry_warning(-3).as_deref(),
+        Some("client_certificate expired 3 days ago: the IdP will refuse its assertions")
+    );
+    assert_eq!(
+        expiry_warning(29).as_deref(),
+        Some("client_certificate expires in 29 days: register a new one at the IdP")
+    );
+    assert_eq!(expiry_warning(30), None);
+}
