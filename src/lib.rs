@@ -21,6 +21,7 @@
 pub mod access;
 pub mod admin;
 pub mod assertion;
+pub mod audit;
 pub mod auth;
 pub mod build;
 pub mod clock;
