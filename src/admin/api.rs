@@ -153,6 +153,12 @@ impl AdminApi {
         match self.directory.revoke_sessions(&selector).await {
             Ok(ended) => {
                 tracing::info!(by = "admin api", what = %describe(&selector), revoked = ended.len(), "sessions revoked by hand");
+                crate::audit!(
+                    crate::audit::Kind::SessionEnded,
+                    by = "operator",
+                    reason = %format!("admin api: {}", describe(&selector)),
+                    count = ended.len(),
+                );
                 json(StatusCode::OK, &serde_json::json!({ "revoked": ended.len() }))
             }
             Err(e) => {

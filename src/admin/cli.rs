@@ -45,6 +45,12 @@ pub async fn run(store: &StoreConfig, command: SessionsCommand) -> Result<String
         SessionsCommand::Revoke { selector } => {
             let ended = store.revoke_sessions(&selector).await.map_err(|e| e.to_string())?;
             tracing::info!(by = "cli", what = %describe(&selector), revoked = ended.len(), "sessions revoked by hand");
+            crate::audit!(
+                crate::audit::Kind::SessionEnded,
+                by = "operator",
+                reason = %format!("cli: {}", describe(&selector)),
+                count = ended.len(),
+            );
             Ok(format!(
                 "revoked {} session{}",
                 ended.len(),

@@ -150,6 +150,19 @@ pub enum Refusal {
     Assurance(String),
 }
 
+impl Refusal {
+    /// Which kind of rule refused, for the audit trail (never the rule).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::WrongProvider { .. } => "provider_pin",
+            Self::NotAllowed(_) => "login_policy",
+            Self::MissingGrant(_) => "required_grant",
+            Self::StepUp(_) => "posture",
+            Self::Assurance(_) => "assurance",
+        }
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::caller::BearerLogin;
 use super::directory::Unmatched;
 use super::{Auth, AuthError};
+use crate::audit::Kind;
 use crate::login::{Authentication, PassedTokens, Tokens};
 use crate::providers::Provider;
 use crate::session::Origin;
@@ -112,6 +113,7 @@ impl Auth {
                     }
                     Err(Unmatched::NotProvisioned(reason)) => {
                         tracing::info!(provider = %provider.name, %reason, "bearer token refused");
+                        crate::audit!(Kind::BearerRefused, provider = %provider.name, subject, reason = %reason);
                         return Ok(None);
                     }
                 };
@@ -122,6 +124,12 @@ impl Auth {
                     Ok(None) => {}
                     Ok(Some(state)) => {
                         tracing::info!(provider = %provider.name, reason = %state.reason, "bearer token refused: a shared signal disabled the account");
+                        crate::audit!(
+                            Kind::BearerRefused,
+                            provider = %provider.name,
+                            subject,
+                            reason = %format!("a shared signal disabled the account: {}", state.reason),
+                        );
                         return Ok(None);
                     }
                     Err(e) => return Err(AuthError::StoreUnavailable(e)),
@@ -139,6 +147,7 @@ impl Auth {
             }
             Err(e) => {
                 tracing::info!(provider = %provider.name, error = %e, "bearer token refused");
+                crate::audit!(Kind::BearerRefused, provider = %provider.name, reason = %e);
                 Ok(None)
             }
         }

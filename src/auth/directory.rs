@@ -112,6 +112,13 @@ impl Auth {
                         }
                         if !ended.is_empty() {
                             tracing::info!(user = %user_name, ended = ended.len(), "directory: user deactivated or deleted; sessions ended");
+                            crate::audit!(
+                                crate::audit::Kind::SessionEnded,
+                                by = "scim",
+                                user = %user_name,
+                                count = ended.len(),
+                                reason = "deactivated or deleted in the directory",
+                            );
                         }
                     }
                 }

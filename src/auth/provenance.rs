@@ -125,11 +125,14 @@ pub async fn end_orphaned_sessions(auth: Option<&Arc<super::Auth>>) {
     let Some(auth) = auth else { return };
     match end_orphaned(auth).await {
         Ok((0, _)) => {}
-        Ok((ended, why)) => tracing::warn!(
-            ended,
-            why = %why.join("; "),
-            "sessions ended: their provider is no longer configured or its issuer changed"
-        ),
+        Ok((ended, why)) => {
+            tracing::warn!(
+                ended,
+                why = %why.join("; "),
+                "sessions ended: their provider is no longer configured or its issuer changed"
+            );
+            crate::audit!(crate::audit::Kind::SessionEnded, by = "reload", count = ended, reason = %why.join("; "));
+        }
         Err(e) => tracing::error!(
             error = %e,
             "could not end the sessions of removed providers; they are refused on every request meanwhile"

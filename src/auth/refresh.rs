@@ -90,6 +90,14 @@ impl Auth {
                     );
                     self.metrics.refresh("ended");
                     self.sessions.delete(&live.key).await?;
+                    crate::audit!(
+                        crate::audit::Kind::SessionEnded,
+                        by = "refresh",
+                        provider = %provider.name,
+                        user = %global.identity.user,
+                        session = %live.key.to_hex(),
+                        reason = global.login.reason.as_deref().unwrap_or("no longer allowed to log in"),
+                    );
                     return Ok(None);
                 }
                 self.metrics.refresh("success");
@@ -120,6 +128,14 @@ impl Auth {
                 tracing::warn!(provider = %provider.name, error = %e, "refresh refused; ending the session");
                 self.metrics.refresh("ended");
                 self.sessions.delete(&live.key).await?;
+                crate::audit!(
+                    crate::audit::Kind::SessionEnded,
+                    by = "refresh",
+                    provider = %provider.name,
+                    user = %live.views.global().outcome.identity.user,
+                    session = %live.key.to_hex(),
+                    reason = %e,
+                );
                 Ok(None)
             }
         }

@@ -122,5 +122,6 @@ pub fn signer(config: &Config) -> Result<AssertionSigner, BuildError> {
 pub fn warn_weakened(config: &Config) {
     for (key, why) in config::weakened(config) {
         tracing::warn!(setting = %key, "security: {why}");
+        crate::audit!(crate::audit::Kind::Weakened, key = %key, reason = %why);
     }
 }

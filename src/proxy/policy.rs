@@ -68,9 +68,19 @@ pub fn decide(
             provider: caller.provider().to_string(),
             reason,
         }),
-        Err(refusal) => Err(Stop::Forbidden(Denial {
-            account: caller.log_name().to_string(),
-            reason: refusal.to_string(),
-        })),
+        Err(refusal) => {
+            crate::audit!(
+                crate::audit::Kind::AccessDenied,
+                route = %route.rules.name,
+                provider = caller.provider(),
+                user = caller.log_name(),
+                rule = refusal.kind(),
+                reason = %refusal,
+            );
+            Err(Stop::Forbidden(Denial {
+                account: caller.log_name().to_string(),
+                reason: refusal.to_string(),
+            }))
+        }
     }
 }

@@ -202,6 +202,7 @@ impl Reloader {
         crate::build::warn_weakened(&config);
         current.metrics().config_reload("success");
         tracing::info!(trigger, changed = %changed.join(", "), "config reloaded");
+        crate::audit!(crate::audit::Kind::ConfigReloaded, trigger, changed = %changed.join(", "));
         running.config = config;
         running.applied = raw;
         Outcome::Reloaded
@@ -212,6 +213,7 @@ impl Reloader {
     fn refuse(&self, trigger: &'static str, error: &str) -> Outcome {
         let error = redact_values(error).replace('\n', "; ");
         tracing::error!(trigger, %error, "config reload refused; the running config stays");
+        crate::audit!(crate::audit::Kind::ConfigRefused, trigger, reason = %error);
         self.gateway.load().metrics().config_reload("refused");
         Outcome::Refused
     }

@@ -82,7 +82,9 @@ impl Credentials {
 
     /// Lets the request through, or says why not (401 or 429). `peer` is
     /// the client's address (see the module doc: not a trusted proxy's).
-    pub fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), ScimError> {
+    /// Returns which credential was presented (`bearer_token` or
+    /// `basic`), for the audit trail.
+    pub fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Result<&'static str, ScimError> {
         let now = self.clock.now();
         if let Some((start, count)) = self.failures.get(&peer) {
             if count >= MAX_FAILURES && now - start < WINDOW_SECS {
@@ -91,7 +93,7 @@ impl Credentials {
             }
         }
         match self.verify(headers) {
-            Ok(()) => Ok(()),
+            Ok(credential) => Ok(credential),
             Err(reason) => {
                 let entry = self
                     .failures
@@ -106,7 +108,7 @@ impl Credentials {
         }
     }
 
-    fn verify(&self, headers: &HeaderMap) -> Result<(), Refused> {
+    fn verify(&self, headers: &HeaderMap) -> Result<&'static str, Refused> {
         let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
             return Err(Refused::Missing);
         };
@@ -115,7 +117,11 @@ impl Credentials {
         if scheme.eq_ignore_ascii_case("bearer") {
             let expected = self.bearer.as_ref().ok_or(Refused::UnsupportedScheme)?;
             let ok: bool = digest(presented.as_bytes()).ct_eq(expected).into();
-            return if ok { Ok(()) } else { Err(Refused::WrongBearer) };
+            return if ok {
+                Ok("bearer_token")
+            } else {
+                Err(Refused::WrongBearer)
+            };
         }
         if scheme.eq_ignore_ascii_case("basic") {
             let (user, password) = self.basic.as_ref().ok_or(Refused::UnsupportedScheme)?;
@@ -127,7 +133,7 @@ impl Credentials {
             // Both halves are compared whatever the first gives.
             let ok = digest(given_user).ct_eq(user) & digest(given_password).ct_eq(password);
             return if bool::from(ok) {
-                Ok(())
+                Ok("basic")
             } else {
                 Err(Refused::WrongBasic)
             };

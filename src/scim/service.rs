@@ -141,7 +141,7 @@ impl Scim {
     }
 
     async fn route(&self, parts: &Parts, body: impl ClientBody, rest: &str, peer: &Peer) -> Result<Reply, ScimError> {
-        self.credentials.check(&parts.headers, peer.ip)?;
+        let credential = self.credentials.check(&parts.headers, peer.ip)?;
         let base = self.base_url(peer);
         let base = base.as_str();
         let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
@@ -171,14 +171,14 @@ impl Scim {
                     &discovery::schemas(base, id.first().copied())?,
                 ))
             }
-            ["Users", tail @ ..] if tail.len() <= 1 => {
-                self.collection::<Users>(method, tail.first().copied(), h, &params, body, base)
-                    .await
-            }
-            ["Groups", tail @ ..] if tail.len() <= 1 => {
-                self.collection::<Groups>(method, tail.first().copied(), h, &params, body, base)
-                    .await
-            }
+            ["Users", tail @ ..] if tail.len() <= 1 => self
+                .collection::<Users>(method, tail.first().copied(), h, &params, body, base)
+                .await
+                .inspect(|reply| audit_change::<Users>(credential, method, tail.first().copied(), reply)),
+            ["Groups", tail @ ..] if tail.len() <= 1 => self
+                .collection::<Groups>(method, tail.first().copied(), h, &params, body, base)
+                .await
+                .inspect(|reply| audit_change::<Groups>(credential, method, tail.first().copied(), reply)),
             ["Bulk"] => Err(ScimError::NotImplemented("bulk operations are not supported")),
             [".search"] => {
                 if method != Method::POST {
@@ -284,4 +284,35 @@ impl Scim {
         })?;
         serde_json::from_slice(&bytes).map_err(|e| ScimError::InvalidSyntax(format!("the body is not JSON: {e}")))
     }
+}
+
+/// One audit event per successful SCIM write: who (which credential),
+/// what (resource type and id, operation). Never the values written.
+fn audit_change<C: Collection>(credential: &str, method: &Method, id: Option<&str>, reply: &Reply) {
+    let operation = match *method {
+        Method::POST if id.is_none() => "create",
+        Method::PUT => "replace",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => return,
+    };
+    if !reply.status().is_success() {
+        return;
+    }
+    // A created resource's id is in its Location.
+    let created = reply
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| l.rsplit('/').next());
+    crate::audit!(
+        crate::audit::Kind::ScimChange,
+        credential,
+        resource_type = match C::KIND {
+            crate::scim::definitions::Kind::User => "User",
+            crate::scim::definitions::Kind::Group => "Group",
+        },
+        resource_id = id.or(created),
+        operation,
+    );
 }

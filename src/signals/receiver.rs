@@ -242,14 +242,24 @@ impl Receiver {
 
 fn log_effect(transmitter: &str, set: &SecurityEvent, effect: &Effect) {
     match effect {
-        Effect::Applied { ended, changed } => tracing::info!(
-            transmitter,
-            event = set.event.name(),
-            jti = %set.jti,
-            sessions_ended = ended,
-            sessions_changed = changed,
-            "security event applied"
-        ),
+        Effect::Applied { ended, changed } => {
+            tracing::info!(
+                transmitter,
+                event = set.event.name(),
+                jti = %set.jti,
+                sessions_ended = ended,
+                sessions_changed = changed,
+                "security event applied"
+            );
+            if *ended > 0 {
+                crate::audit!(
+                    crate::audit::Kind::SessionEnded,
+                    by = "signal",
+                    count = *ended,
+                    reason = %format!("{} from {transmitter} (jti {})", set.event.name(), set.jti),
+                );
+            }
+        }
         Effect::Ignored(why) => tracing::info!(
             transmitter,
             event = set.event.name(),

@@ -45,7 +45,17 @@ async fn admitted(auth: &Auth, parts: &Parts, rules: Option<&RouteRules>) -> Res
             reason,
             ask: needs.assurance.clone(),
         })),
-        Err(refusal) => Err(AuthError::Forbidden(refusal.to_string())),
+        Err(refusal) => {
+            crate::audit!(
+                crate::audit::Kind::AccessDenied,
+                route = rules.map(|r| r.name.as_str()),
+                provider = caller.provider(),
+                user = caller.log_name(),
+                rule = refusal.kind(),
+                reason = %refusal,
+            );
+            Err(AuthError::Forbidden(refusal.to_string()))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 use http::request::Parts;
 
 use super::{param, query_pairs, redirect};
+use crate::audit::Kind;
 use crate::auth::admission::ASSURANCE_SKEW;
 use crate::auth::{Auth, AuthError};
 use crate::identity::engine::Outcome;
@@ -214,9 +215,29 @@ pub(super) async fn finish(
         // cached copy of the weaker session now.
         auth.sessions.store().announce_changed(&[key]).await?;
         tracing::info!(provider = %result.provider, user = %outcome.identity.user, "step-up raised the session");
+        crate::audit!(
+            Kind::StepUp,
+            provider = %result.provider,
+            user = %outcome.identity.user,
+            subject = %result.subject,
+            session = %key.to_hex(),
+            acr = result.authentication.acr.as_deref(),
+        );
     } else {
         let max_age = i64::try_from(settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-        let (sealed, _) = auth.sessions.create_derived(result, match_key, derived).await?;
+        let (provider, subject, user) = (
+            result.provider.clone(),
+            result.subject.clone(),
+            outcome.identity.user.clone(),
+        );
+        let (sealed, live) = auth.sessions.create_derived(result, match_key, derived).await?;
+        crate::audit!(
+            Kind::LoginSucceeded,
+            provider = %provider,
+            user = %user,
+            subject = %subject,
+            session = %live.key.to_hex(),
+        );
         add_cookie(
             &mut response,
             settings.cookie.set_cookie(&settings.cookie_name, &sealed, max_age),

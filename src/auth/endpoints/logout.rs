@@ -68,6 +68,14 @@ pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: impl ClientBod
     let record = auth.sessions.record(&session.key).await?;
     auth.sessions.delete(&session.key).await?;
     tracing::info!(session = ?session.key, provider = %session.provider, "logout");
+    crate::audit!(
+        crate::audit::Kind::Logout,
+        by = "logout",
+        provider = %session.provider,
+        user = %session.views.global().outcome.identity.user,
+        subject = record.as_ref().map(|(r, _)| r.subject.as_str()),
+        session = %session.key.to_hex(),
+    );
     // The IdP's own logout, when it has one: OIDC end_session with the ID
     // token as hint, SAML LogoutRequest with the NameID and SessionIndex.
     let target = match (auth.provider(&session.provider), &record) {

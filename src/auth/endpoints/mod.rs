@@ -21,6 +21,7 @@ use http::Method;
 use http_body_util::{BodyExt, Limited};
 
 use super::{Auth, AuthError};
+use crate::audit::Kind;
 use crate::respond::body::ClientBody;
 use crate::respond::Reply;
 
@@ -98,6 +99,14 @@ fn count_login(auth: &Auth, provider: &str, result: &Result<Reply, AuthError>) {
         Err(_) => "failed",
     };
     auth.metrics.login(provider, outcome);
+    // A success is audited where the session is made (with its user).
+    if let Err(error) = result {
+        let user = match error {
+            AuthError::LoginDenied(denial) => Some(denial.account.as_str()),
+            _ => None,
+        };
+        crate::audit!(Kind::LoginFailed, provider, user, reason = %error);
+    }
 }
 
 fn query_pairs(parts: &Parts) -> Vec<(String, String)> {

@@ -93,5 +93,12 @@ async fn end_sessions(auth: &Auth, body: impl ClientBody) -> Result<Reply, AuthE
         .delete_matching(&issuer, claims.sub.as_deref(), claims.sid.as_deref())
         .await?;
     tracing::info!(provider = %provider.name, sub = ?claims.sub, sid = ?claims.sid, ended, "back-channel logout");
+    crate::audit!(
+        crate::audit::Kind::Logout,
+        by = "back_channel",
+        provider = %provider.name,
+        subject = claims.sub.as_deref(),
+        count = ended,
+    );
     Ok(no_store(http::Response::new(ResponseBody::empty())))
 }

@@ -202,6 +202,13 @@ async fn idp_logout(
                 .await?;
         }
         tracing::info!(provider = %provider.name, ended, this_browser, "SAML IdP-initiated logout");
+        crate::audit!(
+            crate::audit::Kind::Logout,
+            by = "saml_slo",
+            provider = %provider.name,
+            subject = %request.name_id,
+            count = ended,
+        );
         let target = provider
             .logout_response_redirect(&request)
             .map_err(|e| AuthError::LoginFailed(format!("cannot answer the LogoutRequest: {e}")))?;
