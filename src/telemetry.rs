@@ -11,6 +11,7 @@
 use std::io::IsTerminal;
 
 use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -37,9 +38,25 @@ pub fn init(level: &str, format: LineFormat, audit: Option<AuditLayer>) -> Resul
         _ => EnvFilter::builder().parse(level),
     }
     .map_err(|e| format!("bad log filter: {e}"))?;
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::stdout().is_terminal());
+    let ansi = std::io::stdout().is_terminal();
+    subscriber(filter, format, audit, std::io::stdout, ansi)
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))
+}
+
+/// The log (written with `writer`) and the audit trail, each behind its
+/// own filter.
+fn subscriber<W>(
+    filter: EnvFilter,
+    format: LineFormat,
+    audit: Option<AuditLayer>,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let log: LogLayer = match format {
         LineFormat::Json => fmt
             .json()
@@ -52,9 +69,8 @@ pub fn init(level: &str, format: LineFormat, audit: Option<AuditLayer>) -> Resul
     let audited = audit.is_some();
     let log = log.with_filter(filter.and(filter_fn(move |metadata| !(audited && is_audit(metadata)))));
     let audit = audit.map(|layer| layer.with_filter(filter_fn(is_audit)));
-    tracing_subscriber::registry()
-        .with(log)
-        .with(audit)
-        .try_init()
-        .map_err(|e| format!("cannot start logging: {e}"))
+    tracing_subscriber::registry().with(log).with(audit)
 }
+
+#[cfg(test)]
+mod tests;
