@@ -149,6 +149,29 @@ pub fn reopen_on_sighup(sink: Arc<Sink>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// For tests: a writer that keeps what is written, shared by its clones.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Captured(pub Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("captured")).into_owned()
+    }
+}
+
+#[cfg(test)]
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("captured").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

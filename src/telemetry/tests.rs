@@ -1,35 +1,15 @@
 //! Which stream each event reaches, with the trail on and off.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::*;
-use crate::audit::sink::{Destination, Sink};
+use crate::audit::sink::{Captured, Destination, Sink};
 use crate::audit::{Kind, Selection};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("buffer")).into_owned()
-    }
-}
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Emits one ordinary warning and one audit event with the log at
 /// `level`; returns (log, audit trail).
 fn run(level: &str, audit_on: bool) -> (String, String) {
-    let (log, trail) = (Buffer::default(), Buffer::default());
+    let (log, trail) = (Captured::default(), Captured::default());
     let audit = audit_on.then(|| {
         let sink = Sink::open(Destination::Writer(Box::new(trail.clone()))).expect("sink");
         AuditLayer::new(Arc::new(sink), Selection::all())

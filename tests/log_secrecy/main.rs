@@ -54,8 +54,11 @@ fn keys() -> KeyRing {
     KeyRing::new(&[SecretString::new(SESSION_KEY.into())]).expect("ring")
 }
 
+/// What a stream wrote.
+type Captured = Arc<Mutex<Vec<u8>>>;
+
 #[derive(Clone)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+struct Buffer(Captured);
 
 impl std::io::Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -69,7 +72,7 @@ impl std::io::Write for Buffer {
 
 /// Collects every log line, from every thread, as JSON (span fields too),
 /// and the audit trail apart, as `serve` splits them: (log, audit trail).
-fn capture_everything() -> (Arc<Mutex<Vec<u8>>>, Arc<Mutex<Vec<u8>>>) {
+fn capture_everything() -> (Captured, Captured) {
     use tracing_subscriber::filter::{filter_fn, FilterExt};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::Layer;

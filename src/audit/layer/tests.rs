@@ -1,40 +1,25 @@
 //! The layer under a real subscriber: what reaches the sink, and what
 //! does not.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer as _;
 
 use super::*;
-use crate::audit::sink::Destination;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::audit::sink::{Captured, Destination};
 
 /// Runs `emit` under a subscriber with the audit layer (filtered as
 /// telemetry filters it) and returns the lines it wrote.
 fn audited(selection: Selection, emit: impl FnOnce()) -> Vec<Value> {
-    let buffer = Buffer::default();
+    let buffer = Captured::default();
     let sink = Sink::open(Destination::Writer(Box::new(buffer.clone()))).expect("sink");
     let layer = AuditLayer::new(Arc::new(sink), selection).with_filter(tracing_subscriber::filter::filter_fn(is_audit));
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, emit);
-    let bytes = buffer.0.lock().expect("buffer").clone();
-    String::from_utf8(bytes)
-        .expect("utf-8")
+    buffer
+        .text()
         .lines()
         .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
         .collect()
