@@ -248,7 +248,7 @@ fn sessions(path: &Path, action: SessionsAction) -> ExitCode {
         },
         SessionsAction::Revoke { select } => {
             // The revocation's log line goes where the server's do.
-            if let Err(e) = doorward::telemetry::init(&config.log.level, log_format(&config.log.format)) {
+            if let Err(e) = start_logging(&config) {
                 eprintln!("{e}");
             }
             SessionsCommand::Revoke {
@@ -309,15 +309,27 @@ fn log_format(format: &config::LogFormat) -> doorward::telemetry::LineFormat {
     }
 }
 
+/// Starts the log and the audit trail `[log]` and `[audit]` ask for;
+/// returns the audit sink, to reopen on SIGHUP.
+fn start_logging(config: &Config) -> Result<Option<Arc<doorward::audit::Sink>>, String> {
+    let audit = doorward::audit::settings::layer(&config.audit)?;
+    let sink = audit.as_ref().map(doorward::audit::AuditLayer::sink);
+    doorward::telemetry::init(&config.log.level, log_format(&config.log.format), audit)?;
+    Ok(sink)
+}
+
 fn serve(path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Err(e) = doorward::telemetry::init(&config.log.level, log_format(&config.log.format)) {
-        eprintln!("{e}");
-        return ExitCode::FAILURE;
-    }
+    let audit_sink = match start_logging(&config) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     match config.server.runtime {
         // Connections are served on their own threads (see
@@ -357,6 +369,11 @@ fn serve(path: &Path) -> ExitCode {
         }
         if watch {
             reloader.spawn_watch();
+        }
+        if let Some(sink) = audit_sink {
+            if let Err(e) = doorward::audit::sink::reopen_on_sighup(sink) {
+                tracing::error!(error = %e, "cannot listen for SIGHUP: the audit file is not reopened on rotation");
+            }
         }
         match server.local_addr() {
             Ok(addr) => tracing::info!(%addr, routes, tls, "doorward listening"),

@@ -25,6 +25,14 @@
 //!
 //! No token, cookie, password, secret or assertion is ever a field.
 
+pub mod ecs;
+pub mod layer;
+pub mod settings;
+pub mod sink;
+
+pub use layer::{is_audit, AuditLayer, Selection};
+pub use sink::Sink;
+
 /// The `tracing` target audit events are emitted on.
 pub const TARGET: &str = "doorward::audit";
 

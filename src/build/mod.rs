@@ -63,6 +63,7 @@ pub fn problems(config: &Config) -> Vec<(String, String)> {
     if let Err(errors) = Pages::from_config(config) {
         found.extend(errors.into_iter().map(|e| (e.key.to_string(), e.message)));
     }
+    found.extend(crate::audit::settings::problems(config));
     let secrets: Result<Vec<_>, _> = config.session.keys.iter().map(|k| k.resolve()).collect();
     if let Ok(secrets) = secrets {
         if !secrets.is_empty() {

@@ -5,6 +5,7 @@
 //! so `doorward check` and `doorward serve` share the same path.
 
 pub mod admin;
+pub mod audit;
 mod check_providers;
 mod check_scim;
 pub mod identity;
@@ -37,6 +38,8 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub audit: audit::AuditConfig,
     #[serde(default)]
     pub upstream: UpstreamConfig,
     #[serde(default)]

@@ -1,6 +1,6 @@
-//! No secret reaches the log: a full login, refresh, bearer-token use,
+//! No secret reaches the log or the audit trail: a full login, refresh, bearer-token use,
 //! logout and back-channel logout with doorward at `trace` and everything
-//! else at `debug`, every line captured, then searched for each secret the
+//! else at `debug`, every line of both streams captured, then searched for each secret the
 //! test can get hold of (configured secrets, cookies, session ids and keys,
 //! PKCE verifier, nonce, state, code, CSRF token, every token).
 //!
@@ -21,6 +21,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::Value;
 
+use doorward::audit::sink::{Destination, Sink};
+use doorward::audit::{AuditLayer, Selection};
 use doorward::keyring::KeyRing;
 use doorward::secret::SecretString;
 use doorward::session::SessionId;
@@ -52,30 +54,46 @@ fn keys() -> KeyRing {
     KeyRing::new(&[SecretString::new(SESSION_KEY.into())]).expect("ring")
 }
 
-/// Collects every log line, from every thread, as JSON (span fields too).
-fn capture_everything() -> Arc<Mutex<Vec<u8>>> {
-    #[derive(Clone)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+/// What a stream wrote.
+type Captured = Arc<Mutex<Vec<u8>>>;
+
+#[derive(Clone)]
+struct Buffer(Captured);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(bytes);
+        Ok(bytes.len())
     }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Collects every log line, from every thread, as JSON (span fields too),
+/// and the audit trail apart, as `serve` splits them: (log, audit trail).
+fn capture_everything() -> (Captured, Captured) {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let writer = Buffer(Arc::clone(&buffer));
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug,doorward=trace"))
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(move || writer.clone())
         .json()
         .with_current_span(true)
         .with_span_list(true)
-        .finish();
+        .with_filter(
+            tracing_subscriber::EnvFilter::new("debug,doorward=trace")
+                .and(filter_fn(|metadata| !doorward::audit::is_audit(metadata))),
+        );
+    let trail = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink::open(Destination::Writer(Box::new(Buffer(Arc::clone(&trail))))).expect("sink");
+    let audit = AuditLayer::new(Arc::new(sink), Selection::all()).with_filter(filter_fn(doorward::audit::is_audit));
+    let subscriber = tracing_subscriber::registry().with(log).with(audit);
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber in this binary");
-    buffer
+    (buffer, trail)
 }
 
 /// The session behind a browser's cookie: cookie, id and key; then the
@@ -182,7 +200,7 @@ fn logout_tokens(relay: &support::Upstream, seen: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_through_login_refresh_bearer_logout_and_backchannel() {
-    let log = capture_everything();
+    let (log, trail) = capture_everything();
     let relay = support::Upstream::start().await;
     let s = Scenario::start(Options {
         log_level: Some("debug,doorward=trace".into()),
@@ -250,6 +268,16 @@ async fn no_secret_reaches_the_log_through_login_refresh_bearer_logout_and_backc
     drop(s);
 
     let text = String::from_utf8_lossy(&log.lock().expect("log")).into_owned();
+    let audit = String::from_utf8_lossy(&trail.lock().expect("audit trail")).into_owned();
+    // The audit trail is its own stream: one ECS object a line.
+    for line in audit.lines() {
+        let event: Value = serde_json::from_str(line).expect("an audit line is one JSON object");
+        assert_eq!(event["ecs"]["version"], doorward::audit::ecs::ECS_VERSION, "{line}");
+        assert!(
+            !text.contains(event["event"]["id"].as_str().expect("an event id")),
+            "in both streams: {line}"
+        );
+    }
     // The capture saw the server's own tasks (not just the test's thread):
     // the events every step logs are there.
     for event in [
@@ -264,23 +292,27 @@ async fn no_secret_reaches_the_log_through_login_refresh_bearer_logout_and_backc
         assert!(text.contains(event), "no {event} in the captured log:\n{text}");
     }
     let mut leaks = Vec::new();
-    for (what, value) in &secrets.0 {
-        let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        if text.contains(value.as_str()) || text.contains(&encoded) {
-            let line = text
-                .lines()
-                .find(|l| l.contains(value.as_str()) || l.contains(&encoded))
-                .unwrap_or_default();
-            leaks.push(format!("{what} is in the log: {line}"));
+    for (stream, text) in [("log", &text), ("audit trail", &audit)] {
+        for (what, value) in &secrets.0 {
+            let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            if text.contains(value.as_str()) || text.contains(&encoded) {
+                let line = text
+                    .lines()
+                    .find(|l| l.contains(value.as_str()) || l.contains(&encoded))
+                    .unwrap_or_default();
+                leaks.push(format!("{what} is in the {stream}: {line}"));
+            }
         }
     }
     // LOG_SECRECY_DUMP=FILE keeps what was searched, for a look by hand.
     if let Ok(path) = std::env::var("LOG_SECRECY_DUMP") {
-        std::fs::write(path, &text).expect("dump");
+        std::fs::write(&path, &text).expect("dump");
+        std::fs::write(format!("{path}.audit"), &audit).expect("dump");
     }
     let lines = text.lines().count();
     eprintln!(
-        "searched {lines} log lines for {} secrets: {} found",
+        "searched {lines} log lines and {} audit lines for {} secrets: {} found",
+        audit.lines().count(),
         secrets.0.len(),
         leaks.len()
     );
