@@ -16,7 +16,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::audit::{is_audit, AuditLayer};
+use crate::audit::{is_audit, is_audit_or_request, AuditLayer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ where
     };
     let audited = audit.is_some();
     let log = log.with_filter(filter.and(filter_fn(move |metadata| !(audited && is_audit(metadata)))));
-    let audit = audit.map(|layer| layer.with_filter(filter_fn(is_audit)));
+    let audit = audit.map(|layer| layer.with_filter(filter_fn(is_audit_or_request)));
     tracing_subscriber::registry().with(log).with(audit)
 }
 

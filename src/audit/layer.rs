@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::ecs;
 use super::sink::Sink;
@@ -24,6 +26,18 @@ use super::{Kind, TARGET};
 pub fn is_audit(metadata: &Metadata<'_>) -> bool {
     metadata.target() == TARGET
 }
+
+/// What the audit layer is shown: its events, and the request spans they
+/// happen in (for the request id).
+pub fn is_audit_or_request(metadata: &Metadata<'_>) -> bool {
+    is_audit(metadata) || (metadata.is_span() && metadata.name() == REQUEST_SPAN)
+}
+
+/// The span every proxied request runs in (`info_span!("request", id)`).
+const REQUEST_SPAN: &str = "request";
+
+/// A request span's id, kept in the span's extensions.
+struct RequestId(String);
 
 /// The kinds of event the trail writes (`[audit] events`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +126,43 @@ impl AuditLayer {
     }
 }
 
-impl<S: Subscriber> Layer<S> for AuditLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl<S> Layer<S> for AuditLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != REQUEST_SPAN {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let request_id = fields
+            .rest
+            .into_iter()
+            .find(|(name, _)| *name == "id")
+            .and_then(|(_, value)| value.as_str().map(str::to_string));
+        if let (Some(request_id), Some(span)) = (request_id, ctx.span(id)) {
+            span.extensions_mut().insert(RequestId(request_id));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !is_audit(event.metadata()) {
             return;
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // The request it happened in ties it to the access log.
+        if !fields.rest.iter().any(|(name, _)| *name == "request_id") {
+            let from_span = ctx.event_scope(event).and_then(|scope| {
+                scope
+                    .into_iter()
+                    .find_map(|span| span.extensions().get::<RequestId>().map(|r| r.0.clone()))
+            });
+            if let Some(request_id) = from_span {
+                fields.rest.push(("request_id", request_id.into()));
+            }
+        }
         // An event without a kind did not come through `audit!`; it is
         // still written, as "unknown", rather than lost.
         let action = fields.kind.take().unwrap_or_else(|| "unknown".to_string());

@@ -10,8 +10,8 @@
 //! - `provider`: the configured provider's name
 //! - `user`: the account as the upstream would see it (`X-Forwarded-User`)
 //! - `subject`: the IdP's subject
-//! - `session`: a session's store key in hex (a hash of the cookie's id,
-//!   never the cookie)
+//! - `session`: [`session_ref`] of a session's store key (never the
+//!   cookie, the id or the key itself)
 //! - `request_id`: the request's id
 //! - `route`: the route's name
 //! - `reason`: why (for refusals and failures), never a secret
@@ -30,8 +30,19 @@ pub mod layer;
 pub mod settings;
 pub mod sink;
 
-pub use layer::{is_audit, AuditLayer, Selection};
+pub use layer::{is_audit, is_audit_or_request, AuditLayer, Selection};
 pub use sink::Sink;
+
+/// How an audit event names a session: a hash of its store key, so events
+/// of one session can be tied together without the trail holding the key
+/// itself (which, like the cookie's id, stays out of every log).
+pub fn session_ref(key: &[u8; 32]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new_with_prefix(b"doorward audit session\0")
+        .chain_update(key)
+        .finalize();
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
 
 /// The `tracing` target audit events are emitted on.
 pub const TARGET: &str = "doorward::audit";
@@ -122,5 +133,15 @@ mod tests {
             assert_eq!(Kind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(Kind::parse("login"), None);
+    }
+
+    #[test]
+    fn a_session_is_named_by_a_hash_of_its_key_not_the_key() {
+        let key = [7u8; 32];
+        let reference = session_ref(&key);
+        assert_eq!(reference, session_ref(&key), "the same session, the same name");
+        assert_eq!(reference.len(), 24);
+        assert!(!"07".repeat(32).contains(&reference));
+        assert_ne!(reference, session_ref(&[8u8; 32]));
     }
 }

@@ -75,9 +75,11 @@ impl Auth {
             .ok()
             .and_then(|payload| payload.get("iss").and_then(|v| v.as_str()).map(str::to_string))
         else {
+            crate::audit!(Kind::BearerRefused, reason = "not a JWT with an issuer");
             return Ok(None);
         };
         let Some(provider) = self.oidc_providers().find(|p| p.issuer == issuer) else {
+            crate::audit!(Kind::BearerRefused, reason = %format!("no provider has the issuer `{issuer}`"));
             return Ok(None);
         };
         // Read before verifying: if the keys (or the directory) change

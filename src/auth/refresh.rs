@@ -95,7 +95,7 @@ impl Auth {
                         by = "refresh",
                         provider = %provider.name,
                         user = %global.identity.user,
-                        session = %live.key.to_hex(),
+                        session = %crate::audit::session_ref(&live.key.0),
                         reason = global.login.reason.as_deref().unwrap_or("no longer allowed to log in"),
                     );
                     return Ok(None);
@@ -133,7 +133,7 @@ impl Auth {
                     by = "refresh",
                     provider = %provider.name,
                     user = %live.views.global().outcome.identity.user,
-                    session = %live.key.to_hex(),
+                    session = %crate::audit::session_ref(&live.key.0),
                     reason = %e,
                 );
                 Ok(None)

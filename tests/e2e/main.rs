@@ -11,6 +11,7 @@ mod scenario;
 mod ssf_peer;
 mod support;
 
+mod audit;
 mod auth_metrics;
 mod bearer;
 mod browser;

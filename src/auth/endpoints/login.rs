@@ -220,7 +220,7 @@ pub(super) async fn finish(
             provider = %result.provider,
             user = %outcome.identity.user,
             subject = %result.subject,
-            session = %key.to_hex(),
+            session = %crate::audit::session_ref(&key.0),
             acr = result.authentication.acr.as_deref(),
         );
     } else {
@@ -236,7 +236,7 @@ pub(super) async fn finish(
             provider = %provider,
             user = %user,
             subject = %subject,
-            session = %live.key.to_hex(),
+            session = %crate::audit::session_ref(&live.key.0),
         );
         add_cookie(
             &mut response,

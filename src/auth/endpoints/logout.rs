@@ -74,7 +74,7 @@ pub(super) async fn end_session(auth: &Auth, parts: &Parts, body: impl ClientBod
         provider = %session.provider,
         user = %session.views.global().outcome.identity.user,
         subject = record.as_ref().map(|(r, _)| r.subject.as_str()),
-        session = %session.key.to_hex(),
+        session = %crate::audit::session_ref(&session.key.0),
     );
     // The IdP's own logout, when it has one: OIDC end_session with the ID
     // token as hint, SAML LogoutRequest with the NameID and SessionIndex.
