@@ -25,6 +25,8 @@ const RESTART_ONLY: &[&str] = &[
     "store",
     "log.format",
     "log.level",
+    // The audit layer and its sink are installed once, with the log.
+    "audit",
     "scim.enabled",
     "scim.listen",
     "admin.listen",
@@ -164,6 +166,8 @@ mod tests {
         assert!(!restart_only("server.listener_note"));
         assert!(!restart_only("route[0].upstream"));
         assert!(!restart_only("session.keys"));
+        assert!(restart_only("audit.destination"));
+        assert!(!restart_only("auditing"));
     }
 
     #[test]

@@ -206,6 +206,12 @@ pub(super) async fn finish(
     }
     let settings = &auth.sessions.settings;
     let mut response = redirect(return_to)?;
+    // For the audit trail, whichever way the session is made.
+    let (provider, subject, user) = (
+        result.provider.clone(),
+        result.subject.clone(),
+        outcome.identity.user.clone(),
+    );
     let raised = match raises {
         Some(key) => auth.sessions.replace(&key, result.clone(), Replacement::StepUp).await?,
         None => None,
@@ -214,22 +220,17 @@ pub(super) async fn finish(
         // Every replica (and every process on one SQLite file) drops its
         // cached copy of the weaker session now.
         auth.sessions.store().announce_changed(&[key]).await?;
-        tracing::info!(provider = %result.provider, user = %outcome.identity.user, "step-up raised the session");
+        tracing::info!(%provider, %user, "step-up raised the session");
         crate::audit!(
             Kind::StepUp,
-            provider = %result.provider,
-            user = %outcome.identity.user,
-            subject = %result.subject,
+            provider = %provider,
+            user = %user,
+            subject = %subject,
             session = %crate::audit::session_ref(&key.0),
             acr = result.authentication.acr.as_deref(),
         );
     } else {
         let max_age = i64::try_from(settings.absolute_timeout.as_secs()).unwrap_or(i64::MAX);
-        let (provider, subject, user) = (
-            result.provider.clone(),
-            result.subject.clone(),
-            outcome.identity.user.clone(),
-        );
         let (sealed, live) = auth.sessions.create_derived(result, match_key, derived).await?;
         crate::audit!(
             Kind::LoginSucceeded,
