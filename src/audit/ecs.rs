@@ -131,6 +131,12 @@ pub fn document(action: &str, fields: Vec<(&str, Value)>, at: DateTime<Utc>, id:
         insert(&mut doc, &["event", "type"], c.types.into());
     }
     for (field, value) in fields {
+        let value = match (field, value) {
+            // A list travels as one comma-joined string (tracing has no
+            // list values); a SIEM wants the list.
+            ("fields", Value::String(list)) => list.split(',').filter(|f| !f.is_empty()).collect(),
+            (_, value) => value,
+        };
         insert(&mut doc, &ecs_path(field), value);
     }
     Value::Object(doc)
@@ -224,6 +230,22 @@ mod tests {
         );
         assert_eq!(d["event"]["type"], serde_json::json!(["group", "change"]));
         assert_eq!(d["doorward"]["resource_type"], "Group");
+    }
+
+    #[test]
+    fn the_scim_field_names_are_a_list() {
+        let d = doc(
+            "scim-change",
+            vec![("fields", "active,userName".into()), ("field_count", 2.into())],
+        );
+        assert_eq!(d["doorward"]["fields"], serde_json::json!(["active", "userName"]));
+        assert_eq!(d["doorward"]["field_count"], 2);
+        let d = doc("scim-change", vec![("fields", "".into())]);
+        assert_eq!(
+            d["doorward"]["fields"],
+            serde_json::json!([]),
+            "a delete writes no field"
+        );
     }
 
     #[test]

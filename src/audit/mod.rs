@@ -20,7 +20,8 @@
 //!   `scim`, `signal`, `operator`, `reload`, `refresh`, `expiry`)
 //! - `count`: how many sessions an action ended
 //! - `credential`: the SCIM credential's name; `resource_type`,
-//!   `resource_id`, `operation`, `fields` for SCIM changes
+//!   `resource_id`, `operation`, `fields` (attribute names, comma-joined;
+//!   a list in ECS), `field_count` for SCIM changes
 //! - `key`: a config key (weakening switches)
 //!
 //! No token, cookie, password, secret or assertion is ever a field.
@@ -29,6 +30,8 @@ pub mod ecs;
 pub mod layer;
 pub mod settings;
 pub mod sink;
+#[cfg(test)]
+pub mod testing;
 
 pub use layer::{is_audit, is_audit_or_request, AuditLayer, Selection};
 pub use sink::Sink;

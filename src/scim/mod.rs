@@ -35,6 +35,7 @@
 //! neither `auth` nor sessions: what a write changed goes to the handle's
 //! notifier.
 
+mod audit;
 mod auth;
 mod check;
 mod collection;

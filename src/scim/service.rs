@@ -18,6 +18,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use super::audit::{self, Change};
 use super::auth::Credentials;
 use super::collection::{self, Collection, Edit};
 use super::definitions::Kind;
@@ -52,6 +53,17 @@ pub struct Scim {
     max_page: usize,
     idle: Duration,
     deadline: Duration,
+}
+
+/// One request to `/Users` or `/Groups`, as routed.
+struct CollectionRequest<'a> {
+    method: &'a Method,
+    id: Option<&'a str>,
+    headers: &'a HeaderMap,
+    params: &'a [(String, String)],
+    base: &'a str,
+    /// The SCIM credential that authenticated it, for the audit trail.
+    credential: &'a str,
 }
 
 /// Who sent a request.
@@ -171,14 +183,28 @@ impl Scim {
                     &discovery::schemas(base, id.first().copied())?,
                 ))
             }
-            ["Users", tail @ ..] if tail.len() <= 1 => self
-                .collection::<Users>(method, tail.first().copied(), h, &params, body, base)
-                .await
-                .inspect(|reply| audit_change::<Users>(credential, method, tail.first().copied(), reply)),
-            ["Groups", tail @ ..] if tail.len() <= 1 => self
-                .collection::<Groups>(method, tail.first().copied(), h, &params, body, base)
-                .await
-                .inspect(|reply| audit_change::<Groups>(credential, method, tail.first().copied(), reply)),
+            ["Users", tail @ ..] if tail.len() <= 1 => {
+                let request = CollectionRequest {
+                    method,
+                    id: tail.first().copied(),
+                    headers: h,
+                    params: &params,
+                    base,
+                    credential,
+                };
+                self.collection::<Users>(request, body).await
+            }
+            ["Groups", tail @ ..] if tail.len() <= 1 => {
+                let request = CollectionRequest {
+                    method,
+                    id: tail.first().copied(),
+                    headers: h,
+                    params: &params,
+                    base,
+                    credential,
+                };
+                self.collection::<Groups>(request, body).await
+            }
             ["Bulk"] => Err(ScimError::NotImplemented("bulk operations are not supported")),
             [".search"] => {
                 if method != Method::POST {
@@ -196,18 +222,27 @@ impl Scim {
     }
 
     /// `/Users` or `/Groups` and what follows: the list, `.search`, or one
-    /// resource.
+    /// resource. Each successful write is audited here, where its body is
+    /// known (the names of the attributes it wrote, never their values).
     async fn collection<C: Collection>(
         &self,
-        method: &Method,
-        id: Option<&str>,
-        headers: &HeaderMap,
-        params: &[(String, String)],
+        request: CollectionRequest<'_>,
         body: impl ClientBody,
-        base: &str,
     ) -> Result<Reply, ScimError> {
+        let CollectionRequest {
+            method,
+            id,
+            headers,
+            params,
+            base,
+            credential,
+        } = request;
         let ok = |value: Value| reply::json(http::StatusCode::OK, &value);
         let dir = &self.directory;
+        let audited = |change: Change, fields: &[String], reply: Reply| {
+            audit::change::<C>(credential, change, id, fields, &reply);
+            reply
+        };
         match (id, method) {
             (None, &Method::GET) => {
                 let query = Query::from_params(C::KIND, params, self.max_page)?;
@@ -220,19 +255,28 @@ impl Scim {
             }
             (None, &Method::POST) => {
                 let body = self.read_json(headers, body).await?;
-                collection::create::<C>(dir, base, &body, params).await
+                let fields = body.as_object().map(audit::fields_of_resource).unwrap_or_default();
+                let reply = collection::create::<C>(dir, base, &body, params).await?;
+                Ok(audited(Change::Create, &fields, reply))
             }
             (Some(".search"), _) | (None, _) => Err(ScimError::MethodNotAllowed),
             (Some(id), &Method::GET) => collection::get::<C>(dir, base, id, headers, params).await,
             (Some(id), &Method::PUT) => {
                 let edit = Edit::replace(C::KIND, &self.read_json(headers, body).await?)?;
-                collection::edit::<C>(dir, base, id, headers, edit, params).await
+                let fields = audit::fields_of_edit(&edit);
+                let reply = collection::edit::<C>(dir, base, id, headers, edit, params).await?;
+                Ok(audited(Change::Replace, &fields, reply))
             }
             (Some(id), &Method::PATCH) => {
                 let edit = Edit::patch(&self.read_json(headers, body).await?)?;
-                collection::edit::<C>(dir, base, id, headers, edit, params).await
+                let fields = audit::fields_of_edit(&edit);
+                let reply = collection::edit::<C>(dir, base, id, headers, edit, params).await?;
+                Ok(audited(Change::Patch, &fields, reply))
             }
-            (Some(id), &Method::DELETE) => collection::delete::<C>(dir, id, headers).await,
+            (Some(id), &Method::DELETE) => {
+                let reply = collection::delete::<C>(dir, id, headers).await?;
+                Ok(audited(Change::Delete, &[], reply))
+            }
             (Some(_), _) => Err(ScimError::MethodNotAllowed),
         }
     }
@@ -284,35 +328,4 @@ impl Scim {
         })?;
         serde_json::from_slice(&bytes).map_err(|e| ScimError::InvalidSyntax(format!("the body is not JSON: {e}")))
     }
-}
-
-/// One audit event per successful SCIM write: who (which credential),
-/// what (resource type and id, operation). Never the values written.
-fn audit_change<C: Collection>(credential: &str, method: &Method, id: Option<&str>, reply: &Reply) {
-    let operation = match *method {
-        Method::POST if id.is_none() => "create",
-        Method::PUT => "replace",
-        Method::PATCH => "patch",
-        Method::DELETE => "delete",
-        _ => return,
-    };
-    if !reply.status().is_success() {
-        return;
-    }
-    // A created resource's id is in its Location.
-    let created = reply
-        .headers()
-        .get(http::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|l| l.rsplit('/').next());
-    crate::audit!(
-        crate::audit::Kind::ScimChange,
-        credential,
-        resource_type = match C::KIND {
-            crate::scim::definitions::Kind::User => "User",
-            crate::scim::definitions::Kind::Group => "Group",
-        },
-        resource_id = id.or(created),
-        operation,
-    );
 }

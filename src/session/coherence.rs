@@ -60,8 +60,23 @@ where
         };
         let now = self.clock.now();
         let idle = i64::try_from(self.settings.idle_timeout.as_secs()).unwrap_or(i64::MAX);
-        if now >= live.expires_at || now.saturating_sub(live.last_seen()) > idle {
+        let expired = if now >= live.expires_at {
+            Some("the session's lifetime ended")
+        } else if now.saturating_sub(live.last_seen()) > idle {
+            Some("the session was idle for longer than idle_timeout")
+        } else {
+            None
+        };
+        if let Some(reason) = expired {
             self.delete(key).await?;
+            // Named by its hash, like its login event: the two tie up.
+            crate::audit!(
+                crate::audit::Kind::SessionEnded,
+                by = "expiry",
+                provider = %live.provider,
+                session = %crate::audit::session_ref(&key.0),
+                reason,
+            );
             return Ok(None);
         }
         live.last_seen.store(now, Ordering::Relaxed);

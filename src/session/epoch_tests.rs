@@ -13,7 +13,7 @@ use crate::secret::SecretString;
 use crate::store::Store;
 use crate::store::StoreOptions;
 
-struct Views;
+pub(super) struct Views;
 
 impl Footprint for Views {
     fn footprint(&self) -> usize {
@@ -21,11 +21,16 @@ impl Footprint for Views {
     }
 }
 
-type Manager = SessionManager<Views>;
+pub(super) type Manager = SessionManager<Views>;
 
 /// A manager whose derive function flushes the cache (as a reload racing
 /// the derive would) while `flush_during_derive` is on.
 async fn manager(flush_during_derive: Arc<AtomicBool>) -> Arc<Manager> {
+    manager_on(flush_during_derive, Clock::manual(1_000)).await
+}
+
+/// The same, on `clock` (idle timeout 600 s, lifetime 3,600 s).
+pub(super) async fn manager_on(flush_during_derive: Arc<AtomicBool>, clock: Clock) -> Arc<Manager> {
     let store = Store::open("sqlite::memory:", &StoreOptions::default())
         .await
         .expect("store");
@@ -52,12 +57,12 @@ async fn manager(flush_during_derive: Arc<AtomicBool>) -> Arc<Manager> {
         }
         Views
     });
-    let manager = Arc::new(Manager::new(store, keys, settings, derive, Clock::manual(1_000)));
+    let manager = Arc::new(Manager::new(store, keys, settings, derive, clock));
     this.set(Arc::downgrade(&manager)).expect("set once");
     manager
 }
 
-fn login() -> LoginResult {
+pub(super) fn login() -> LoginResult {
     LoginResult {
         provider: "idp".into(),
         issuer: "https://idp.example".into(),

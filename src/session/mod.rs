@@ -15,6 +15,8 @@ pub mod cookies;
 mod create;
 #[cfg(test)]
 mod epoch_tests;
+#[cfg(test)]
+mod expiry_tests;
 pub mod id;
 mod manager;
 

@@ -179,6 +179,7 @@ async fn each_security_fact_is_one_ecs_event_in_the_trail_and_no_secret_is() {
     assert_eq!(change["doorward"]["resource_type"], "User");
     assert_eq!(change["doorward"]["operation"], "create");
     assert!(change["doorward"]["resource_id"].is_string(), "{change}");
+    assert_eq!(change["doorward"]["fields"], json!(["userName"]), "the names it wrote");
 
     // alice logs out.
     let page = alice.get(&format!("{}/_doorward/logout", relay.base)).await;

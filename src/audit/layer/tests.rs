@@ -1,28 +1,17 @@
 //! The layer under a real subscriber: what reaches the sink, and what
 //! does not.
 
-use std::sync::Arc;
-
 use serde_json::Value;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer as _;
 
 use super::*;
-use crate::audit::sink::{Captured, Destination};
 
 /// Runs `emit` under a subscriber with the audit layer (filtered as
 /// telemetry filters it) and returns the lines it wrote.
 fn audited(selection: Selection, emit: impl FnOnce()) -> Vec<Value> {
-    let buffer = Captured::default();
-    let sink = Sink::open(Destination::Writer(Box::new(buffer.clone()))).expect("sink");
-    let layer = AuditLayer::new(Arc::new(sink), selection).with_filter(tracing_subscriber::filter::filter_fn(is_audit));
-    let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, emit);
-    buffer
-        .text()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
-        .collect()
+    let (events, guard) = crate::audit::testing::capture(selection);
+    emit();
+    drop(guard);
+    events.lines()
 }
 
 #[test]
