@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/plot.py REPORT_JSON OUT_PNG — the picture of a bench/run.sh run:
 req/s and CPU µs/request per candidate (coloured by pair), and latency at a
-constant rate (p50/p99/p99.9 per load, nginx vs doorward logged in).
+constant rate (p99 and p99.9 against the offered rate, nginx vs doorward
+logged in).
 Needs matplotlib (bench/requirements.txt); bench/run.sh installs it.
 """
 import json
@@ -40,18 +41,24 @@ def main():
                    fontsize=7, loc="upper left")
 
     if rate:
+        # The latency curve: p99 (solid) and p99.9 (dotted) against the
+        # offered rate, one colour per candidate; hollow marks where the
+        # rate was not held (the latency there is queueing).
         ax = axes[2]
-        marks = ["p50", "p99", "p999"]
-        styles = {"nginx-auto": "-", "doorward-auth": "--"}
-        for r in rate:
-            ys = [float(r[m]) for m in marks]
-            held = "" if float(r["achieved"]) >= 0.95 * float(r["target"]) else ", rate NOT held"
-            ax.plot(range(3), ys, styles.get(r["name"], ":"), marker="o",
-                    label=f"{r['name']} at {r['pct']}% ({r['achieved']} of {r['target']} req/s{held})")
-        ax.set_xticks(range(3), ["p50", "p99", "p99.9"])
+        names = list(dict.fromkeys(r["name"] for r in rate))
+        for i, name in enumerate(names):
+            mine = sorted((r for r in rate if r["name"] == name), key=lambda r: r["rate"])
+            xs = [r["rate"] for r in mine]
+            colour = f"C{i}"
+            for mark, style in (("p99", "-"), ("p999", ":")):
+                ax.plot(xs, [r[mark] for r in mine], style, color=colour,
+                        label=f"{name} {'p99.9' if mark == 'p999' else 'p99'}")
+                ax.scatter(xs, [r[mark] for r in mine], color=colour,
+                           facecolors=[colour if r["held"] else "none" for r in mine], zorder=3)
+        ax.set_xlabel("offered rate, req/s (hollow: not held)")
         ax.set_yscale("log")
         ax.set_ylabel("latency, ms (log)")
-        ax.set_title("latency at a constant rate (% of nginx-auto peak)", fontsize=10)
+        ax.set_title("latency at a constant rate (medians of rounds)", fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(True, which="both", alpha=0.3)
 

@@ -2,13 +2,16 @@
 """bench/report.py — the report of bench/run.sh: medians per candidate,
 ratios within each pair (defaults: nginx-auto vs doorward as shipped; one:
 nginx-1 vs doorward worker_threads = 1), PASS/MISS against the targets of
-issue 12, the mod_auth_openidc ratios, and latency at a constant rate.
+issue 12, the mod_auth_openidc ratios, and latency at a constant rate
+(bench/rate_report.py).
 Prints it, writes the markdown (--md) and the numbers for bench/plot.py
 (--json). Standard library only.
 """
 import argparse
 import json
 import statistics as st
+
+import rate_report
 
 # Targets (issue 12). Never loosen one to make a run pass.
 CPU_AUTH_OVER_PUBLIC_US = 1.5   # logged-in CPU/req minus public CPU/req
@@ -126,33 +129,15 @@ def main():
             r = med[dn]["rps"] / med[mn]["rps"]
             c = med[mn]["cpu"] / med[dn]["cpu"]
             check(f"throughput {dn}/{mn} (CPU/req {mn}/{dn}: {c:.1f}x)", f"{r:.2f}x", r >= goal, f">= {goal:.0f}x")
+    # ---- latency at a constant rate ---------------------------------------
+    rate_summary = rate_report.summarise(read_tsv(a.rate))
+    rate_section, rate_checks = rate_report.section(rate_summary, a.rate_note)
+    for label, value, ok, goal in rate_checks:
+        check(label, value, ok, goal)
+
     if checks:
         checks = ["| target | value | goal | result | stretch |", "|---|---:|---|---|---|"] + checks
     rss_lines = [f"- {name} RSS {when}: {mb:.1f} MB" for (name, when), mb in sorted(rss.items())]
-
-    # ---- latency at a constant rate ---------------------------------------
-    rate_rows = read_tsv(a.rate)
-    rate = ["| rate | candidate | target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | p99 ×nginx | p99.9 ×nginx | errors | load 1-min |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
-    unheld = []
-    base = {r[1]: r for r in rate_rows if r[0] == "nginx-auto"}
-    for r in rate_rows:
-        name, pct, target, got, p50, p99, p999, cpu, err, load = r
-        b = base.get(pct)
-        ratio = [f"{float(p99) / float(b[5]):.2f}", f"{float(p999) / float(b[6]):.2f}"] if b and b is not r and float(b[5]) > 0 else ["", ""]
-        held = float(got) >= 0.95 * float(target)
-        if not held:
-            unheld.append(f"{name} at {pct}%")
-        rate.append(f"| {pct}% of nginx-auto peak | {name} | {target} | {got}{'' if held else ' (not held)'} | {p50} | {p99} | {p999} | {cpu} "
-                    f"| {ratio[0]} | {ratio[1]} | {err} | {load} |")
-    if unheld:
-        # Latency is counted from each request's scheduled send time, so a
-        # rate that is not held shows up as queueing, growing with the run.
-        rate += ["", f"Rate not held (achieved < 95% of target): {', '.join(unheld)}. Latencies there are "
-                 "mostly queueing (latency-corrected: counted from each request's scheduled send time), "
-                 "from the proxy being saturated or the machine stalling; compare only rows whose rate was held."]
-    rate_section = (["### Latency at a constant rate (oha, latency-corrected)", "", *rate] if rate_rows else
-                    ["### Latency at a constant rate", "", a.rate_note or "not run"])
 
     per_round = ["| round | candidate | req/s | p50 ms | p99 ms | CPU µs/req | errors | load 1-min |", "|---|---|---:|---:|---:|---:|---|---:|"]
     per_round += ["| " + " | ".join(r) + " |" for r in rows]
@@ -171,8 +156,7 @@ def main():
     with open(a.md, "w") as f:
         f.write(md)
     with open(a.json, "w") as f:
-        json.dump({"setup": a.setup, "medians": med, "rate": [dict(zip(
-            ("name", "pct", "target", "achieved", "p50", "p99", "p999", "cpu", "errors", "load"), r)) for r in rate_rows]}, f, indent=1)
+        json.dump({"setup": a.setup, "medians": med, "rate": rate_summary}, f, indent=1)
     print(f"\nwritten {a.md}")
 
 

@@ -20,7 +20,7 @@
 #   modauth modauth250  Apache event MPM + mod_auth_openidc at the same OP,
 #                     alice / big (needs apache2, libapache2-mod-auth-openidc)
 # After the wrk rounds, nginx-auto and doorward-auth are driven by oha at
-# fixed fractions of nginx-auto's peak rate (latency as users feel it).
+# constant rates (latency as users feel it), in interleaved rounds.
 #
 # Env knobs:
 #   DOORWARD_BIN   doorward binary (default target/release/doorward; with PERF=1
@@ -33,7 +33,12 @@
 #   THREADS CONNS  wrk -t / -c, also oha -c (default 2 / 32)
 #   OHA            oha binary (default: oha on PATH, else target/tools/bin/oha);
 #                  without it the latency-at-rate runs are skipped, and said so
-#   RATE_PCTS      percentages of nginx-auto's peak for the oha runs (default "50 80")
+#   RATES          constant rates for the oha runs, req/s (default "5000 10000 15000":
+#                  issue 22's table; both nginx and doorward must hold a rate for its
+#                  p99 ratio to count)
+#   RATE_CANDIDATES  who is driven at those rates (default "nginx-auto doorward-auth";
+#                  add doorward-auth-shared to compare the runtime shapes)
+#   RATE_ROUNDS    interleaved rounds at each rate (default 3)
 #   RATE_DURATION  oha seconds per run (default 15)
 #   PLOT=0         no PNG (otherwise matplotlib, pinned in bench/requirements.txt,
 #                  is installed into target/bench-venv on first use)
@@ -63,7 +68,9 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-32}
-RATE_PCTS=${RATE_PCTS:-"50 80"}
+RATES=${RATES:-"5000 10000 15000"}
+RATE_CANDIDATES=${RATE_CANDIDATES:-"nginx-auto doorward-auth"}
+RATE_ROUNDS=${RATE_ROUNDS:-3}
 RATE_DURATION=${RATE_DURATION:-15}
 PLOT=${PLOT:-1}
 CLK_TCK=$(getconf CLK_TCK)
@@ -92,7 +99,7 @@ chmod 755 "$TMP"                               # nginx and Apache workers run as
 mkdir -p "$TMP/www" "$TMP/tmp" "$TMP/wrk"
 head -c 1024 /dev/urandom > "$TMP/www/1k.bin"
 RESULTS=$TMP/results.tsv                       # round name rps p50 p99 cpu_us errors load1
-RATE_RESULTS=$TMP/rate.tsv                     # name pct target achieved p50 p99 p99.9 cpu_us errors load1
+RATE_RESULTS=$TMP/rate.tsv                     # round name rate achieved p50 p99 p99.9 cpu_us errors load1
 META=$TMP/meta.tsv                             # name pair role setting
 RSS=$TMP/rss.tsv                               # name when rss_kb
 : > "$RESULTS"; : > "$RATE_RESULTS"; : > "$META"; : > "$RSS"
@@ -138,20 +145,20 @@ for ROUND in $(seq "$ROUNDS"); do
 done
 perf_profiles
 
-# Latency at a constant rate: fractions of nginx-auto's median peak.
+# Latency at a constant rate: each rate, each candidate, interleaved rounds
+# (the machine drifts; a round compares candidates under the same drift).
 RATE_NOTE=
-if ! has nginx-auto; then
-    RATE_NOTE="latency at rate: skipped (needs nginx-auto in CANDIDATES, for its peak rate)"
-elif [[ -z $RATE_PCTS ]]; then
-    RATE_NOTE="latency at rate: skipped (RATE_PCTS is empty)"
+if [[ -z $RATES ]]; then
+    RATE_NOTE="latency at rate: skipped (RATES is empty)"
 elif [[ ! -x $OHA ]]; then
     RATE_NOTE="latency at rate: SKIPPED, oha not found (OHA=$OHA); install it with: nice -n 10 cargo install oha --locked --version 1.16.0 --root target/tools"
 else
-    PEAK=$(awk -F'\t' '$2 == "nginx-auto" {print $3}' "$RESULTS" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}')
-    echo "latency at rate: oha $("$OHA" --version | head -1), -c$CONNS -z${RATE_DURATION}s --latency-correction -w, nginx-auto peak $PEAK req/s"
-    for pct in $RATE_PCTS; do
-        for c in nginx-auto doorward-auth; do
-            if has "$c"; then measure_rate "$c" "$pct" $((PEAK * pct / 100)); fi
+    echo "latency at rate: oha $("$OHA" --version | head -1), -c$CONNS -z${RATE_DURATION}s --latency-correction -w, $RATE_ROUNDS rounds"
+    for round in $(seq "$RATE_ROUNDS"); do
+        for rate in $RATES; do
+            for c in $RATE_CANDIDATES; do
+                if has "$c"; then measure_rate "$c" "$rate" "$round"; fi
+            done
         done
     done
 fi

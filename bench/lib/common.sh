@@ -111,21 +111,20 @@ measure() {
     tail -1 "$RESULTS" | awk -F'\t' '{printf "  %-20s %9s req/s  p50 %7s ms  p99 %7s ms  cpu %7s us/req  errors %s  load %s\n", $2, $3, $4, $5, $6, $7, $8}'
 }
 
-# measure_rate NAME PCT RATE: one oha run at a constant RATE req/s (PCT % of
-# the nginx peak), latency corrected for coordinated omission; appends
-# "name pct target_rps achieved_rps p50 p99 p99.9 cpu_us errors load1" to
-# $RATE_RESULTS.
+# measure_rate NAME RATE ROUND: one oha run at a constant RATE req/s,
+# latency corrected for coordinated omission; appends "round name rate
+# achieved_rps p50 p99 p99.9 cpu_us errors load1" to $RATE_RESULTS.
 measure_rate() {
-    local name=$1 pct=$2 rate=$3 out="$TMP/oha-$1-$2.json" t0 t1 args=()
+    local name=$1 rate=$2 round=$3 out="$TMP/oha-$1-$2-$3.json" t0 t1 args=()
     mapfile -d '' args < <(cookie_args "$name")
     t0=$(cpu_ticks ${CHARGE[$name]})
     timeout $((RATE_DURATION + 60)) "$OHA" -q "$rate" -z "${RATE_DURATION}s" -c "$CONNS" --no-tui \
         --output-format json --latency-correction --wait-ongoing-requests-after-deadline \
         "${args[@]}" "${URL[$name]}" > "$out"
     t1=$(cpu_ticks ${CHARGE[$name]})
-    python3 - "$out" "$name" "$pct" "$rate" $((t1 - t0)) "$CLK_TCK" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RATE_RESULTS" <<'EOF'
+    python3 - "$out" "$round" "$name" "$rate" $((t1 - t0)) "$CLK_TCK" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RATE_RESULTS" <<'EOF'
 import json, sys
-path, name, pct, rate, ticks, hz, load = sys.argv[1:]
+path, round_, name, rate, ticks, hz, load = sys.argv[1:]
 d = json.load(open(path))
 s, p = d["summary"], d["latencyPercentiles"]
 codes = d.get("statusCodeDistribution", {})
@@ -134,7 +133,7 @@ n = sum(codes.values())
 errs = [f"{k}:{v}" for k, v in codes.items() if k != "200"] + [f"{k}:{v}" for k, v in d.get("errorDistribution", {}).items()]
 ms = lambda v: (v or 0) * 1000
 cpu = int(ticks) * 1e6 / int(hz) / n if n else 0
-print(f"{name}\t{pct}\t{rate}\t{s['requestsPerSec']:.0f}\t{ms(p['p50']):.3f}\t{ms(p['p99']):.3f}\t{ms(p['p99.9']):.3f}\t{cpu:.2f}\t{';'.join(errs) or '-'}\t{load}")
+print(f"{round_}\t{name}\t{rate}\t{s['requestsPerSec']:.0f}\t{ms(p['p50']):.3f}\t{ms(p['p99']):.3f}\t{ms(p['p99.9']):.3f}\t{cpu:.2f}\t{';'.join(errs) or '-'}\t{load}")
 EOF
-    tail -1 "$RATE_RESULTS" | awk -F'\t' '{printf "  %-20s %3s%% %7s req/s (got %s)  p50 %7s ms  p99 %7s ms  p99.9 %7s ms  cpu %s us/req  errors %s  load %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+    tail -1 "$RATE_RESULTS" | awk -F'\t' '{printf "  round %s %-20s %6s req/s (got %s)  p50 %7s ms  p99 %7s ms  p99.9 %7s ms  cpu %s us/req  errors %s  load %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 }
