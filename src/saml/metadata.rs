@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use openssl::x509::X509;
 use doorward_xmldsig::CertificateKey;
+use openssl::x509::X509;
 use samael::metadata::{EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING};
 
 use super::xml::{escape, refuse_dtd};
