@@ -9,7 +9,6 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use samael::crypto::{Crypto, CryptoProvider, ReduceMode};
 use serde::{Deserialize, Serialize};
 
 use super::redirect;
@@ -119,13 +118,7 @@ impl SamlProvider {
                 let xml = String::from_utf8(raw).map_err(|_| SamlError::NotUtf8)?;
                 refuse_dtd(&xml)?;
                 // Only what the IdP's signature covers is read.
-                let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-                    &xml,
-                    &metadata.certificates,
-                    ReduceMode::ValidateAndMarkNoAncestors,
-                    self.allowed_algorithms().as_deref(),
-                )
-                .map_err(|e| SamlError::BadSignature(format!("{e:?}")))?;
+                let signed = self.verified(&xml, &metadata)?;
                 (signed, relay.map(str::to_string))
             }
             (Some(query), None) => {

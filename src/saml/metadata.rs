@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use doorward_xmldsig::CertificateKey;
 use openssl::x509::X509;
-use samael::crypto::CertificateDer;
 use samael::metadata::{EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING};
 
 use super::xml::{escape, refuse_dtd};
@@ -25,8 +25,10 @@ pub struct IdpMetadata {
     /// SingleLogoutService, HTTP-Redirect binding (Location, ResponseLocation).
     pub slo_url: Option<String>,
     pub slo_response_url: Option<String>,
-    /// Signing certificates (several during a rotation).
-    pub certificates: Vec<CertificateDer>,
+    /// Signing certificates (several during a rotation), each loaded into
+    /// libxmlsec1 once, here, and reused by every signature check until
+    /// the metadata is replaced.
+    pub certificates: Vec<CertificateKey>,
     pub x509: Vec<X509>,
 }
 
@@ -88,8 +90,10 @@ impl IdpMetadata {
                     .map_err(|_| SamlError::Metadata("a signing certificate is not base64".into()))?;
                 let cert = X509::from_der(&der)
                     .map_err(|e| SamlError::Metadata(format!("a signing certificate does not parse: {e}")))?;
+                let key = CertificateKey::from_der(&der)
+                    .map_err(|e| SamlError::Metadata(format!("a signing certificate: {e}")))?;
                 x509.push(cert);
-                certificates.push(CertificateDer::from(der));
+                certificates.push(key);
             }
         }
         if certificates.is_empty() {

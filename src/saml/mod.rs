@@ -3,9 +3,10 @@
 //! ([`redirect`]), every check on a Response ([`response`]), single logout
 //! both ways ([`logout`]) and attributes as claims ([`attributes`]).
 //!
-//! XML-DSig is samael's, over libxmlsec1: only content a valid signature
-//! covers is ever read (signature wrapping cannot substitute an assertion).
-//! Around it doorward adds what samael leaves to the SP: no DTDs, one
+//! XML-DSig is libxmlsec1's, through `doorward-xmldsig` (each IdP key
+//! loaded once, see [`dsig`]): only content a valid signature covers is
+//! ever read (signature wrapping cannot substitute an assertion).
+//! Around it doorward adds what XML-DSig leaves to the SP: no DTDs, one
 //! assertion, bounded sizes, replay (by the caller, in the durable store),
 //! exact errors for every refusal. Like `oidc`, it returns the neutral
 //! [`LoginResult`](crate::login::LoginResult) and knows nothing of sessions.
@@ -13,6 +14,7 @@
 mod attributes;
 mod authn;
 mod decrypt;
+mod dsig;
 mod logout;
 mod metadata;
 mod redirect;
@@ -24,7 +26,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openssl::pkey::{PKey, Private};
-use samael::crypto::AllowedSignatureAlgorithm;
 
 use crate::clock::Clock;
 use crate::config::SamlProviderConfig;
@@ -202,23 +203,6 @@ impl SamlProvider {
             provider.set_metadata(metadata);
         }
         Ok(provider)
-    }
-
-    /// Signature algorithms accepted on XML signatures. With the SHA-1
-    /// switch on, samael is asked for no restriction at all (it has no
-    /// SHA-1 entry to allow on its own).
-    fn allowed_algorithms(&self) -> Option<Vec<AllowedSignatureAlgorithm>> {
-        if self.allow_sha1 {
-            return None;
-        }
-        Some(vec![
-            AllowedSignatureAlgorithm::RsaSha256,
-            AllowedSignatureAlgorithm::RsaSha384,
-            AllowedSignatureAlgorithm::RsaSha512,
-            AllowedSignatureAlgorithm::EcdsaSha256,
-            AllowedSignatureAlgorithm::EcdsaSha384,
-            AllowedSignatureAlgorithm::EcdsaSha512,
-        ])
     }
 
     pub fn current_metadata(&self) -> Result<Arc<IdpMetadata>, SamlError> {

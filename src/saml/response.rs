@@ -10,7 +10,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use samael::crypto::{Crypto, CryptoProvider, ReduceMode};
 use samael::schema::{Assertion, Response};
 
 use super::decrypt::Sealed;
@@ -140,18 +139,6 @@ impl SamlProvider {
             .parse()
             .map_err(|e| SamlError::Malformed(format!("the decrypted Assertion does not parse: {e}")))?;
         self.accept(&assertion, &trusted, expected, idp)
-    }
-
-    /// The signed part of `xml`, every signature verified with the IdP's
-    /// certificates and the allowed algorithms.
-    fn verified(&self, xml: &str, idp: &IdpMetadata) -> Result<String, SamlError> {
-        Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-            xml,
-            &idp.certificates,
-            ReduceMode::ValidateAndMarkNoAncestors,
-            self.allowed_algorithms().as_deref(),
-        )
-        .map_err(|e| SamlError::BadSignature(format!("{e:?}")))
     }
 
     /// The checks on a trusted assertion, then the login it proves.
