@@ -27,6 +27,8 @@ const RESTART_ONLY: &[&str] = &[
     "log.level",
     // The audit layer and its sink are installed once, with the log.
     "audit",
+    // So is the OpenTelemetry layer and its exporter.
+    "traces",
     "scim.enabled",
     "scim.listen",
     "admin.listen",
