@@ -129,17 +129,29 @@ mod tests {
         assert!(!p.iter().any(|m| m.starts_with("traces")), "{p:?}");
         let config = crate::config::parse_str(&format!("{PASSING_BASE}{text}"), "doorward.toml").expect("parses");
         assert_eq!(config.traces.sample_ratio, 0.25);
-        assert_eq!(config.traces.trust_traceparent_from, vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]);
+        assert_eq!(
+            config.traces.trust_traceparent_from,
+            vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]
+        );
     }
 
     #[test]
     fn each_mistake_is_named_at_its_key() {
         let p = problems("[traces]\nenabled = true\n");
-        assert!(has(&p, "traces.endpoint: traces are enabled but no collector endpoint"), "{p:?}");
+        assert!(
+            has(&p, "traces.endpoint: traces are enabled but no collector endpoint"),
+            "{p:?}"
+        );
         let p = problems("[traces]\nendpoint = \"127.0.0.1:4318\"\n");
-        assert!(has(&p, "traces.endpoint: `127.0.0.1:4318` must be an absolute"), "{p:?}");
+        assert!(
+            has(&p, "traces.endpoint: `127.0.0.1:4318` must be an absolute"),
+            "{p:?}"
+        );
         let p = problems("[traces]\nendpoint = \"http://collector.example.com:4318/v1/traces\"\n");
-        assert!(has(&p, "traces.endpoint: plain http to a collector off loopback"), "{p:?}");
+        assert!(
+            has(&p, "traces.endpoint: plain http to a collector off loopback"),
+            "{p:?}"
+        );
         let p = problems("[traces]\nendpoint = \"https://c.example.com/v1/traces?key=1\"\n");
         assert!(has(&p, "traces.endpoint: the endpoint takes no query"), "{p:?}");
         let p = problems("[traces]\nsample_ratio = 1.5\n");
@@ -155,9 +167,18 @@ mod tests {
     #[test]
     fn a_bad_header_is_named_and_its_value_never_shown() {
         let p = problems("[traces]\nheaders = { \"bad name\" = \"v\" }\n");
-        assert!(has(&p, "traces.headers.bad name: `bad name` is not an HTTP header name"), "{p:?}");
+        assert!(
+            has(&p, "traces.headers.bad name: `bad name` is not an HTTP header name"),
+            "{p:?}"
+        );
         let p = problems("[traces]\nheaders = { \"x-api-key\" = \"line\\nbreak-hunter2\" }\n");
-        assert!(has(&p, "traces.headers.x-api-key: the value is not a valid HTTP header value"), "{p:?}");
+        assert!(
+            has(
+                &p,
+                "traces.headers.x-api-key: the value is not a valid HTTP header value"
+            ),
+            "{p:?}"
+        );
         assert!(!p.iter().any(|m| m.contains("hunter2")), "{p:?}");
         let p = problems("[traces]\nheaders = { \"x-api-key\" = { env = \"DOORWARD_TEST_UNSET_OTEL_KEY\" } }\n");
         assert!(has(&p, "traces.headers.x-api-key: environment variable"), "{p:?}");
@@ -168,6 +189,9 @@ mod tests {
         let text = "[traces]\nheaders = { \"x-api-key\" = \"hunter2-otel\" }\n";
         let config = crate::config::parse_str(&format!("{PASSING_BASE}{text}"), "doorward.toml").expect("parses");
         let shown = format!("{:?}", config.traces);
-        assert!(shown.contains("x-api-key") && !shown.contains("hunter2-otel"), "{shown}");
+        assert!(
+            shown.contains("x-api-key") && !shown.contains("hunter2-otel"),
+            "{shown}"
+        );
     }
 }
