@@ -30,11 +30,14 @@ use crate::support::{write_config, Upstream};
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
+/// Each span received, with its resource's attributes (`service.name`).
+type Received = Arc<Mutex<Vec<(Vec<(String, String)>, Span)>>>;
+
 /// An OTLP/HTTP traces receiver on 127.0.0.1, port 0: takes
 /// `POST /v1/traces`, keeps every span, answers an empty success.
 struct Receiver {
     addr: SocketAddr,
-    spans: Arc<Mutex<Vec<(Vec<(String, String)>, Span)>>>,
+    spans: Received,
     posts: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,7 +46,7 @@ impl Receiver {
     async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let addr = listener.local_addr().expect("receiver addr");
-        let spans = Arc::new(Mutex::new(Vec::new()));
+        let spans: Received = Arc::new(Mutex::new(Vec::new()));
         let posts = Arc::new(Mutex::new(0));
         let (kept, counted) = (Arc::clone(&spans), Arc::clone(&posts));
         let task = tokio::spawn(async move {
