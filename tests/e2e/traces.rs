@@ -200,10 +200,14 @@ upstream = "{upstream}"
     )
 }
 
-/// The batch exporter's delay, short so the test's deadlines are short.
+/// The batch exporter's delay: short so the test's deadlines are short.
 fn serve(config: &std::path::Path) -> ChildDoorward {
+    serve_batching_every(config, "100")
+}
+
+fn serve_batching_every(config: &std::path::Path, ms: &str) -> ChildDoorward {
     ChildDoorward::serve_with(config, |command| {
-        command.env("OTEL_BSP_SCHEDULE_DELAY", "100");
+        command.env("OTEL_BSP_SCHEDULE_DELAY", ms);
     })
 }
 
@@ -370,7 +374,8 @@ async fn spans_continue_a_trusted_callers_trace_reach_the_upstream_and_carry_no_
     );
 
     // An untrusted caller's traceparent starts nothing: doorward here
-    // trusts only 10.0.0.0/8, and the test calls from 127.0.0.1.
+    // trusts only 10.0.0.0/8, and the test calls from 127.0.0.1. Its batch
+    // waits a minute: the span arrives because SIGTERM sends the last ones.
     drop(doorward);
     let untrusting_dir = tempfile::tempdir().expect("dir");
     let untrusting = traces
@@ -378,10 +383,11 @@ async fn spans_continue_a_trusted_callers_trace_reach_the_upstream_and_carry_no_
         .replace("sample_ratio = 0.0", "sample_ratio = 1.0");
     let text = config(&base, &idp.issuer, &upstream.url(), untrusting_dir.path(), &untrusting);
     let file = write_config(&text);
-    let doorward = serve(file.path());
+    let doorward = serve_batching_every(file.path(), "60000");
     let forged = format!("00-{}-{}-01", "1".repeat(32), "2".repeat(16));
     let (status, _, _) = crate::support::get(doorward.addr, "/open/page", &[("traceparent", &forged)]).await;
     assert_eq!(status, 200);
+    doorward.signal("TERM");
     let fresh = receiver
         .span("request for /open/page", |s| {
             attr(s, "url.path").as_deref() == Some("/open/page") && s.name == "GET"
