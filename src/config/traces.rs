@@ -65,9 +65,15 @@ pub(super) fn check(config: &Config, issues: &mut Issues) {
         )),
         (Some(endpoint), _) => match absolute_http_url(endpoint) {
             Err(why) => issues.push((at("endpoint"), why)),
+            // Either would carry credentials into every message that
+            // names the endpoint.
             Ok(uri) if uri.query().is_some() => issues.push((
                 at("endpoint"),
                 "the endpoint takes no query (put credentials in `headers`)".into(),
+            )),
+            Ok(uri) if uri.authority().is_some_and(|a| a.as_str().contains('@')) => issues.push((
+                at("endpoint"),
+                "the endpoint takes no user or password (put credentials in `headers`)".into(),
             )),
             Ok(uri) if uri.scheme_str() == Some("http") && !uri.host().is_some_and(is_loopback) => issues.push((
                 at("endpoint"),
@@ -154,6 +160,11 @@ mod tests {
         );
         let p = problems("[traces]\nendpoint = \"https://c.example.com/v1/traces?key=1\"\n");
         assert!(has(&p, "traces.endpoint: the endpoint takes no query"), "{p:?}");
+        let p = problems("[traces]\nendpoint = \"https://u:hunter2@c.example.com/v1/traces\"\n");
+        assert!(
+            has(&p, "traces.endpoint: the endpoint takes no user or password"),
+            "{p:?}"
+        );
         let p = problems("[traces]\nsample_ratio = 1.5\n");
         assert!(has(&p, "traces.sample_ratio: 1.5 is not between 0.0 and 1.0"), "{p:?}");
         let p = problems("[traces]\nservice_name = \" \"\n");
