@@ -169,6 +169,7 @@ mod tests {
         assert!(!restart_only("route[0].upstream"));
         assert!(!restart_only("session.keys"));
         assert!(restart_only("audit.destination"));
+        assert!(restart_only("traces.sample_ratio"));
         assert!(!restart_only("auditing"));
     }
 
