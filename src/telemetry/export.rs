@@ -7,6 +7,7 @@
 //! its own; each export is sent on the tokio runtime, through the handle
 //! given at start.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ pub(super) fn start(settings: TraceSettings, runtime: Handle) -> Result<(Traces,
         http: IdpHttp::new(Arc::clone(&settings.tls), EXPORT_TIMEOUT).untraced(),
         headers: settings.headers,
         runtime,
+        failing: AtomicBool::new(false),
     };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -94,6 +96,23 @@ struct CollectorClient {
     http: IdpHttp,
     headers: Vec<(HeaderName, SecretString)>,
     runtime: Handle,
+    /// Whether the last export failed: a collector that is down is logged
+    /// once when it goes and once when it is back, not every batch.
+    failing: AtomicBool,
+}
+
+impl CollectorClient {
+    fn report(&self, failure: Option<String>) {
+        match failure {
+            None if self.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("the traces collector takes spans again");
+            }
+            Some(why) if !self.failing.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(error = %why, "the traces collector did not take a batch of spans (dropped)");
+            }
+            _ => {}
+        }
+    }
 }
 
 impl std::fmt::Debug for CollectorClient {
@@ -119,10 +138,21 @@ impl HttpClient for CollectorClient {
         let http = self.http.clone();
         // The batch processor's thread is not a runtime worker: the
         // request runs on the runtime and this only waits for it.
-        let response = self
+        let sent = self
             .runtime
             .spawn(async move { http.send("otlp", request).await })
-            .await??;
+            .await?;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                self.report(Some(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        match response.status().is_success() {
+            true => self.report(None),
+            false => self.report(Some(format!("it answered {}", response.status()))),
+        }
         let (parts, body) = response.into_parts();
         Ok(Response::from_parts(parts, Bytes::from(body)))
     }
