@@ -15,6 +15,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tracing::Instrument;
 
 use crate::metrics::IdpMetrics;
 
@@ -53,6 +54,9 @@ pub struct IdpHttp {
     tls: TlsConnector,
     timeout: Duration,
     observed: Option<Observed>,
+    /// Each call is a client span (target `doorward::trace`); off for the
+    /// traces exporter's own calls, which must not make spans to export.
+    traced: bool,
 }
 
 /// Where this client's requests are counted, and under which provider.
@@ -68,7 +72,14 @@ impl IdpHttp {
             tls: TlsConnector::from(tls),
             timeout,
             observed: None,
+            traced: true,
         }
+    }
+
+    /// Makes no spans (for the traces exporter).
+    pub fn untraced(mut self) -> Self {
+        self.traced = false;
+        self
     }
 
     /// Counts this client's requests in `metrics` under `provider`.
@@ -89,10 +100,27 @@ impl IdpHttp {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, IdpHttpError> {
         let started = std::time::Instant::now();
+        // The path only: a query may carry codes or tokens.
+        let span = match self.traced {
+            true => tracing::info_span!(target: "doorward::trace", "doorward.idp",
+                otel.kind = "client",
+                http.request.method = %request.method(),
+                server.address = request.uri().host().unwrap_or("-"),
+                url.path = request.uri().path(),
+                doorward.idp.endpoint = endpoint,
+                doorward.idp.provider = self.observed.as_ref().map_or("-", |o| &*o.provider),
+                http.response.status_code = tracing::field::Empty,
+            ),
+            false => tracing::Span::none(),
+        };
         let result = tokio::time::timeout(self.timeout, self.send_inner(request))
+            .instrument(span.clone())
             .await
             .map_err(|_| IdpHttpError::Timeout(self.timeout))
             .and_then(|r| r);
+        if let Ok(response) = &result {
+            span.record("http.response.status_code", response.status().as_u16());
+        }
         if let Some(o) = &self.observed {
             // An error is no answer or a server error; a 4xx (an expired
             // refresh token) is the IdP working as it should.

@@ -248,7 +248,8 @@ fn sessions(path: &Path, action: SessionsAction) -> ExitCode {
         },
         SessionsAction::Revoke { select } => {
             // The revocation's log line goes where the server's do.
-            if let Err(e) = start_logging(&config) {
+            // No traces from the CLI.
+            if let Err(e) = start_logging(&config, None) {
                 eprintln!("{e}");
             }
             SessionsCommand::Revoke {
@@ -309,26 +310,55 @@ fn log_format(format: &config::LogFormat) -> doorward::telemetry::LineFormat {
     }
 }
 
-/// Starts the log and the audit trail `[log]` and `[audit]` ask for;
-/// returns the audit sink, to reopen on SIGHUP.
-fn start_logging(config: &Config) -> Result<Option<Arc<doorward::audit::Sink>>, String> {
+/// What logging starts: the audit sink (reopened on SIGHUP) and the
+/// traces exporter (flushed at exit).
+type Started = (
+    Option<Arc<doorward::audit::Sink>>,
+    Option<doorward::telemetry::export::Traces>,
+);
+
+/// Starts the log, the audit trail and the traces `[log]`, `[audit]` and
+/// `[traces]` ask for (traces only given a `runtime` to send them on).
+fn start_logging(config: &Config, runtime: Option<&tokio::runtime::Runtime>) -> Result<Started, String> {
     let audit = doorward::audit::settings::layer(&config.audit)?;
     let sink = audit.as_ref().map(doorward::audit::AuditLayer::sink);
-    doorward::telemetry::init(&config.log.level, log_format(&config.log.format), audit)?;
-    Ok(sink)
+    let traces = match runtime {
+        Some(runtime) => trace_settings(&config.traces)?.map(|settings| (settings, runtime.handle().clone())),
+        None => None,
+    };
+    let traces = doorward::telemetry::init(&config.log.level, log_format(&config.log.format), audit, traces)?;
+    Ok((sink, traces))
+}
+
+/// `[traces]` as the exporter takes it (None when off); header secrets
+/// resolved here (checked by `doorward check` already).
+fn trace_settings(
+    traces: &config::traces::TracesConfig,
+) -> Result<Option<doorward::telemetry::export::TraceSettings>, String> {
+    let (true, Some(endpoint)) = (traces.enabled, &traces.endpoint) else {
+        return Ok(None);
+    };
+    let mut headers = Vec::new();
+    for (name, source) in &traces.headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("traces.headers.{name}: not a header name"))?;
+        let value = source.resolve().map_err(|e| format!("traces.headers.{name}: {e}"))?;
+        headers.push((name, value));
+    }
+    Ok(Some(doorward::telemetry::export::TraceSettings {
+        endpoint: endpoint.clone(),
+        sample_ratio: traces.sample_ratio,
+        service_name: traces.service_name.clone(),
+        trust_traceparent_from: traces.trust_traceparent_from.clone(),
+        headers,
+        tls: doorward::tls::client_config(None).map_err(|e| format!("traces: {e}"))?,
+    }))
 }
 
 fn serve(path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
-    };
-    let audit_sink = match start_logging(&config) {
-        Ok(sink) => sink,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     match config.server.runtime {
@@ -346,6 +376,13 @@ fn serve(path: &Path) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (audit_sink, traces) = match start_logging(&config, Some(&runtime)) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -382,6 +419,11 @@ fn serve(path: &Path) -> ExitCode {
         server.run(shutdown_signal()).await;
         ExitCode::SUCCESS
     });
+    // The last spans (the drain's requests among them) go out while the
+    // runtime that sends them still runs.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     // Upgraded tunnels still open after the grace period end here.
     runtime.shutdown_timeout(Duration::from_millis(100));
     code

@@ -14,6 +14,7 @@ pub mod load;
 pub mod provider;
 pub mod scim;
 pub mod signals;
+pub mod traces;
 pub mod ui;
 pub mod units;
 pub mod validate;
@@ -40,6 +41,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub audit: audit::AuditConfig,
+    #[serde(default)]
+    pub traces: traces::TracesConfig,
     #[serde(default)]
     pub upstream: UpstreamConfig,
     #[serde(default)]

@@ -24,6 +24,7 @@ pub fn validate(config: &Config) -> Issues {
     super::ui::check(&config.ui, &mut issues);
     super::admin::check(config, &mut issues);
     super::signals::check(config, &mut issues);
+    super::traces::check(config, &mut issues);
     issues
 }
 

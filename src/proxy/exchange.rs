@@ -8,6 +8,7 @@
 use http::response::Parts;
 use http::{HeaderValue, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
+use tracing::Instrument;
 
 use super::errors::ProxyError;
 use super::forwarding::remove_hop_by_hop;
@@ -20,6 +21,7 @@ use super::ConnInfo;
 use crate::access::{Registration, Registry};
 use crate::respond::body::{body_failure_in, PooledBody};
 use crate::respond::{Reply, ResponseBody};
+use crate::telemetry::traces;
 
 pub async fn exchange(
     prepared: Prepared,
@@ -30,11 +32,18 @@ pub async fn exchange(
     watched: Option<(Admission<'_>, &Registry)>,
 ) -> Result<Reply, ProxyError> {
     let Prepared {
-        request,
+        mut request,
         body_sent,
         upgrade,
     } = prepared;
-    let exchange = route.upstream.send(request, true);
+    let span = tracing::info_span!(target: "doorward::trace", "doorward.upstream",
+        otel.kind = "client",
+        http.request.method = %request.method(),
+        http.route = %route.rules.name,
+        http.response.status_code = tracing::field::Empty,
+    );
+    traces::inject(&span, request.headers_mut());
+    let exchange = route.upstream.send(request, true).instrument(span.clone());
     tokio::pin!(exchange);
     // The response timeout runs from the end of the upload: a slow but
     // steady upload is bounded by the idle timeout, not this one.
@@ -54,6 +63,7 @@ pub async fn exchange(
     };
 
     let (mut head, body) = response.into_parts();
+    span.record("http.response.status_code", head.status.as_u16());
     let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
     match (switching, upgrade, head.extensions.remove::<OnUpgrade>()) {
         (false, _, _) => remove_hop_by_hop(&mut head.headers, false),

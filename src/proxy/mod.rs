@@ -41,6 +41,7 @@ use crate::paths::{normalize, route_prefix_matches, EscapedSlashes};
 use crate::respond::body::{BodyLimits, ClientBody};
 use crate::respond::{failure_response, wants_json, Failure, Pages, Reply, ResponseBody};
 use crate::scim::Scim;
+use crate::telemetry::traces;
 pub use connection::{ConnInfo, Listener};
 use connection::{InFlight, Seen};
 pub use errors::GatewayError;
@@ -105,7 +106,27 @@ impl Gateway {
         let id = request_id.to_str().unwrap_or("-");
         let json = wants_json(req.headers());
         let method = req.method().clone();
-        let span = tracing::info_span!("request", id);
+        // With traces on, the same span is the trace's server span
+        // (`otel.*` fields only then: the log's JSON prints this span).
+        let span = match traces::on() {
+            true => tracing::info_span!("request", id, otel.kind = "server", otel.name = method.as_str()),
+            false => tracing::info_span!("request", id),
+        };
+        // Kept for the status at the end; no clone with traces off.
+        let traced = traces::on().then(|| span.clone());
+        if let Some(span) = &traced {
+            traces::start_request(
+                span,
+                &traces::RequestStart {
+                    method: &method,
+                    path: req.uri().path(),
+                    headers: req.headers(),
+                    peer: conn.peer.ip(),
+                    client: self.rewrite.client_address(req.headers(), conn.peer.ip()),
+                    request_id: id,
+                },
+            );
+        }
         let mut seen = Seen::default();
         // A disabled span (log level above info) costs a poll wrapper per
         // request for nothing: skip it.
@@ -130,6 +151,9 @@ impl Gateway {
                 failure_response(&self.pages, &error, id, json)
             }
         };
+        if let Some(span) = &traced {
+            traces::finish(span, response.status());
+        }
         let elapsed = started.elapsed();
         let metrics = match (&seen.route, seen.internal) {
             (_, true) => &self.internal_metrics,
@@ -206,6 +230,7 @@ impl Gateway {
                 .ok_or(ProxyError::NoRoute)?,
         );
         seen.route = Some(Arc::clone(&route));
+        traces::route(&route.rules.name);
 
         // Read before recognising: a change after this point wakes the
         // watcher for whatever this request opens (see `watch`).
@@ -213,7 +238,8 @@ impl Gateway {
         let recognised = match &self.auth {
             Some(auth) => {
                 let bearer = route.rules.bearer && !route.is_public(&path);
-                auth.recognise(&parts.headers, bearer).await
+                let span = tracing::info_span!(target: "doorward::trace", "doorward.recognise", doorward.bearer_allowed = bearer);
+                auth.recognise(&parts.headers, bearer).instrument(span).await
             }
             None => Ok(None),
         };
@@ -301,7 +327,8 @@ impl Gateway {
             Listener::Main
         };
         let name = path.strip_prefix("/ssf/").filter(|_| conn.listener == here)?;
-        signals.push(name, parts, body).await
+        let span = tracing::info_span!(target: "doorward::trace", "doorward.signals.push", doorward.transmitter = name);
+        signals.push(name, parts, body).instrument(span).await
     }
 
     /// A SCIM request; `path` is where the SCIM base path starts (the path
@@ -330,7 +357,11 @@ impl Gateway {
             ip: self.rewrite.client_address(&parts.headers, conn.peer.ip()),
             origin,
         };
-        Ok(scim.handle(parts, body, &path[scim.base_path().len()..], &peer).await)
+        let span = tracing::info_span!(target: "doorward::trace", "doorward.scim", http.request.method = %parts.method);
+        Ok(scim
+            .handle(parts, body, &path[scim.base_path().len()..], &peer)
+            .instrument(span)
+            .await)
     }
 
     /// No acceptable caller on a protected path: browsers are sent to log

@@ -27,6 +27,8 @@ const RESTART_ONLY: &[&str] = &[
     "log.level",
     // The audit layer and its sink are installed once, with the log.
     "audit",
+    // So is the OpenTelemetry layer and its exporter.
+    "traces",
     "scim.enabled",
     "scim.listen",
     "admin.listen",
@@ -167,6 +169,7 @@ mod tests {
         assert!(!restart_only("route[0].upstream"));
         assert!(!restart_only("session.keys"));
         assert!(restart_only("audit.destination"));
+        assert!(restart_only("traces.sample_ratio"));
         assert!(!restart_only("auditing"));
     }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::receiver::Receiver;
 
@@ -26,7 +27,8 @@ pub fn spawn(receiver: &Arc<Receiver>) {
         let mut retry = RETRY_FIRST;
         loop {
             let Some(this) = receiver.upgrade() else { return };
-            let wait = match this.poll_once(&mut acks, &mut errors).await {
+            let span = tracing::info_span!(target: "doorward::trace", "doorward.signals.poll", doorward.transmitter = %this.name);
+            let wait = match this.poll_once(&mut acks, &mut errors).instrument(span).await {
                 Ok(more) => {
                     retry = RETRY_FIRST;
                     // Acknowledge at once what was just taken.

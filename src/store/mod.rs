@@ -18,6 +18,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::metrics::StoreMetrics;
 use crate::secret::SecretString;
@@ -272,6 +273,14 @@ impl Store {
     /// [`Store::subscribe`] says it listens. SQLite is one node; the notices
     /// of an operator's CLI on the same file are polled from a durable
     /// table, which cannot miss one, so it needs no such guard.
+    /// The database's name in OpenTelemetry's conventions.
+    fn system_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+        }
+    }
+
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }
@@ -292,9 +301,15 @@ impl Store {
 macro_rules! dispatch {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
         let started = std::time::Instant::now();
+        // A span for traces only (the log never shows this target).
+        let span = tracing::info_span!(target: "doorward::trace", "doorward.store",
+            otel.kind = "client",
+            db.system.name = $self.system_name(),
+            db.operation.name = stringify!($method),
+        );
         let result = match &$self.backend {
-            Backend::Sqlite(s) => s.$method($($arg),*).await,
-            Backend::Postgres(s) => s.$method($($arg),*).await,
+            Backend::Sqlite(s) => s.$method($($arg),*).instrument(span).await,
+            Backend::Postgres(s) => s.$method($($arg),*).instrument(span).await,
         };
         $self.metrics.observe(stringify!($method), started.elapsed(), result.is_err());
         result

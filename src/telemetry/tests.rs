@@ -16,7 +16,7 @@ fn run(level: &str, audit_on: bool) -> (String, String) {
     });
     let writer = log.clone();
     let filter = EnvFilter::builder().parse(level).expect("filter");
-    let subscriber = subscriber(filter, LineFormat::Json, audit, move || writer.clone(), false);
+    let subscriber = subscriber(filter, LineFormat::Json, audit, None, move || writer.clone(), false);
     tracing::subscriber::with_default(subscriber, || {
         tracing::warn!("an ordinary warning");
         crate::audit!(Kind::LoginSucceeded, user = "alice@example.com");
@@ -46,4 +46,42 @@ fn with_the_trail_off_audit_events_are_ordinary_info_lines() {
     );
     let (log, _) = run("warn", false);
     assert!(!log.contains("alice@example.com"), "below the level: {log}");
+}
+
+/// With traces off (no tracer given), a trace-only span is disabled even
+/// at the most verbose level, with the audit trail on or off, and a line
+/// logged inside one names the request span around it, exactly as if the
+/// trace span were not there.
+#[test]
+fn trace_spans_never_reach_the_log() {
+    trace_spans_never_reach_the_log_with(false);
+    trace_spans_never_reach_the_log_with(true);
+}
+
+fn trace_spans_never_reach_the_log_with(audit_on: bool) {
+    let log = Captured::default();
+    let writer = log.clone();
+    let filter = EnvFilter::builder().parse("trace").expect("filter");
+    let audit = audit_on.then(|| {
+        let sink = Sink::open(Destination::Writer(Box::new(Captured::default()))).expect("sink");
+        AuditLayer::new(Arc::new(sink), Selection::all())
+    });
+    let subscriber = subscriber(filter, LineFormat::Json, audit, None, move || writer.clone(), false);
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request", id = "r-1");
+        let _request = request.enter();
+        let store = tracing::info_span!(target: "doorward::trace", "doorward.store", db.operation.name = "get");
+        assert!(store.is_disabled(), "no layer takes a trace span while traces are off");
+        let _store = store.enter();
+        tracing::info!("inside");
+    });
+    let text = log.text();
+    assert!(
+        text.contains("\"span\":{\"id\":\"r-1\",\"name\":\"request\"}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("doorward.store") && !text.contains("db.operation"),
+        "{text}"
+    );
 }

@@ -56,4 +56,5 @@ mod soak;
 mod step_up;
 mod store_url;
 mod tls;
+mod traces;
 mod upgrades;
