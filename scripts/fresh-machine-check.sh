@@ -38,6 +38,8 @@ commit=$(git rev-parse HEAD)
 logs=/var/tmp/doorward-fresh-logs/$(date -u +%Y%m%dT%H%M%SZ)
 work=$(mktemp -d /var/tmp/doorward-fresh.XXXXXX)
 mkdir -p "$logs"
+# The output is also kept whole, for docs/fresh-machine-check.md.
+exec > >(tee "$logs/check.log") 2>&1
 if docker info >/dev/null 2>&1; then mode=docker; else mode=chroot; fi
 
 # Nothing is mounted on the host side (the chroot's mounts live and die in
@@ -90,7 +92,7 @@ fi
 root=$work/root
 step "root filesystem: Debian $DEBIAN_ROOTFS_SUITE minbase + $DEBIAN_ROOTFS_RUST_PACKAGES + Rust (debootstrap, cached .debs)"
 debian_rootfs_rust "$root" >"$logs/debootstrap.log" 2>&1 || { tail -n 30 "$logs/debootstrap.log"; exit 1; }
-grep -E '^I: (Base system installed successfully|Retrieving Release)' "$logs/debootstrap.log" || true
+grep -E '^I: (Valid Release signature|Base system installed successfully)' "$logs/debootstrap.log" || true
 echo "root: $(du -sh --one-file-system "$root" | cut -f1), $(ls "$root/usr/local/rustup/toolchains")"
 # A chroot has the host's network: its resolver and apt sources too.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
