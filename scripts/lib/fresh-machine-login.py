@@ -6,9 +6,10 @@ Used by scripts/fresh-machine-check.sh inside the fresh root: it follows
 doorward's login redirect to the demo's real OpenID provider (oidc-provider),
 posts its login and consent forms (alice, any password), follows the
 callback back to doorward with a cookie jar, then asks the app (through
-doorward) for the headers it got. Exits non-zero unless the app saw
-X-Forwarded-User alice and X-Forwarded-Email alice@example.com, and saw no
-identity for an anonymous caller that sends its own X-Forwarded-User."""
+doorward) for the headers it got. Exits non-zero unless the app saw alice's
+identity (demo/doorward.toml keeps doorward's default user claim, the email,
+so X-Forwarded-User and X-Forwarded-Email are both alice@example.com), and
+saw no identity for an anonymous caller that sends its own X-Forwarded-User."""
 import http.cookiejar
 import json
 import re
@@ -19,7 +20,10 @@ import urllib.request
 
 DOORWARD = "http://127.0.0.1:4180"
 PROVIDER_PORT = 4181
-USER, EMAIL = "alice", "alice@example.com"
+LOGIN = "alice"
+# What the app gets for her: X-Forwarded-User (the email, doorward's default
+# user claim) and X-Forwarded-Email.
+USER, EMAIL = "alice@example.com", "alice@example.com"
 
 
 def form_fields(page):
@@ -42,7 +46,7 @@ def sign_in(opener):
         action, prompt = form_fields(response.read().decode("utf-8", "replace"))
         fields = {"prompt": prompt}
         if prompt == "login":
-            fields.update(login=USER, password="any password")
+            fields.update(login=LOGIN, password="any password")
         print(f"login: provider asks for {prompt}, form posted")
         data = urllib.parse.urlencode(fields).encode()
         response = opener.open(urllib.parse.urljoin(url, action), data=data, timeout=30)
