@@ -84,7 +84,7 @@ if [ "$mode" = docker ]; then
   step "run in a container (docker run --rm --network host rust:1-bookworm)"
   docker run --rm --network host \
     -v "$work/doorward:/src/doorward" -v "$PWD/scripts/lib:/opt/fresh-check:ro" -v "$logs:/fresh-logs" \
-    rust:1-bookworm nice -n 15 bash "$inside" $full
+    -e FRESH_ELAPSED=$((SECONDS - started)) rust:1-bookworm nice -n 15 bash "$inside" $full
   step "fresh-machine check passed (mode docker, commit ${commit:0:12})"
   exit 0
 fi
@@ -122,7 +122,7 @@ unshare --mount --pid --fork --mount-proc --propagation private \
     mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
     env -i HOME=/root TERM=dumb LANG=C.UTF-8 "$@" \
       chroot "$root" nice -n 15 bash /opt/fresh-check/fresh-machine-inside.sh '"$full"'
-  ' fresh-check "$root" "${DEBIAN_ROOTFS_RUST_ENV[@]}" || status=$?
+  ' fresh-check "$root" "${DEBIAN_ROOTFS_RUST_ENV[@]}" FRESH_ELAPSED=$((SECONDS - started)) || status=$?
 cp -a "$root/fresh-logs/." "$logs/" 2>/dev/null || true
 if [ "$status" -ne 0 ]; then
   step "fresh-machine check FAILED (exit $status; mode chroot, commit ${commit:0:12}); logs: $logs"

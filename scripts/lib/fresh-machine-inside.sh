@@ -15,7 +15,8 @@ logs=/fresh-logs
 mkdir -p "$logs"
 cd /src/doorward
 
-started=$SECONDS
+# Times continue the outer script's clock (FRESH_ELAPSED: seconds so far).
+started=$((SECONDS - ${FRESH_ELAPSED:-0}))
 step() { printf '\n== %s (at %dm%02ds)\n' "$1" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 # The lines of a log worth reading: what was installed, what was built, how
 # the tests ended, and every error.
