@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/idle.py — memory per idle keep-alive connection, doorward beside nginx.
 
-Usage: bench/idle.py [--n 2000] [--rounds 3] [--hold 3] [--bin target/release/doorward] [--tsv FILE]
+Usage: bench/idle.py [--n 2000] [--rounds 3] [--hold 5] [--bin target/release/doorward] [--tsv FILE]
 
 Both proxies front the same tiny nginx upstream on loopback (`return 200 ok`):
 nginx with one worker, doorward with its defaults and one public route. Each
@@ -108,7 +108,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--hold", type=float, default=3.0, help="seconds held idle before reading RSS")
+    ap.add_argument("--hold", type=float, default=5.0, help="seconds held idle before reading RSS")
     ap.add_argument("--bin", default="target/release/doorward")
     ap.add_argument("--tsv", help="also write name, median KiB/conn (RSS), (Private_Dirty) here")
     args = ap.parse_args()
