@@ -219,7 +219,10 @@ impl Connection {
         let idle_until = Instant::now() + io.idle_left_when_parked();
         let max = self.settings.max_header_bytes;
         let io = io.get_mut().get_mut();
+        // Copied, and the original let go: `left` shares hyper's whole read
+        // buffer (16 KiB), which it would otherwise keep while parked.
         let mut head = left.to_vec();
+        drop(left);
         let read = async {
             if head.is_empty() {
                 match tokio::time::timeout_at(idle_until, read_more(io, &mut head, max)).await {
