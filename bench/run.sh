@@ -40,6 +40,8 @@
 #                  add doorward-auth-shared to compare the runtime shapes)
 #   RATE_ROUNDS    interleaved rounds at each rate (default 3)
 #   RATE_DURATION  oha seconds per run (default 15)
+#   IDLE=0         skip the idle keep-alive row (bench/idle.py: its own nginx
+#                  upstream, nginx proxy and doorward; IDLE_N connections, default 2000)
 #   PLOT=0         no PNG (otherwise matplotlib, pinned in bench/requirements.txt,
 #                  is installed into target/bench-venv on first use)
 #   KEEP_TMP=1     keep the temp dir (configs, logs, raw wrk and oha output)
@@ -180,6 +182,18 @@ $(nproc) cores, load avg before $LOAD_BEFORE, after $LOAD_AFTER. \
 CPU/req counts the proxy's processes only (for direct: the upstream nginx)."
 python3 "$BENCH/report.py" --results "$RESULTS" --rate "$RATE_RESULTS" --meta "$META" --rss "$RSS" \
     --setup "$SETUP" --rate-note "$RATE_NOTE" --md "$OUT/latest.md" --json "$TMP/report.json"
+# Memory per idle keep-alive connection, beside nginx (issue 22; the method is
+# in bench/results/idle.md). Its own processes, after the others are measured.
+if [[ ${IDLE:-1} == 1 ]]; then
+    IDLE_N=${IDLE_N:-2000}
+    echo "memory per idle keep-alive connection: bench/idle.py --n $IDLE_N, median of 3 rounds"
+    python3 "$BENCH/idle.py" --bin "$DOORWARD_BIN" --n "$IDLE_N" --tsv "$TMP/idle.tsv"
+    awk -F'\t' -v n="$IDLE_N" '{kib[$1] = $2} END {
+        printf "\n| figure | doorward | nginx | ratio | target |\n|---|---|---|---|---|\n"
+        printf "| memory per idle keep-alive connection (%d held, VmRSS) | %.1f KiB | %.1f KiB | %.1fx | <= 12 KiB: %s |\n",
+            n, kib["doorward"], kib["nginx"], kib["doorward"] / (kib["nginx"] > 0 ? kib["nginx"] : 1),
+            kib["doorward"] <= 12 ? "PASS" : "MISS"}' "$TMP/idle.tsv" | tee -a "$OUT/latest.md"
+fi
 if [[ $PLOT == 1 ]]; then
     VENV=target/bench-venv
     if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then

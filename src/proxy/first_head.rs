@@ -8,6 +8,9 @@
 //! header-read timeout. Until the head is complete a connection here costs
 //! only what it has sent (the buffer starts at 512 bytes and doubles).
 //! Sniffing the h2c preface works the same: it ends in an empty line too.
+//!
+//! A parked HTTP/1.1 connection (see `conn_io`) waits for its next request
+//! head the same way, with the bytes hyper had read of it already.
 
 use std::io;
 use std::pin::Pin;
@@ -27,19 +30,20 @@ pub enum FirstHead {
     Closed,
 }
 
+/// The start of the HTTP/2 connection preface up to its first empty line,
+/// which is where [`read_first_head`] stops.
+const H2_PREFACE_HEAD: &[u8] = b"PRI * HTTP/2.0\r\n\r\n";
+
 /// Reads from `io` into `buf` until it holds the end of a request head (an
-/// empty line, LF or CRLF) or `max` bytes. The caller bounds the time.
+/// empty line, LF or CRLF) or `max` bytes. `buf` may hold the start of the
+/// head already. The caller bounds the time.
 pub async fn read_first_head<T: AsyncRead + Unpin>(io: &mut T, buf: &mut Vec<u8>, max: usize) -> io::Result<FirstHead> {
-    let mut searched: usize = 0;
+    if !buf.is_empty() && (has_empty_line(buf) || buf.len() >= max) {
+        return Ok(FirstHead::Ready);
+    }
+    let mut searched: usize = buf.len();
     loop {
-        if buf.len() == buf.capacity() {
-            let more = buf
-                .capacity()
-                .max(FIRST_BUFFER)
-                .min(max.saturating_sub(buf.len()).max(1));
-            buf.reserve_exact(more);
-        }
-        if io.read_buf(buf).await? == 0 {
+        if read_more(io, buf, max).await? == 0 {
             return Ok(FirstHead::Closed);
         }
         // An empty line can straddle two reads: look back three bytes.
@@ -49,6 +53,25 @@ pub async fn read_first_head<T: AsyncRead + Unpin>(io: &mut T, buf: &mut Vec<u8>
         }
         searched = buf.len();
     }
+}
+
+/// One read into `buf`, which grows only when full (from 512 bytes,
+/// doubling, never past `max`); 0 when the client closed.
+pub async fn read_more<T: AsyncRead + Unpin>(io: &mut T, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    if buf.len() == buf.capacity() {
+        let more = buf
+            .capacity()
+            .max(FIRST_BUFFER)
+            .min(max.saturating_sub(buf.len()).max(1));
+        buf.reserve_exact(more);
+    }
+    io.read_buf(buf).await
+}
+
+/// True if a head read by [`read_first_head`] is the h2c (prior knowledge)
+/// preface rather than an HTTP/1.1 request.
+pub fn is_h2_preface(head: &[u8]) -> bool {
+    head.starts_with(H2_PREFACE_HEAD)
 }
 
 /// True if `bytes` holds `\n\n` or `\n\r\n` (httparse takes either line
@@ -71,6 +94,23 @@ pub struct Prefixed<T> {
 impl<T> Prefixed<T> {
     pub fn new(prefix: Vec<u8>, inner: T) -> Self {
         Self { prefix, read: 0, inner }
+    }
+
+    /// The bytes still to be read again.
+    pub fn prefix(&self) -> &[u8] {
+        self.prefix.get(self.read..).unwrap_or_default()
+    }
+
+    /// Replaces what is read again first (a parked connection's next head).
+    pub fn set_prefix(&mut self, prefix: Vec<u8>) {
+        self.prefix = prefix;
+        self.read = 0;
+    }
+
+    /// The connection below, for reading past the prefix (a parked
+    /// connection waiting for its next head).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
     }
 }
 
@@ -169,6 +209,34 @@ mod tests {
             read_first_head(&mut server, &mut buf, 1000).await.expect("read"),
             FirstHead::Closed
         );
+    }
+
+    #[tokio::test]
+    async fn a_head_already_buffered_is_ready_without_reading_and_a_partial_one_is_completed() {
+        // A client that sends nothing more: a read would wait for ever.
+        let (_client, mut server) = tokio::io::duplex(64);
+        let mut buf = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+        assert_eq!(
+            read_first_head(&mut server, &mut buf, 1000).await.expect("read"),
+            FirstHead::Ready
+        );
+
+        let (mut client, mut server) = tokio::io::duplex(64);
+        use tokio::io::AsyncWriteExt;
+        client.write_all(b"\n").await.expect("write");
+        let mut buf = b"GET / HTTP/1.1\r\nHost: a\r\n\r".to_vec();
+        assert_eq!(
+            read_first_head(&mut server, &mut buf, 1000).await.expect("read"),
+            FirstHead::Ready
+        );
+        assert_eq!(buf, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    }
+
+    #[test]
+    fn the_h2c_preface_is_told_from_an_http1_head() {
+        assert!(is_h2_preface(b"PRI * HTTP/2.0\r\n\r\n"));
+        assert!(!is_h2_preface(b"PRI / HTTP/1.1\r\n\r\n"));
+        assert!(!is_h2_preface(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
     }
 
     #[test]

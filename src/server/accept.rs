@@ -115,6 +115,7 @@ impl Server {
                             _open: open_tx.clone(),
                             _slot: Some(slot),
                             _counted: Some(counts.open()),
+                            released: Some(Arc::clone(&counts)),
                         };
                         match &serving {
                             Some(threads) => threads.serve(tcp, move |tcp| conn.serve(tcp, peer)),
@@ -179,6 +180,7 @@ async fn serve_side(listener: TcpListener, side: Side, gateway: SharedGateway, d
                         _open: open,
                         _slot: None,
                         _counted: None,
+                        released: None,
                     };
                     tokio::spawn(conn.serve(tcp, peer));
                 }

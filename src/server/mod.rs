@@ -7,6 +7,8 @@
 mod accept;
 mod connection;
 mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 
 /// Per-connection protocol settings.
 #[derive(Clone)]
@@ -30,8 +29,7 @@ pub(super) fn configure_http2<B: Http2Settings>(builder: &mut B, s: &ConnSetting
     builder.apply(s);
 }
 
-/// hyper's HTTP/1.1 builders (plain and inside `auto`) take the same calls
-/// under different types.
+/// hyper's HTTP/1.1 and HTTP/2 builders, behind one call each.
 pub(super) trait Http1Settings {
     fn apply(&mut self, s: &ConnSettings);
 }
@@ -70,6 +68,4 @@ macro_rules! http2_settings {
 }
 
 http1_settings!(http1::Builder);
-http1_settings!(auto::Http1Builder<'_, TokioExecutor>);
 http2_settings!(http2::Builder<TokioExecutor>);
-http2_settings!(auto::Http2Builder<'_, TokioExecutor>);
