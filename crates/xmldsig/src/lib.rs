@@ -9,6 +9,7 @@
 //!   it, and only the enveloped-signature and canonicalisation transforms
 //!   (SAML Core 5.4: anything else could make the digest cover something
 //!   other than that element),
+//! - the document has no DTD (no entities, no DTD-declared IDs),
 //! - ID values are NCNames and unique in the document (a duplicate ID is
 //!   how a wrapped copy would be resolved instead of the original),
 //! - verifies with one of the IdP's certificates.
@@ -34,6 +35,8 @@ pub use keys::CertificateKey;
 pub enum Error {
     #[error("the document is not well-formed XML")]
     Parse,
+    #[error("the document has a DTD")]
+    Doctype,
     #[error("the document has no signature")]
     Unsigned,
     #[error("an ID attribute is not an NCName")]
@@ -86,6 +89,12 @@ pub fn verify(xml: &str, keys: &[CertificateKey], algorithms: Option<Algorithms<
     let document = Parser::default()
         .parse_string_with_options(xml, options)
         .map_err(|_| Error::Parse)?;
+    // A DTD can declare IDs and entities the checks below do not expect
+    // (an ID hijacking the signed one, text the caller's parser reads
+    // otherwise); SAML has none, so none is read at all.
+    if ffi::has_doctype(&document) {
+        return Err(Error::Doctype);
+    }
     let root = document.get_root_element().ok_or(Error::Parse)?;
     tree::register_ids(&document, &root)?;
     let signatures = tree::signatures(&root);
@@ -119,5 +128,7 @@ pub fn verify(xml: &str, keys: &[CertificateKey], algorithms: Option<Algorithms<
     Ok(Signed { xml })
 }
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod tests;
