@@ -94,6 +94,10 @@ fn wrapped_or_moved_assertions_yield_only_the_signed_one() {
     // content is not what was digested.
     let evil_as_a1 = evil_with_signature.replace("ID=\"evil\"", "ID=\"a1\"");
     assert_eq!(check(&response(&evil_as_a1)), Err(Error::Invalid));
+    // And the caller is told the signed element is not the document.
+    let nested = verify(&response(ASSERTION), &[idp()], Some(STRICT)).expect("verifies");
+    assert!(!nested.root);
+    assert!(verify(BOTH, &[idp()], Some(STRICT)).expect("verifies").root);
     // A second copy of the signed assertion is a duplicate ID.
     assert_eq!(
         check(&response(&format!("{ASSERTION}{ASSERTION}"))),

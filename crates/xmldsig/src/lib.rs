@@ -39,7 +39,7 @@ pub enum Error {
     Doctype,
     #[error("the document has no signature")]
     Unsigned,
-    #[error("an ID attribute is not an NCName")]
+    #[error("an ID attribute is not an NCName, or is already another element's ID")]
     BadId,
     #[error("two elements have the same ID")]
     DuplicateId,
@@ -70,6 +70,10 @@ pub struct Signed {
     /// The canonical XML of the signed element (the root's, when the root
     /// is signed): the bytes its digest was computed over.
     pub xml: String,
+    /// Whether that element is the document's root. A caller expecting a
+    /// signed message (not a signed part of one) requires it: a signed
+    /// message found inside an attacker's document is a wrapping shape.
+    pub root: bool,
 }
 
 /// Verifies every signature in `xml` with `keys` (any one of them may
@@ -124,8 +128,9 @@ pub fn verify(xml: &str, keys: &[CertificateKey], algorithms: Option<Algorithms<
     }
     // With the root signed, everything else in it is covered by that
     // signature; otherwise exactly one (non-root) element was signed.
+    let root = root_signed.is_some();
     let xml = root_signed.or(other_signed).ok_or(Error::Unsigned)?;
-    Ok(Signed { xml })
+    Ok(Signed { xml, root })
 }
 
 #[cfg(test)]
