@@ -18,9 +18,9 @@ const SP_BASE: &str = "http://127.0.0.1:9";
 const ACS: &str = "http://127.0.0.1:9/_doorward/saml/acs";
 const ENTITY: &str = "http://127.0.0.1:9/_doorward/saml/metadata";
 
-struct Lab {
-    idp: SamlIdp,
-    provider: SamlProvider,
+pub(crate) struct Lab {
+    pub(crate) idp: SamlIdp,
+    pub(crate) provider: SamlProvider,
     clock: Clock,
     _metadata: tempfile::NamedTempFile,
 }
@@ -57,7 +57,7 @@ async fn provider_for(idp: &SamlIdp, options: &str, clock: Clock) -> (SamlProvid
 }
 
 impl Lab {
-    async fn start(options: &str) -> Self {
+    pub(crate) async fn start(options: &str) -> Self {
         let idp = SamlIdp::start(
             &json!([
                 sp(ENTITY, ACS),
@@ -81,7 +81,7 @@ impl Lab {
 
     /// A login the provider starts, answered by the IdP: the post and the
     /// AuthnRequest ID it answers.
-    async fn response(&self, user: &str) -> (Posted, String) {
+    pub(crate) async fn response(&self, user: &str) -> (Posted, String) {
         let (redirect, id) = self
             .provider
             .authn_request_redirect("relay-0123456789", &Default::default())
@@ -91,12 +91,16 @@ impl Lab {
         (posted, id)
     }
 
-    fn check(&self, posted: &Posted, expected: Option<&str>) -> Result<doorward::saml::SamlLogin, SamlError> {
+    pub(crate) fn check(
+        &self,
+        posted: &Posted,
+        expected: Option<&str>,
+    ) -> Result<doorward::saml::SamlLogin, SamlError> {
         self.provider.validate_response(&posted.response, expected)
     }
 }
 
-fn refused(result: Result<doorward::saml::SamlLogin, SamlError>) -> SamlError {
+pub(crate) fn refused(result: Result<doorward::saml::SamlLogin, SamlError>) -> SamlError {
     match result {
         Ok(login) => panic!("accepted: {:?}", login.result.subject),
         Err(e) => e,
@@ -104,7 +108,7 @@ fn refused(result: Result<doorward::saml::SamlLogin, SamlError>) -> SamlError {
 }
 
 /// The assertion element (with its prefix) of a Response.
-fn assertion_of(xml: &str) -> (usize, usize) {
+pub(crate) fn assertion_of(xml: &str) -> (usize, usize) {
     let start = xml
         .find(":Assertion ")
         .map(|i| xml[..i].rfind('<').expect("<"))
@@ -388,7 +392,7 @@ async fn encrypted_assertions_without_an_sp_key_are_refused() {
 }
 
 /// An RSA key and self-signed certificate for doorward's SP, as PEM files.
-fn sp_key_files() -> (tempfile::NamedTempFile, tempfile::NamedTempFile) {
+pub(crate) fn sp_key_files() -> (tempfile::NamedTempFile, tempfile::NamedTempFile) {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
     use std::io::Write;
     let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey");
