@@ -300,3 +300,19 @@ fn many_threads_with_good_and_forged_documents_get_each_its_own_answer() {
     // More threads than the pool keeps: the extra copies were dropped.
     assert!((1..=16).contains(&key.idle()), "{}", key.idle());
 }
+
+#[test]
+fn a_key_of_another_type_does_not_hide_the_one_that_signed() {
+    // An IdP rolling from EC to RSA (or back) publishes both; libxmlsec1
+    // fails (rather than says no) with a key of the wrong type.
+    let ec = || CertificateKey::from_der(include_bytes!("../tests/fixtures/ec.der")).expect("loads");
+    assert!(verify(ASSERTION, &[ec(), idp()], Some(STRICT)).is_ok());
+    assert_eq!(
+        verify(ASSERTION, &[ec(), stranger()], Some(STRICT)),
+        Err(Error::Invalid)
+    );
+    assert_eq!(
+        verify(ASSERTION, &[ec()], Some(STRICT)),
+        Err(Error::Library("the signature could not be processed"))
+    );
+}
