@@ -240,6 +240,16 @@ fn only_one_reference_to_the_parents_id_is_followed() {
         check(&doubled),
         Err(Error::Reference("not exactly one SignedInfo or Reference"))
     );
+    // SignedInfo canonicalised by something that is not a c14n (XSLT).
+    let xslt = ASSERTION.replace(
+        "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>",
+        "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\"/>",
+    );
+    assert_ne!(xslt, ASSERTION);
+    assert_eq!(
+        check(&xslt),
+        Err(Error::Library("the signature could not be processed"))
+    );
     // The signature moved into an element without an ID.
     let (signature, unsigned) = split_signature(ASSERTION);
     let in_subject = unsigned.replace("<saml:NameID>", &format!("{signature}<saml:NameID>"));
