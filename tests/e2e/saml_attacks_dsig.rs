@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::saml_attacks::{assertion_of, refused, sp_key_files, Lab};
+use crate::saml_attacks::{assertion_of, refused, Lab};
 use doorward::saml::SamlError;
 
 /// The posted document without its XML declaration (to nest it).
@@ -132,14 +132,7 @@ async fn ids_colliding_with_the_signed_assertions_are_refused() {
 /// a look-alike Signature element must not pass for one.
 #[tokio::test]
 async fn a_look_alike_signature_does_not_make_an_encrypted_response_signed() {
-    let (key, cert) = sp_key_files();
-    let lab = Lab::start(&format!(
-        "sp_key = \"{}\"\nsp_certificate = \"{}\"",
-        key.path().display(),
-        cert.path().display()
-    ))
-    .await;
-    lab.idp.add_sp_xml(&lab.provider.sp_metadata()).await;
+    let (lab, _files) = Lab::with_sp_key().await;
     for content in ["aes256-cbc", "aes256-gcm"] {
         lab.idp
             .set_options(&json!({"encrypt_assertion": true, "encryption_alg": content,
