@@ -6,7 +6,7 @@
 //! `doorward-xmldsig`'s (see its crate docs); the allowed algorithms are
 //! doorward's choice, here.
 
-use doorward_xmldsig::{verify, Algorithms};
+use doorward_xmldsig::{verify, Algorithms, Signed};
 
 use super::{IdpMetadata, SamlError, SamlProvider};
 
@@ -36,12 +36,10 @@ impl SamlProvider {
     }
 
     /// The signed part of `xml` (the canonical form of the root element
-    /// when the root is signed, else of the one signed element), every
-    /// signature verified with the IdP's certificates and the allowed
-    /// algorithms.
-    pub(super) fn verified(&self, xml: &str, idp: &IdpMetadata) -> Result<String, SamlError> {
-        verify(xml, &idp.certificates, self.allowed_algorithms())
-            .map(|signed| signed.xml)
-            .map_err(|e| SamlError::BadSignature(e.to_string()))
+    /// when the root is signed, else of the one signed element, and which
+    /// of the two), every signature verified with the IdP's certificates
+    /// and the allowed algorithms.
+    pub(super) fn verified(&self, xml: &str, idp: &IdpMetadata) -> Result<Signed, SamlError> {
+        verify(xml, &idp.certificates, self.allowed_algorithms()).map_err(|e| SamlError::BadSignature(e.to_string()))
     }
 }

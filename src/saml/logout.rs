@@ -119,7 +119,15 @@ impl SamlProvider {
                 refuse_dtd(&xml)?;
                 // Only what the IdP's signature covers is read.
                 let signed = self.verified(&xml, &metadata)?;
-                (signed, relay.map(str::to_string))
+                // The message itself signed, not one wrapped in another
+                // document (the wrapper is never read, but nor is it asked
+                // for).
+                if !signed.root {
+                    return Err(SamlError::Malformed(
+                        "the signed LogoutRequest is not the document's root".into(),
+                    ));
+                }
+                (signed.xml, relay.map(str::to_string))
             }
             (Some(query), None) => {
                 let received = redirect::receive(query, "SAMLRequest", &metadata.x509, self.allow_sha1)?;

@@ -69,9 +69,13 @@ impl SamlProvider {
         if count_elements(&xml, "Signature")? == 0 {
             return Err(SamlError::Unsigned);
         }
-        let reduced = self.verified(&xml, &metadata)?;
+        let signed = self.verified(&xml, &metadata)?;
+        let reduced = signed.xml;
         // From here on only signed content is read.
         let assertion = match root_name(&reduced)?.as_str() {
+            // A signed Response inside the attacker's document (XSW): the
+            // envelope checked above would not be the one signed.
+            "Response" if !signed.root => return Err(not_root()),
             "Response" => {
                 let response: Response = reduced
                     .parse()
@@ -100,9 +104,13 @@ impl SamlProvider {
         // Outside the ciphertext, a Signature can only be the Response's.
         let response_signed = count_elements(xml, "Signature")? > 0;
         let sealed = if response_signed {
-            let reduced = self.verified(xml, idp)?;
+            let signed = self.verified(xml, idp)?;
+            let reduced = signed.xml;
             if root_name(&reduced)? != "Response" {
                 return Err(SamlError::Malformed("the signature does not cover the Response".into()));
+            }
+            if !signed.root {
+                return Err(not_root());
             }
             let response: Response = without_element(&reduced, "EncryptedAssertion")?
                 .parse()
@@ -123,8 +131,9 @@ impl SamlProvider {
             ));
         }
         let trusted = if count_elements(&plain, "Signature")? > 0 {
-            let reduced = self.verified(&plain, idp)?;
-            if root_name(&reduced)? != "Assertion" {
+            let signed = self.verified(&plain, idp)?;
+            let reduced = signed.xml;
+            if !signed.root || root_name(&reduced)? != "Assertion" {
                 return Err(SamlError::Malformed(
                     "the signature does not cover the Assertion".into(),
                 ));
@@ -265,6 +274,10 @@ impl SamlProvider {
         }
         Ok(until.min(not_after) + skew)
     }
+}
+
+fn not_root() -> SamlError {
+    SamlError::Malformed("the signed Response is not the document's root".into())
 }
 
 fn check_status(response: &Response) -> Result<(), SamlError> {

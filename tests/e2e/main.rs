@@ -42,6 +42,7 @@ mod replicas;
 mod request_tricks;
 mod saml;
 mod saml_attacks;
+mod saml_attacks_dsig;
 mod saml_slo;
 mod saml_step_up;
 mod scim;

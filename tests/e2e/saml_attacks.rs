@@ -18,9 +18,9 @@ const SP_BASE: &str = "http://127.0.0.1:9";
 const ACS: &str = "http://127.0.0.1:9/_doorward/saml/acs";
 const ENTITY: &str = "http://127.0.0.1:9/_doorward/saml/metadata";
 
-struct Lab {
-    idp: SamlIdp,
-    provider: SamlProvider,
+pub(crate) struct Lab {
+    pub(crate) idp: SamlIdp,
+    pub(crate) provider: SamlProvider,
     clock: Clock,
     _metadata: tempfile::NamedTempFile,
 }
@@ -57,7 +57,7 @@ async fn provider_for(idp: &SamlIdp, options: &str, clock: Clock) -> (SamlProvid
 }
 
 impl Lab {
-    async fn start(options: &str) -> Self {
+    pub(crate) async fn start(options: &str) -> Self {
         let idp = SamlIdp::start(
             &json!([
                 sp(ENTITY, ACS),
@@ -81,7 +81,7 @@ impl Lab {
 
     /// A login the provider starts, answered by the IdP: the post and the
     /// AuthnRequest ID it answers.
-    async fn response(&self, user: &str) -> (Posted, String) {
+    pub(crate) async fn response(&self, user: &str) -> (Posted, String) {
         let (redirect, id) = self
             .provider
             .authn_request_redirect("relay-0123456789", &Default::default())
@@ -91,12 +91,16 @@ impl Lab {
         (posted, id)
     }
 
-    fn check(&self, posted: &Posted, expected: Option<&str>) -> Result<doorward::saml::SamlLogin, SamlError> {
+    pub(crate) fn check(
+        &self,
+        posted: &Posted,
+        expected: Option<&str>,
+    ) -> Result<doorward::saml::SamlLogin, SamlError> {
         self.provider.validate_response(&posted.response, expected)
     }
 }
 
-fn refused(result: Result<doorward::saml::SamlLogin, SamlError>) -> SamlError {
+pub(crate) fn refused(result: Result<doorward::saml::SamlLogin, SamlError>) -> SamlError {
     match result {
         Ok(login) => panic!("accepted: {:?}", login.result.subject),
         Err(e) => e,
@@ -104,7 +108,7 @@ fn refused(result: Result<doorward::saml::SamlLogin, SamlError>) -> SamlError {
 }
 
 /// The assertion element (with its prefix) of a Response.
-fn assertion_of(xml: &str) -> (usize, usize) {
+pub(crate) fn assertion_of(xml: &str) -> (usize, usize) {
     let start = xml
         .find(":Assertion ")
         .map(|i| xml[..i].rfind('<').expect("<"))
@@ -221,30 +225,6 @@ async fn signature_wrapping_shapes_are_refused() {
         refused(lab.check(&posted.with_xml(&replaced), Some(&id))),
         SamlError::BadSignature(_)
     ));
-}
-
-#[tokio::test]
-async fn a_comment_cannot_cut_a_signed_value_short() {
-    let lab = Lab::start("").await;
-    lab.idp
-        .set_user(
-            "mallory",
-            &json!({"name_id": "alice@example.com.evil.com", "name_id_format": "email",
-                     "attributes": {"mail": ["alice@example.com.evil.com"]}}),
-        )
-        .await;
-    let (posted, id) = lab.response("mallory").await;
-    let xml = posted.xml();
-    let commented = xml.replace("alice@example.com.evil.com<", "alice@example.com<!---->.evil.com<");
-    assert_ne!(commented, xml);
-    match lab.check(&posted.with_xml(&commented), Some(&id)) {
-        Err(SamlError::BadSignature(_)) => {}
-        Ok(login) => assert_eq!(
-            login.result.subject, "alice@example.com.evil.com",
-            "if accepted, only as the whole signed value"
-        ),
-        Err(other) => panic!("unexpected refusal: {other}"),
-    }
 }
 
 #[tokio::test]
@@ -387,6 +367,25 @@ async fn encrypted_assertions_without_an_sp_key_are_refused() {
     assert_eq!(refused(lab.check(&posted, Some(&id))), SamlError::EncryptedWithoutKey);
 }
 
+impl Lab {
+    /// A lab whose SP has a key the IdP encrypts to (the certificate
+    /// doorward's own metadata publishes); the files live as long as the
+    /// second value.
+    pub(crate) async fn with_sp_key() -> (Self, (tempfile::NamedTempFile, tempfile::NamedTempFile)) {
+        let (key, cert) = sp_key_files();
+        let lab = Lab::start(&format!(
+            "sp_key = \"{}\"\nsp_certificate = \"{}\"",
+            key.path().display(),
+            cert.path().display()
+        ))
+        .await;
+        let metadata = lab.provider.sp_metadata();
+        assert!(metadata.contains("<md:KeyDescriptor use=\"encryption\">"), "{metadata}");
+        lab.idp.add_sp_xml(&metadata).await;
+        (lab, (key, cert))
+    }
+}
+
 /// An RSA key and self-signed certificate for doorward's SP, as PEM files.
 fn sp_key_files() -> (tempfile::NamedTempFile, tempfile::NamedTempFile) {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
@@ -422,16 +421,7 @@ fn sp_key_files() -> (tempfile::NamedTempFile, tempfile::NamedTempFile) {
 /// vouches for nothing, so an unsigned encrypted assertion is refused.
 #[tokio::test]
 async fn encrypted_assertions_open_with_the_sp_key_under_the_idps_signature() {
-    let (key, cert) = sp_key_files();
-    let lab = Lab::start(&format!(
-        "sp_key = \"{}\"\nsp_certificate = \"{}\"",
-        key.path().display(),
-        cert.path().display()
-    ))
-    .await;
-    let metadata = lab.provider.sp_metadata();
-    assert!(metadata.contains("<md:KeyDescriptor use=\"encryption\">"), "{metadata}");
-    lab.idp.add_sp_xml(&metadata).await;
+    let (lab, _files) = Lab::with_sp_key().await;
     let cases: [(&str, &str, &str, Option<SamlError>); 6] = [
         ("aes256-gcm", "rsa-oaep-mgf1p", "assertion", None),
         ("aes128-gcm", "rsa-oaep-mgf1p", "response", None),

@@ -166,6 +166,18 @@ unsafe fn references(ctx: *mut sys::xmlSecDSigCtx) -> Result<Vec<VerifiedReferen
     Ok(out)
 }
 
+/// Whether the document has a document type declaration (an internal or
+/// external subset): entities, attribute defaults and DTD-declared IDs all
+/// start there, and no SAML message has one.
+pub(crate) fn has_doctype(document: &libxml::tree::Document) -> bool {
+    // SAFETY: the document is live (borrowed for the call); two pointer
+    // fields of its struct are read, nothing is written.
+    unsafe {
+        let doc = document.doc_ptr();
+        !(*doc).intSubset.is_null() || !(*doc).extSubset.is_null()
+    }
+}
+
 /// Registers `attribute`'s value as an ID of `document`, after checking it
 /// is an NCName, so that `#ID` references resolve to that element. False:
 /// not an NCName, or libxml2 refused it.

@@ -79,13 +79,24 @@ pub(crate) fn verify_with_any(
     signature: &libxml::tree::Node,
     keys: &[CertificateKey],
 ) -> Result<Vec<VerifiedReference>, Error> {
+    let (mut invalid, mut error) = (false, None);
     for certificate in keys {
         let mut key = certificate.take()?;
         let verified = ffi::verify(signature.node_ptr(), &mut key);
         certificate.give_back(key);
-        if let Some(references) = verified? {
-            return Ok(references);
+        match verified {
+            Ok(Some(references)) => return Ok(references),
+            Ok(None) => invalid = true,
+            // libxmlsec1 fails, rather than says no, with a key of another
+            // type (an EC key for an RSA signature): the next key may be
+            // the one. Only success from some key is ever accepted.
+            Err(e) => {
+                error.get_or_insert(e);
+            }
         }
     }
-    Err(Error::Invalid)
+    Err(match error {
+        Some(e) if !invalid => e,
+        _ => Error::Invalid,
+    })
 }

@@ -9,6 +9,7 @@
 //!   it, and only the enveloped-signature and canonicalisation transforms
 //!   (SAML Core 5.4: anything else could make the digest cover something
 //!   other than that element),
+//! - the document has no DTD (no entities, no DTD-declared IDs),
 //! - ID values are NCNames and unique in the document (a duplicate ID is
 //!   how a wrapped copy would be resolved instead of the original),
 //! - verifies with one of the IdP's certificates.
@@ -34,9 +35,11 @@ pub use keys::CertificateKey;
 pub enum Error {
     #[error("the document is not well-formed XML")]
     Parse,
+    #[error("the document has a DTD")]
+    Doctype,
     #[error("the document has no signature")]
     Unsigned,
-    #[error("an ID attribute is not an NCName")]
+    #[error("an ID attribute is not an NCName, or is already another element's ID")]
     BadId,
     #[error("two elements have the same ID")]
     DuplicateId,
@@ -67,6 +70,10 @@ pub struct Signed {
     /// The canonical XML of the signed element (the root's, when the root
     /// is signed): the bytes its digest was computed over.
     pub xml: String,
+    /// Whether that element is the document's root. A caller expecting a
+    /// signed message (not a signed part of one) requires it: a signed
+    /// message found inside an attacker's document is a wrapping shape.
+    pub root: bool,
 }
 
 /// Verifies every signature in `xml` with `keys` (any one of them may
@@ -86,6 +93,12 @@ pub fn verify(xml: &str, keys: &[CertificateKey], algorithms: Option<Algorithms<
     let document = Parser::default()
         .parse_string_with_options(xml, options)
         .map_err(|_| Error::Parse)?;
+    // A DTD can declare IDs and entities the checks below do not expect
+    // (an ID hijacking the signed one, text the caller's parser reads
+    // otherwise); SAML has none, so none is read at all.
+    if ffi::has_doctype(&document) {
+        return Err(Error::Doctype);
+    }
     let root = document.get_root_element().ok_or(Error::Parse)?;
     tree::register_ids(&document, &root)?;
     let signatures = tree::signatures(&root);
@@ -115,9 +128,12 @@ pub fn verify(xml: &str, keys: &[CertificateKey], algorithms: Option<Algorithms<
     }
     // With the root signed, everything else in it is covered by that
     // signature; otherwise exactly one (non-root) element was signed.
+    let root = root_signed.is_some();
     let xml = root_signed.or(other_signed).ok_or(Error::Unsigned)?;
-    Ok(Signed { xml })
+    Ok(Signed { xml, root })
 }
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod tests;
