@@ -138,6 +138,11 @@ def main():
     if checks:
         checks = ["| target | value | goal | result | stretch |", "|---|---:|---|---|---|"] + checks
     rss_lines = [f"- {name} RSS {when}: {mb:.1f} MB" for (name, when), mb in sorted(rss.items())]
+    if "doorward-auth-traced" in med and "doorward-auth" in med:
+        # What traces cost when on (issue 24): reported, no target.
+        t, d = med["doorward-auth-traced"], med["doorward-auth"]
+        rss_lines.append(f"- traces on (every request sampled and exported): CPU/req {t['cpu']:.1f} µs vs {d['cpu']:.1f} µs off "
+                         f"(+{t['cpu'] - d['cpu']:.1f} µs), throughput {t['rps'] / d['rps']:.2f}x, p99 {t['p99']:.2f} ms vs {d['p99']:.2f} ms")
 
     per_round = ["| round | candidate | req/s | p50 ms | p99 ms | CPU µs/req | errors | load 1-min |", "|---|---|---:|---:|---:|---:|---|---:|"]
     per_round += ["| " + " | ".join(r) + " |" for r in rows]

@@ -15,6 +15,8 @@
 #   direct            the upstream alone (nginx, 1 KiB file, one worker per core)
 #   doorward-auth-shared  doorward-auth (alice) on tokio's work-stealing runtime
 #                     (runtime = "shared") instead of the per-core default
+#   doorward-auth-traced  doorward-auth (alice) with [traces] on, every request
+#                     sampled and exported (to the upstream nginx, which takes them)
 #   doorward-auth-pg  doorward-auth (alice) with its store on PostgreSQL
 #                     (needs Debian's postgresql)
 #   modauth modauth250  Apache event MPM + mod_auth_openidc at the same OP,
@@ -115,17 +117,18 @@ source "$BENCH/lib/perf.sh"
 has() { [[ " $CANDIDATES " == *" $1 "* ]]; }
 has_any() { local c; for c in "$@"; do has "$c" && return 0; done; return 1; }
 
-read -r UP_PORT IDP_PORT NXA_PORT NX1_PORT DW_PORT DW1_PORT DA_PORT DA1_PORT DP_PORT MA_PORT DS_PORT < <(free_ports 11)
+read -r UP_PORT IDP_PORT NXA_PORT NX1_PORT DW_PORT DW1_PORT DA_PORT DA1_PORT DP_PORT MA_PORT DS_PORT DT_PORT < <(free_ports 12)
 
 start_all() {
     start_upstream                                              # always needed
-    if has_any doorward-auth doorward-auth250 doorward-auth-1t doorward-auth250-1t doorward-auth-pg modauth modauth250; then
+    if has_any doorward-auth doorward-auth250 doorward-auth-1t doorward-auth250-1t doorward-auth-pg doorward-auth-shared doorward-auth-traced modauth modauth250; then
         start_idp
     fi
     local p
     for p in $PAIRS; do start_pair "$p"; done
     if has doorward-auth-pg; then start_doorward_auth_pg; fi
     if has doorward-auth-shared; then start_doorward_auth_shared; fi
+    if has doorward-auth-traced; then start_doorward_auth_traced; fi
     if has_any modauth modauth250; then start_modauth; fi
     local c
     for c in $CANDIDATES; do [[ -n ${URL[$c]:-} ]] || die "unknown candidate $c, or not in PAIRS"; done

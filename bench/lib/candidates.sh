@@ -140,6 +140,15 @@ start_doorward_auth_shared() {
     start_auth_variant doorward-auth-shared "$DS_PORT" 'runtime = "shared"' -e 's|^\[server\]$|[server]\nruntime = "shared"|'
 }
 
+# doorward-auth (alice) with traces on, every request sampled, exported to
+# the upstream nginx (which answers OTLP/HTTP posts with an empty 200): what
+# tracing costs per request, in the same run.
+start_doorward_auth_traced() {
+    start_auth_variant doorward-auth-traced "$DT_PORT" "traces on, sample_ratio 1.0" \
+        -e '$a [traces]' -e '$a enabled = true' -e "\$a endpoint = \"http://127.0.0.1:$UP_PORT/v1/traces\"" \
+        -e '$a sample_ratio = 1.0'
+}
+
 # Apache httpd (event MPM, -DFOREGROUND) with mod_auth_openidc, logged in at
 # the same OP as alice and big; its cookie is mod_auth_openidc_session.
 start_modauth() {
