@@ -163,6 +163,14 @@ impl Scim {
             .collect();
         let h = &parts.headers;
         let get_only = |ok: bool| if ok { Ok(()) } else { Err(ScimError::MethodNotAllowed) };
+        let to_collection = |id| CollectionRequest {
+            method,
+            id,
+            headers: h,
+            params: &params,
+            base,
+            credential,
+        };
         match segments.as_slice() {
             ["ServiceProviderConfig"] => {
                 get_only(method == Method::GET)?;
@@ -184,26 +192,12 @@ impl Scim {
                 ))
             }
             ["Users", tail @ ..] if tail.len() <= 1 => {
-                let request = CollectionRequest {
-                    method,
-                    id: tail.first().copied(),
-                    headers: h,
-                    params: &params,
-                    base,
-                    credential,
-                };
-                self.collection::<Users>(request, body).await
+                self.collection::<Users>(to_collection(tail.first().copied()), body)
+                    .await
             }
             ["Groups", tail @ ..] if tail.len() <= 1 => {
-                let request = CollectionRequest {
-                    method,
-                    id: tail.first().copied(),
-                    headers: h,
-                    params: &params,
-                    base,
-                    credential,
-                };
-                self.collection::<Groups>(request, body).await
+                self.collection::<Groups>(to_collection(tail.first().copied()), body)
+                    .await
             }
             ["Bulk"] => Err(ScimError::NotImplemented("bulk operations are not supported")),
             [".search"] => {
