@@ -139,3 +139,38 @@ async fn a_parked_connection_still_ends_at_the_idle_timeout() {
         "closed after {waited:?}, before the idle timeout {idle:?}"
     );
 }
+
+#[tokio::test]
+async fn the_rest_of_a_body_doorward_never_read_is_not_taken_for_a_request_after_a_park() {
+    // A desync attempt: doorward answers the health check without reading
+    // its body; the body's rest, sent after the connection could have
+    // parked, holds a request. It must never be served as one (behind a
+    // proxy that shares connections, it would answer someone else's).
+    let addr = doorward(upstream().await, "60s").await;
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let smuggled = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    let head = format!(
+        "POST /_doorward/healthz HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        10 + smuggled.len()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    tcp.write_all(b"0123456789").await.expect("write");
+    tokio::time::sleep(PARK_AFTER + Duration::from_millis(300)).await;
+    // The connection may already be closed: a failed write is fine.
+    let _ = tcp.write_all(smuggled).await;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + PARK_AFTER * 3;
+    let mut chunk = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tcp.read(&mut chunk)).await {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 "), "the health check was answered: {seen}");
+    assert!(
+        !seen.contains("smuggled"),
+        "the body's rest was served as a request: {seen}"
+    );
+}
