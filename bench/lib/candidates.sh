@@ -54,7 +54,7 @@ start_idp() {
     scripts/ensure-oidc-peer.sh
     groups=$(python3 -c 'import json; print(json.dumps(["team-%03d" % i for i in range(250)]))')
     OIDC_PORT=$IDP_PORT OIDC_ACCESS_TOKEN_TTL=3600 \
-    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\",\"http://127.0.0.1:$DA1_PORT/_doorward/callback\",\"http://127.0.0.1:$DP_PORT/_doorward/callback\",\"http://127.0.0.1:$DS_PORT/_doorward/callback\"]},
+    OIDC_CLIENTS="[{\"client_id\":\"doorward-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$DA_PORT/_doorward/callback\",\"http://127.0.0.1:$DA1_PORT/_doorward/callback\",\"http://127.0.0.1:$DP_PORT/_doorward/callback\",\"http://127.0.0.1:$DS_PORT/_doorward/callback\",\"http://127.0.0.1:$DT_PORT/_doorward/callback\"]},
                    {\"client_id\":\"modauth-bench\",\"client_secret\":\"bench-secret\",\"redirect_uris\":[\"http://127.0.0.1:$MA_PORT/redirect_uri\"]}]" \
     OIDC_ACCOUNTS="{\"alice\":{\"email\":\"alice@example.com\",\"groups\":[\"engineers\",\"staff\"]},\"big\":{\"email\":\"big@example.com\",\"groups\":$groups}}" \
         node tests/peers/oidc/server.mjs > "$TMP/idp.out" 2> "$TMP/idp.log" &
