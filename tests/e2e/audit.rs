@@ -201,7 +201,7 @@ async fn each_security_fact_is_one_ecs_event_in_the_trail_and_no_secret_is() {
         bob.login(&format!("{}/home", relay.base), "bob", &idp).await.status,
         200
     );
-    let (ok, _, err) = crate::operators::cli(&text, &["revoke", "--user", "bob@example.com"]);
+    let (ok, _, err) = crate::operators::cli(&text, &["revoke", "--user", "bob@example.com"]).await;
     assert!(ok, "{err}");
     let ended = event(dir.path(), "session-ended").await;
     assert_eq!(ended["doorward"]["by"], "operator");

@@ -376,7 +376,7 @@ async fn an_operators_revocation_ends_the_users_tunnels_on_both_replicas_and_no_
 
     // The operator's CLI is another process: only the store's notices can
     // reach the running replicas.
-    let (ok, out, err) = crate::operators::cli(&pair.s.config, &["revoke", "--user", "alice@example.com"]);
+    let (ok, out, err) = crate::operators::cli(&pair.s.config, &["revoke", "--user", "alice@example.com"]).await;
     assert!(ok && out.contains("revoked 1 session"), "{out}{err}");
     let changed = Instant::now();
     let (on_a, on_b) = tokio::join!(

@@ -28,16 +28,26 @@ fn cached_sessions() -> Options {
 }
 
 /// Runs `doorward --config CONFIG sessions ARGS…`: (success, stdout, stderr).
-pub(crate) fn cli(config: &str, args: &[&str]) -> (bool, String, String) {
+/// On a blocking thread: an in-process doorward on the test's runtime
+/// must go on running meanwhile (one of its store transactions may hold
+/// the row the command waits for; blocking the runtime froze both).
+pub(crate) async fn cli(config: &str, args: &[&str]) -> (bool, String, String) {
     let file = write_config(config);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
-        .arg("--config")
-        .arg(file.path())
-        .arg("sessions")
-        .args(args)
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("run doorward sessions");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorward"))
+            .arg("--config")
+            .arg(file.path())
+            .arg("sessions")
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .output();
+        drop(file);
+        out
+    })
+    .await
+    .expect("the command's thread")
+    .expect("run doorward sessions");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -123,12 +133,12 @@ async fn the_cli_ends_a_users_session_in_a_running_doorward_on_sqlite() {
     assert_eq!(bob.get(&s.url("/cached")).await.status, 200);
     let (alice_cookie, bob_cookie) = (cookie_of(&alice), cookie_of(&bob));
 
-    let (ok, out, err) = cli(&s.config, &["list", "--json"]);
+    let (ok, out, err) = cli(&s.config, &["list", "--json"]).await;
     assert!(ok, "{err}");
     let lines: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(lines.len(), 2, "{out}");
     assert_no_secrets(&lines, &out, &alice_cookie);
-    let (ok, text, err) = cli(&s.config, &["list", "--user", "alice@example.com"]);
+    let (ok, text, err) = cli(&s.config, &["list", "--user", "alice@example.com"]).await;
     assert!(ok, "{err}");
     assert_eq!(text.lines().count(), 2, "a header and alice's line: {text}");
     assert!(
@@ -136,7 +146,7 @@ async fn the_cli_ends_a_users_session_in_a_running_doorward_on_sqlite() {
         "{text}"
     );
 
-    let (ok, out, err) = cli(&s.config, &["revoke", "--user", "alice@example.com"]);
+    let (ok, out, err) = cli(&s.config, &["revoke", "--user", "alice@example.com"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("revoked 1 session\n"), "{out}");
     assert!(
@@ -153,7 +163,7 @@ async fn the_cli_ends_a_users_session_in_a_running_doorward_on_sqlite() {
         "bob is untouched"
     );
 
-    let (ok, _, err) = cli(&s.config, &["revoke"]);
+    let (ok, _, err) = cli(&s.config, &["revoke"]).await;
     assert!(!ok && err.contains("name the sessions to end"), "{err}");
 }
 
@@ -167,15 +177,16 @@ async fn the_cli_revokes_by_provider_only_that_providers_sessions() {
     let (ok, out, err) = cli(
         &s.config,
         &["revoke", "--user", "alice@example.com", "--provider", "other-idp"],
-    );
+    )
+    .await;
     assert!(ok, "{err}");
     assert!(out.contains("revoked 0 sessions"), "{out}");
-    let (ok, out, err) = cli(&s.config, &["revoke", "--provider", "other-idp"]);
+    let (ok, out, err) = cli(&s.config, &["revoke", "--provider", "other-idp"]).await;
     assert!(ok && out.contains("revoked 0 sessions"), "{out}{err}");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(with_cookie(&s.url("/kept"), &cookie).await.status, 200);
 
-    let (ok, out, err) = cli(&s.config, &["revoke", "--provider", "test-idp"]);
+    let (ok, out, err) = cli(&s.config, &["revoke", "--provider", "test-idp"]).await;
     assert!(ok && out.contains("revoked 1 session\n"), "{out}{err}");
     assert!(refused_within(&s.url("/after"), &cookie, Duration::from_secs(1)).await);
 }
@@ -188,12 +199,12 @@ async fn the_cli_ends_a_session_on_both_replicas_of_a_postgres_pair() {
     assert_eq!(alice.get(&pair.on_b("/warm")).await.status, 200);
     assert_eq!(alice.get(&pair.s.url("/warm")).await.status, 200);
     let cookie = cookie_of(&alice);
-    let (ok, out, err) = cli(&pair.s.config, &["list", "--json"]);
+    let (ok, out, err) = cli(&pair.s.config, &["list", "--json"]).await;
     assert!(ok, "{err}");
     let lines: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let key = lines[0]["session"].as_str().expect("key prefix").to_string();
 
-    let (ok, out, err) = cli(&pair.s.config, &["revoke", "--session", &key]);
+    let (ok, out, err) = cli(&pair.s.config, &["revoke", "--session", &key]).await;
     assert!(ok && out.contains("revoked 1 session\n"), "{out}{err}");
     let (on_a, on_b) = (pair.s.url("/after"), pair.on_b("/after"));
     let (a, b) = tokio::join!(
