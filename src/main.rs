@@ -372,7 +372,8 @@ fn serve(path: &Path) -> ExitCode {
         }
         RuntimeShape::Shared => {}
     }
-    let runtime = match runtime.enable_all().build() {
+    // Named for top, ps and perf (the serving threads are doorward-srv-N).
+    let runtime = match runtime.thread_name("doorward-rt").enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

@@ -67,8 +67,10 @@ impl ServingThreads {
             let handle = runtime.handle().clone();
             let mut stopped = stopped.clone();
             let dispatch = dispatch.clone();
+            // Linux keeps 15 bytes of a thread's name: this one stays
+            // whole in top, ps and perf (up to doorward-srv-9999).
             std::thread::Builder::new()
-                .name(format!("doorward-serve-{index}"))
+                .name(format!("doorward-srv-{index}"))
                 .spawn(move || {
                     SLOT.with(|slot| slot.set(index + 1));
                     let _log = tracing::dispatcher::set_default(&dispatch);
