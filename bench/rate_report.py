@@ -12,7 +12,10 @@ P99_AT_RATE = 1.5
 # the target; below it, latency (counted from each request's scheduled
 # send time) is mostly queueing.
 HELD = 0.95
-FIELDS = ("round", "name", "rate", "achieved", "p50", "p99", "p999", "cpu", "errors", "load")
+FIELDS = ("round", "name", "rate", "achieved", "p50", "p99", "p999", "cpu", "errors", "load",
+          # From the scheduler's counters (bench/lib/schedstat.py), µs per request:
+          "run", "wait", "slices", "worst", "box_wait", "box_run")
+SCHED = ("run", "wait", "slices", "box_wait", "box_run")
 
 
 def summarise(rows):
@@ -22,6 +25,9 @@ def summarise(rows):
     for name, rate in keys:
         mine = [dict(zip(FIELDS, r)) for r in rows if r[1] == name and int(r[2]) == rate]
         med = {k: st.median(float(m[k]) for m in mine) for k in ("achieved", "p50", "p99", "p999", "cpu")}
+        if all("box_run" in m for m in mine):
+            med.update({k: st.median(float(m[k]) for m in mine) for k in SCHED})
+            med["worst"] = max((m["worst"] for m in mine), key=lambda w: float(w.rsplit(" ", 1)[1]))
         out.append({
             "name": name, "rate": rate, "rounds": len(mine), **med,
             "held": med["achieved"] >= HELD * rate,
@@ -57,6 +63,16 @@ def section(summary, note=""):
         lines.append(f"| {s['rate']} | {s['name']} | {s['achieved']:.0f}{'' if s['held'] else ' (not held)'} | {s['p50']:.3f} "
                      f"| {s['p99']:.3f} | {s['p999']:.3f} | {s['cpu']:.2f} | {ratio[0]} | {ratio[1]} | {rounds} "
                      f"| {'; '.join(s['errors']) or '-'} |")
+    if any("wait" in s for s in summary):
+        lines += ["", "Where the time went (the scheduler's counters over each run's steady middle, µs per request: "
+                  "CPU and run-queue wait of the candidate's threads, the thread that waited most, and the whole "
+                  "box's wait and CPU, load generator and upstream included)", "",
+                  "| req/s | candidate | CPU | run-queue wait | slices/req | waited most | box wait | box CPU |",
+                  "|---:|---|---:|---:|---:|---|---:|---:|"]
+        for s in sorted(summary, key=lambda s: (s["rate"], s["name"] != "nginx-auto", s["name"])):
+            if "wait" in s:
+                lines.append(f"| {s['rate']} | {s['name']} | {s['run']:.1f} | {s['wait']:.1f} | {s['slices']:.3f} "
+                             f"| {s['worst']} | {s['box_wait']:.1f} | {s['box_run']:.1f} |")
     if any(not s["held"] for s in summary):
         lines += ["", f"A rate is held when the median achieved rate is at least {HELD:.0%} of it. Where it is not, "
                   "latency is mostly queueing (counted from each request's scheduled send time): compare only rows "

@@ -47,6 +47,8 @@
 #   PLOT=0         no PNG (otherwise matplotlib, pinned in bench/requirements.txt,
 #                  is installed into target/bench-venv on first use)
 #   KEEP_TMP=1     keep the temp dir (configs, logs, raw wrk and oha output)
+#   HOLD=1         start the candidates, write name, URL, PIDs and cookie to
+#                  $TMP/hold.tsv, and wait (no rounds): for perf, oha by hand
 #   PERF=1         after the rounds, profile doorward under load with perf and
 #                  write flame graphs (bench/lib/perf.sh: PERF_FREQ, PERF_CANDIDATES)
 #
@@ -144,6 +146,11 @@ fi
 start_all
 remember_started
 awk -F'\t' '{printf "  %-20s %-9s %s\n", $1, $2, $4}' "$META"
+if [[ ${HOLD:-0} == 1 ]]; then
+    for c in $CANDIDATES; do printf '%s\t%s\t%s\t%s\n' "$c" "${URL[$c]}" "${CHARGE[$c]}" "${COOKIE[$c]:-}"; done > "$TMP/hold.tsv"
+    echo "HOLD=1: candidates up (name, URL, PIDs, cookie in $TMP/hold.tsv); stop with Ctrl-C or kill $$"
+    while :; do sleep 3600 & wait $!; done     # wait: a signal ends it at once
+fi
 for ROUND in $(seq "$ROUNDS"); do
     echo "round $ROUND"
     for c in $CANDIDATES; do measure "$c"; done

@@ -113,18 +113,28 @@ measure() {
 
 # measure_rate NAME RATE ROUND: one oha run at a constant RATE req/s,
 # latency corrected for coordinated omission; appends "round name rate
-# achieved_rps p50 p99 p99.9 cpu_us errors load1" to $RATE_RESULTS.
+# achieved_rps p50 p99 p99.9 cpu_us errors load1 run_us wait_us slices
+# worst_thread box_wait_us box_run_us" to $RATE_RESULTS (the last six from
+# the scheduler's counters, per request: see bench/lib/schedstat.py).
 measure_rate() {
-    local name=$1 rate=$2 round=$3 out="$TMP/oha-$1-$2-$3.json" t0 t1 args=()
+    local name=$1 rate=$2 round=$3 out="$TMP/oha-$1-$2-$3.json" t0 t1 oha window sched args=()
     mapfile -d '' args < <(cookie_args "$name")
     t0=$(cpu_ticks ${CHARGE[$name]})
     timeout $((RATE_DURATION + 60)) "$OHA" -q "$rate" -z "${RATE_DURATION}s" -c "$CONNS" --no-tui \
         --output-format json --latency-correction --wait-ongoing-requests-after-deadline \
-        "${args[@]}" "${URL[$name]}" > "$out"
+        "${args[@]}" "${URL[$name]}" > "$out" &
+    oha=$!
+    # Where the time went: the scheduler's counters over the steady middle
+    # of the run (bench/lib/schedstat.py), per request sent in that window.
+    window=$((RATE_DURATION > 4 ? RATE_DURATION - 2 : 1))
+    sleep 1; python3 "$BENCH/lib/schedstat.py" snap ${CHARGE[$name]} > "$TMP/sched-0"
+    sleep "$window"; python3 "$BENCH/lib/schedstat.py" snap ${CHARGE[$name]} > "$TMP/sched-1"
+    sched=$(python3 "$BENCH/lib/schedstat.py" diff "$TMP/sched-0" "$TMP/sched-1" $((rate * window)))
+    wait "$oha"
     t1=$(cpu_ticks ${CHARGE[$name]})
-    python3 - "$out" "$round" "$name" "$rate" $((t1 - t0)) "$CLK_TCK" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RATE_RESULTS" <<'EOF'
+    python3 - "$out" "$round" "$name" "$rate" $((t1 - t0)) "$CLK_TCK" "$(cut -d' ' -f1 /proc/loadavg)" "$sched" >> "$RATE_RESULTS" <<'EOF'
 import json, sys
-path, round_, name, rate, ticks, hz, load = sys.argv[1:]
+path, round_, name, rate, ticks, hz, load, sched = sys.argv[1:]
 d = json.load(open(path))
 s, p = d["summary"], d["latencyPercentiles"]
 codes = d.get("statusCodeDistribution", {})
@@ -133,7 +143,7 @@ n = sum(codes.values())
 errs = [f"{k}:{v}" for k, v in codes.items() if k != "200"] + [f"{k}:{v}" for k, v in d.get("errorDistribution", {}).items()]
 ms = lambda v: (v or 0) * 1000
 cpu = int(ticks) * 1e6 / int(hz) / n if n else 0
-print(f"{round_}\t{name}\t{rate}\t{s['requestsPerSec']:.0f}\t{ms(p['p50']):.3f}\t{ms(p['p99']):.3f}\t{ms(p['p99.9']):.3f}\t{cpu:.2f}\t{';'.join(errs) or '-'}\t{load}")
+print(f"{round_}\t{name}\t{rate}\t{s['requestsPerSec']:.0f}\t{ms(p['p50']):.3f}\t{ms(p['p99']):.3f}\t{ms(p['p99.9']):.3f}\t{cpu:.2f}\t{';'.join(errs) or '-'}\t{load}\t{sched}")
 EOF
-    tail -1 "$RATE_RESULTS" | awk -F'\t' '{printf "  round %s %-20s %6s req/s (got %s)  p50 %7s ms  p99 %7s ms  p99.9 %7s ms  cpu %s us/req  errors %s  load %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+    tail -1 "$RATE_RESULTS" | awk -F'\t' '{printf "  round %s %-20s %6s req/s (got %s)  p50 %7s ms  p99 %7s ms  p99.9 %7s ms  cpu %s us/req  errors %s  load %s  run-queue wait %s us/req (box %s)\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $15}'
 }
