@@ -113,13 +113,25 @@ impl IdpHttp {
             ),
             false => tracing::Span::none(),
         };
+        // The IdP continues the trace if it traces too (nothing when
+        // traces are off or for the exporter's own, untraced, calls).
+        let mut request = request;
+        if self.traced {
+            crate::telemetry::traces::inject(&span, request.headers_mut());
+        }
         let result = tokio::time::timeout(self.timeout, self.send_inner(request))
             .instrument(span.clone())
             .await
             .map_err(|_| IdpHttpError::Timeout(self.timeout))
             .and_then(|r| r);
-        if let Ok(response) = &result {
-            span.record("http.response.status_code", response.status().as_u16());
+        match &result {
+            Ok(response) => {
+                span.record("http.response.status_code", response.status().as_u16());
+                crate::telemetry::traces::client_answered(&span, response.status());
+            }
+            Err(IdpHttpError::Timeout(_)) => crate::telemetry::traces::client_failed(&span, "timeout"),
+            Err(IdpHttpError::Connect { .. }) => crate::telemetry::traces::client_failed(&span, "connect"),
+            Err(_) => crate::telemetry::traces::client_failed(&span, "request"),
         }
         if let Some(o) = &self.observed {
             // An error is no answer or a server error; a 4xx (an expired

@@ -51,19 +51,26 @@ pub async fn exchange(
         response = &mut exchange => Ok(response),
         _ = body_sent => tokio::time::timeout(route.timeout, &mut exchange).await,
     };
-    let response = match sent {
-        Err(_) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
-        Ok(Err(UpstreamError::Request(e))) => {
-            return Err(match body_failure_in(&e) {
-                Some(failure) => ProxyError::ClientBody(failure),
-                None => ProxyError::Upstream(UpstreamError::Request(e)),
-            })
+    let outcome = match sent {
+        Err(_) => Err(ProxyError::UpstreamTimeout(route.timeout)),
+        Ok(Err(UpstreamError::Request(e))) => Err(match body_failure_in(&e) {
+            Some(failure) => ProxyError::ClientBody(failure),
+            None => ProxyError::Upstream(UpstreamError::Request(e)),
+        }),
+        Ok(result) => result.map_err(ProxyError::from),
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(e) => {
+            // Only a client's broken upload is not the upstream's failure.
+            traces::client_failed(&span, e.upstream_kind().unwrap_or("client_body"));
+            return Err(e);
         }
-        Ok(result) => result?,
     };
 
     let (mut head, body) = response.into_parts();
     span.record("http.response.status_code", head.status.as_u16());
+    traces::client_answered(&span, head.status);
     let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
     match (switching, upgrade, head.extensions.remove::<OnUpgrade>()) {
         (false, _, _) => remove_hop_by_hop(&mut head.headers, false),

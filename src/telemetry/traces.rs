@@ -115,6 +115,24 @@ pub fn finish(span: &Span, status: StatusCode) {
     }
 }
 
+/// A client span (the upstream, the IdP) answered with `status`: a 4xx or
+/// 5xx marks it an error, as OpenTelemetry's HTTP conventions ask of a
+/// client (a server span leaves 4xx unset: see [`finish`]).
+pub fn client_answered(span: &Span, status: StatusCode) {
+    if on() && (status.is_client_error() || status.is_server_error()) {
+        span.set_status(Status::error(status.as_str().to_string()));
+    }
+}
+
+/// A client span whose call got no answer: an error, `error.type` says why
+/// (the metrics' names: `connect`, `timeout`, ...).
+pub fn client_failed(span: &Span, why: &'static str) {
+    if on() {
+        span.set_attribute("error.type", why);
+        span.set_status(Status::error(why));
+    }
+}
+
 /// Puts `span`'s context into `headers` as `traceparent` (and
 /// `tracestate`), replacing whatever the caller sent: the upstream sees
 /// doorward's span as its parent. Nothing when traces are off (the

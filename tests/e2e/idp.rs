@@ -108,6 +108,23 @@ impl Idp {
         assert!(page.status < 300, "delete account: {}", page.body);
     }
 
+    /// The `traceparent` headers the IdP was sent, oldest first, with the
+    /// path of each call.
+    pub async fn traceparents(&self) -> Vec<(String, String)> {
+        let url = Url::parse(&format!("{}/__test/traceparents", self.issuer)).expect("url");
+        let page = raw_request("GET", &url, &[], Bytes::new()).await;
+        assert_eq!(page.status, 200, "traceparents: {}", page.body);
+        page.json()
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|seen| {
+                let text = |key: &str| seen[key].as_str().expect(key).to_string();
+                (text("path"), text("traceparent"))
+            })
+            .collect()
+    }
+
     /// New signing keys at the IdP; the old ones are no longer published.
     /// Returns the new key ids.
     pub async fn rotate_keys(&self) -> Vec<String> {

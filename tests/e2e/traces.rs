@@ -191,6 +191,12 @@ path_prefix = "/open"
 upstream = "{upstream}"
 public = ["/open/"]
 [[route]]
+name = "gone"
+path_prefix = "/gone"
+# Nothing listens on port 1: every call fails to connect.
+upstream = "http://127.0.0.1:1"
+public = ["/gone/"]
+[[route]]
 name = "app"
 upstream = "{upstream}"
 {traces}
@@ -304,6 +310,24 @@ async fn spans_continue_a_trusted_callers_trace_reach_the_upstream_and_carry_no_
         .await;
     assert_eq!(exchange.kind, 3, "a client span");
     assert_eq!(attr(&exchange, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        exchange.status.as_ref().map_or(0, |s| s.code),
+        0,
+        "unset: it answered 200"
+    );
+
+    // An upstream that cannot be reached: the client span is an error
+    // (status code 2) that says why, as the metrics do. (In the caller's
+    // sampled trace: this doorward samples nothing of its own.)
+    let (status, _, _) = crate::support::get(doorward.addr, "/gone/page", &[("traceparent", &traceparent)]).await;
+    assert_eq!(status, 502);
+    let failed = receiver
+        .span("the failed upstream call", |s| {
+            s.name == "doorward.upstream" && attr(s, "http.route").as_deref() == Some("gone")
+        })
+        .await;
+    assert_eq!(failed.status.as_ref().map(|s| s.code), Some(2), "an error");
+    assert_eq!(attr(&failed, "error.type").as_deref(), Some("connect"));
 
     // The upstream was given doorward's span as its parent, in the
     // caller's trace.
@@ -331,6 +355,14 @@ async fn spans_continue_a_trusted_callers_trace_reach_the_upstream_and_carry_no_
         attr(&token, "doorward.idp.endpoint").is_some(),
         "{:?}",
         attributes(&token.attributes)
+    );
+    // The IdP was given the token call's span as its parent, in the
+    // caller's trace.
+    let expected = format!("00-{CALLER_TRACE}-{}-01", hex(&token.span_id));
+    let sent = idp.traceparents().await;
+    assert!(
+        sent.iter().any(|(path, value)| path == "/token" && *value == expected),
+        "the token call carried {expected}: {sent:?}"
     );
     receiver
         .span("a store call", child_of(&callback, "doorward.store"))

@@ -188,8 +188,22 @@ async function readBody(req, limit = 64 * 1024) {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+// The `traceparent` of the last calls that carried one (path and value),
+// for GET /__test/traceparents: whether a client propagates its trace.
+const traceparents = [];
+function noteTraceparent(req, pathname) {
+  const value = req.headers.traceparent;
+  if (!value) return;
+  traceparents.push({ path: pathname, traceparent: String(value) });
+  if (traceparents.length > 200) traceparents.shift();
+}
+
 // Test-only admin endpoints, handled before oidc-provider sees the request.
 async function handleTestEndpoint(req, res, pathname) {
+  if (pathname === '/__test/traceparents') {
+    if (req.method !== 'GET') return sendJson(res, 405, { error: 'method not allowed' });
+    return sendJson(res, 200, traceparents);
+  }
   if (pathname === '/__test/health') {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
     return sendJson(res, 200, { status: 'ok' });
@@ -361,6 +375,7 @@ async function handleInteractionSubmit(req, res) {
 
 const server = http.createServer((req, res) => {
   const pathname = (req.url || '/').split('?', 1)[0];
+  noteTraceparent(req, pathname);
   if (oidcCallback && req.method === 'POST' && /^\/interaction\/[^/]+$/.test(pathname)) {
     handleInteractionSubmit(req, res).catch((err) => {
       process.stderr.write(`oidc-peer: interaction submit error: ${err.stack || err}\n`);
