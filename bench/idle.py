@@ -2,6 +2,7 @@
 """bench/idle.py — memory per idle keep-alive connection, doorward beside nginx.
 
 Usage: bench/idle.py [--n 2000] [--rounds 3] [--hold 5] [--bin target/release/doorward] [--tsv FILE]
+                     [--wake 200]
 
 Both proxies front the same tiny nginx upstream on loopback (`return 200 ok`):
 nginx with one worker, doorward with its defaults and one public route. Each
@@ -11,6 +12,14 @@ keep-alive), hold them idle for --hold seconds, read the RSS again, close
 them. The figure is (held - before) / N, from VmRSS and from Private_Dirty
 (smaps_rollup: the heap the process wrote, without shared library pages).
 Rounds interleave the proxies; the report is the median of the rounds.
+
+With --wake M, what parking costs instead: M kept-alive connections each
+send a request every 0.5 s (never idle long enough to be parked) and then
+every 1.5 s (parked before each request: doorward parks after 1 s), and
+the proxy's CPU per request is read from the scheduler's counters
+(nanoseconds, bench/lib/schedstat.py). The difference is the CPU a request
+pays for waking a parked connection (a fresh hyper connection, its
+buffers). nginx, which frees an idle connection's buffers too, beside it.
 A measurement, not a test. Needs nginx on PATH and `ulimit -n` above N.
 """
 import argparse
@@ -104,6 +113,37 @@ def one_round(port, pids, n, hold):
     return [(h - b) / n for h, b in zip(held, before)] + [before[0], held[0]]
 
 
+def cpu_ns(pids):
+    """CPU time of every thread of pids, in nanoseconds."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+    from schedstat import threads
+
+    return sum(run for p in pids for _, _, run, _, _ in threads(p))
+
+
+def wake_round(port, pids, m, gap, cycles=6):
+    """CPU µs per request when each of m connections sends one request
+    every `gap` seconds (the first cycle, which opens them, not counted)."""
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(m)]
+    for s in socks:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        used = 0
+        for cycle in range(cycles + 1):
+            start = time.monotonic()
+            before = cpu_ns(pids)
+            for s in socks:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                read_response(s)
+            if cycle > 0:
+                used += cpu_ns(pids) - before
+            time.sleep(max(0.0, gap - (time.monotonic() - start)))
+        return used / 1000 / (m * cycles)
+    finally:
+        for s in socks:
+            s.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -111,6 +151,8 @@ def main():
     ap.add_argument("--hold", type=float, default=5.0, help="seconds held idle before reading RSS")
     ap.add_argument("--bin", default="target/release/doorward")
     ap.add_argument("--tsv", help="also write name, median KiB/conn (RSS), (Private_Dirty) here")
+    ap.add_argument("--wake", type=int, default=0, metavar="M",
+                    help="measure the CPU of a request on a parked connection instead, with M connections")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -143,6 +185,9 @@ def main():
         # nginx's memory is its worker's: the master holds no connection.
         who = {"nginx": [int(k) for k in kids] or [procs[1].pid], "doorward": [procs[2].pid]}
         port = {"nginx": nx, "doorward": dw}
+        if args.wake:
+            wake(port, who, args)
+            return
         rows = {name: [] for name in who}
         for r in range(args.rounds):
             for name in who:
@@ -164,6 +209,21 @@ def main():
             p.terminate()
             p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wake(port, who, args):
+    """The --wake rounds: CPU per request, kept warm vs woken from idle."""
+    gaps = {"warm (every 0.5 s)": 0.5, "after idle (every 1.5 s)": 1.5}
+    got = {(name, g): [] for name in who for g in gaps}
+    for r in range(args.rounds):
+        for name in who:
+            for label, gap in gaps.items():
+                us = wake_round(port[name], who[name], args.wake, gap)
+                got[(name, label)].append(us)
+                print(f"round {r + 1} {name:9s} {label:25s} {us:7.1f} µs CPU per request", flush=True)
+    for name in who:
+        warm, woken = (statistics.median(got[(name, g)]) for g in gaps)
+        print(f"median    {name:9s} warm {warm:.1f} µs, after idle {woken:.1f} µs: {woken - warm:+.1f} µs per request")
 
 
 if __name__ == "__main__":
