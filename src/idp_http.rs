@@ -22,6 +22,23 @@ use crate::metrics::IdpMetrics;
 /// Largest IdP response read (metadata, JWKS, tokens, userinfo).
 const MAX_RESPONSE: usize = 1 << 20;
 
+/// What traces do with a call's client span: put its `traceparent` on the
+/// request, mark the span by the answer or by why there was none.
+/// Plugged in by `crate::telemetry` when traces are on, so this client,
+/// which the exporter itself uses, knows nothing of OpenTelemetry.
+pub struct SpanHooks {
+    pub inject: fn(&tracing::Span, &mut http::HeaderMap),
+    pub answered: fn(&tracing::Span, http::StatusCode),
+    pub failed: fn(&tracing::Span, &'static str),
+}
+
+static SPAN_HOOKS: std::sync::OnceLock<SpanHooks> = std::sync::OnceLock::new();
+
+/// Sets the hooks (once: traces are restart-only).
+pub fn trace_with(hooks: SpanHooks) {
+    let _ = SPAN_HOOKS.set(hooks);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IdpHttpError {
     #[error("bad IdP URL: {0}")]
@@ -115,23 +132,26 @@ impl IdpHttp {
         };
         // The IdP continues the trace if it traces too (nothing when
         // traces are off or for the exporter's own, untraced, calls).
+        let hooks = SPAN_HOOKS.get().filter(|_| self.traced);
         let mut request = request;
-        if self.traced {
-            crate::telemetry::traces::inject(&span, request.headers_mut());
+        if let Some(hooks) = hooks {
+            (hooks.inject)(&span, request.headers_mut());
         }
         let result = tokio::time::timeout(self.timeout, self.send_inner(request))
             .instrument(span.clone())
             .await
             .map_err(|_| IdpHttpError::Timeout(self.timeout))
             .and_then(|r| r);
-        match &result {
-            Ok(response) => {
-                span.record("http.response.status_code", response.status().as_u16());
-                crate::telemetry::traces::client_answered(&span, response.status());
+        if let Ok(response) = &result {
+            span.record("http.response.status_code", response.status().as_u16());
+        }
+        if let Some(hooks) = hooks {
+            match &result {
+                Ok(response) => (hooks.answered)(&span, response.status()),
+                Err(IdpHttpError::Timeout(_)) => (hooks.failed)(&span, "timeout"),
+                Err(IdpHttpError::Connect { .. }) => (hooks.failed)(&span, "connect"),
+                Err(_) => (hooks.failed)(&span, "request"),
             }
-            Err(IdpHttpError::Timeout(_)) => crate::telemetry::traces::client_failed(&span, "timeout"),
-            Err(IdpHttpError::Connect { .. }) => crate::telemetry::traces::client_failed(&span, "connect"),
-            Err(_) => crate::telemetry::traces::client_failed(&span, "request"),
         }
         if let Some(o) = &self.observed {
             // An error is no answer or a server error; a 4xx (an expired

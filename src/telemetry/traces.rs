@@ -49,6 +49,13 @@ pub(super) fn switch_on(trusted: Vec<IpNet>) {
         trusted,
         propagator: TraceContextPropagator::new(),
     });
+    // IdP calls: the same propagation and client-span outcomes as the
+    // upstream's.
+    crate::idp_http::trace_with(crate::idp_http::SpanHooks {
+        inject,
+        answered: client_answered,
+        failed: client_failed,
+    });
 }
 
 /// Whether traces are on in this process.
